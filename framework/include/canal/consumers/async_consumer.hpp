@@ -1,0 +1,115 @@
+// AsyncConsumer: runs one connection's handlers in order and dispatches layer messages by type.
+#pragma once
+
+#include <canal/core/application.hpp>
+#include <canal/core/errors.hpp>
+#include <canal/core/message.hpp>
+#include <canal/layers/channel_layer.hpp>
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+namespace canal {
+
+/**
+ * Base of the coroutine consumers (channels.consumer.AsyncConsumer).
+ *
+ * One instance serves one connection. Client events and channel layer messages arrive
+ * in one inbox and are handled one at a time, in arrival order, on the connection's
+ * strand: handlers never run concurrently. Layer messages are dispatched by their
+ * `"type"` to the handler registered with on(); a message without a handler is logged
+ * and ends the connection (websocket: close 1011).
+ */
+class AsyncConsumer {
+public:
+    /** A layer message handler. */
+    using Handler = std::function<awaitable<void>(Message const&)>;
+
+    AsyncConsumer();
+    virtual ~AsyncConsumer();
+    AsyncConsumer(AsyncConsumer const&) = delete;
+    AsyncConsumer& operator=(AsyncConsumer const&) = delete;
+
+    /** Runs the consumer for one connection (what as_app() calls). */
+    awaitable<void> run(Scope scope, Receive receive, Send send);
+
+    /** Size of the inbox (client events plus layer messages) before the producers wait. */
+    static constexpr std::size_t inbox_capacity = 64;
+
+protected:
+    /** Registers the handler for layer messages of `type` (e.g. `"chat.message"`). */
+    void on(std::string type, Handler handler);
+
+    /** Registers a member function: `on("chat.message", &ChatConsumer::chat_message)`. */
+    template <typename C>
+    void on(std::string type, awaitable<void> (C::*fn)(Message const&)) {
+        static_assert(std::is_base_of_v<AsyncConsumer, C>);
+        on(std::move(type), Handler{[this, fn](Message const& m) {
+               return (static_cast<C*>(this)->*fn)(m);
+           }});
+    }
+
+    /** The connection's scope. */
+    [[nodiscard]] Scope const& scope() const noexcept { return scope_; }
+
+    /** The channel layer; throws canal::Error when the application has none. */
+    [[nodiscard]] ChannelLayer& channel_layer() const;
+    /** True when a channel layer is configured. */
+    [[nodiscard]] bool has_channel_layer() const noexcept { return layer_ != nullptr; }
+    /** This consumer's own channel name (empty without a layer). */
+    [[nodiscard]] std::string const& channel_name() const noexcept { return channel_name_; }
+
+    /** Sends an event to the server (ASGI's `send`). */
+    awaitable<void> send_event(Event event);
+
+    /** Handles one client event; subclasses map events to their handlers. */
+    virtual awaitable<void> on_event(Event event);
+
+    /** Called when a handler threw (other than StopConsumer): clean up, then close. */
+    virtual awaitable<void> on_error(std::exception_ptr error);
+
+    /** Dispatches a layer message to its handler; throws NoHandler when none is registered. */
+    awaitable<void> dispatch(Message const& message);
+
+    /** Name of this consumer for logs (the scope's path). */
+    [[nodiscard]] std::string describe() const;
+
+private:
+    struct Inbox;
+    awaitable<void> client_pump(Receive receive);
+    awaitable<void> layer_pump();
+
+    Scope scope_;
+    Send send_;
+    std::shared_ptr<ChannelLayer> layer_;
+    std::string channel_name_;
+    std::map<std::string, Handler, std::less<>> handlers_;
+    std::unique_ptr<Inbox> inbox_;
+};
+
+namespace detail {
+template <typename T, typename... Args>
+awaitable<void> run_consumer(Scope scope, Receive receive, Send send, Args... args) {
+    auto consumer = std::make_unique<T>(std::move(args)...);
+    co_await consumer->run(std::move(scope), std::move(receive), std::move(send));
+}
+} // namespace detail
+
+/**
+ * An Application that runs a new `T` per connection (Channels' `Consumer.as_asgi()`).
+ * `args` are copied into every instance's constructor.
+ */
+template <typename T, typename... Args>
+Application as_app(Args... args) {
+    return [... args = std::move(args)](Scope scope, Receive receive, Send send) {
+        return detail::run_consumer<T, Args...>(std::move(scope), std::move(receive),
+                                                std::move(send), args...);
+    };
+}
+
+} // namespace canal

@@ -1,0 +1,89 @@
+// AsyncWebsocketConsumer: coroutine handlers for one websocket (channels.generic.websocket).
+#pragma once
+
+#include <canal/consumers/async_consumer.hpp>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace canal {
+
+/**
+ * A websocket consumer with coroutine handlers.
+ *
+ * Lifecycle: the channel joins every group in `groups`, then connect() runs (default:
+ * accept()). Each text frame calls receive(text), each binary frame receive_bytes(data).
+ * When the socket closes, disconnect(code) runs, then the groups are left.
+ *
+ * In connect(), throw DenyConnection (or call close()) to refuse the handshake with
+ * HTTP 403; throw AcceptConnection to accept. When any handler throws, the error is
+ * logged, disconnect(1011) still runs, groups are left and the socket closes with 1011
+ * (Channels leaves the groups to expire instead).
+ */
+class AsyncWebsocketConsumer : public AsyncConsumer {
+public:
+    /** Groups this consumer's channel joins before connect() and leaves after disconnect(). */
+    std::vector<std::string> groups;
+
+protected:
+    /** Called on the handshake. Default: accept(). */
+    virtual awaitable<void> connect();
+    /** A text message from the client. Default: ignore it. */
+    virtual awaitable<void> receive(std::string text);
+    /** A binary message from the client. Default: ignore it. */
+    virtual awaitable<void> receive_bytes(std::string bytes);
+    /** The connection closed with `code` (1006 when the peer vanished). */
+    virtual awaitable<void> disconnect(int code);
+
+    /** Accepts the handshake, choosing `subprotocol` (one of `scope().subprotocols`) if set. */
+    awaitable<void> accept(std::string subprotocol = {});
+    /** Sends a text message. */
+    awaitable<void> send(std::string text);
+    /** Sends a shared text message (no copy: use with Message::shared_text()). */
+    awaitable<void> send(std::shared_ptr<std::string const> text);
+    /** Sends a binary message. */
+    awaitable<void> send_bytes(std::string bytes);
+    /** Closes with `code` and `reason` (before accept: refuses with HTTP 403). */
+    awaitable<void> close(int code = 1000, std::string reason = {});
+
+    /** True once accept() was sent. */
+    [[nodiscard]] bool accepted() const noexcept { return accepted_; }
+
+    awaitable<void> on_event(Event event) override;
+    awaitable<void> on_error(std::exception_ptr error) override;
+
+private:
+    awaitable<void> leave_groups();
+    bool accepted_ = false;
+    bool closed_ = false;
+    bool disconnected_ = false;
+};
+
+/**
+ * A websocket consumer that speaks JSON (channels.generic.websocket.AsyncJsonWebsocketConsumer).
+ *
+ * Text frames are decoded with decode_json() and passed to receive_json(). A text frame
+ * that is not valid JSON, and any binary frame, go to invalid_frame(), which by default
+ * closes this connection only: 1007 "invalid JSON: ..." and 1003 "binary frames are not
+ * accepted". Override invalid_frame() to answer differently (e.g. send an error object).
+ */
+class AsyncJsonWebsocketConsumer : public AsyncWebsocketConsumer {
+protected:
+    /** A decoded JSON message from the client. Default: ignore it. */
+    virtual awaitable<void> receive_json(boost::json::value content);
+    /** Sends `content` encoded by encode_json(). */
+    awaitable<void> send_json(boost::json::value content);
+
+    /** Parses a text frame; throws on invalid JSON. */
+    virtual boost::json::value decode_json(std::string const& text);
+    /** Serializes an outgoing value. */
+    virtual std::string encode_json(boost::json::value const& content);
+    /** A frame that cannot be decoded: `binary`, or text whose parse failed with `error`. */
+    virtual awaitable<void> invalid_frame(std::string data, bool binary, std::string error);
+
+    awaitable<void> receive(std::string text) final;
+    awaitable<void> receive_bytes(std::string bytes) final;
+};
+
+} // namespace canal

@@ -1,0 +1,58 @@
+// The exceptions of canal's public API (Channels' names where Channels has one).
+#pragma once
+
+#include <stdexcept>
+#include <string>
+
+namespace canal {
+
+/** Base of canal's own exceptions. */
+class Error : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
+/** Thrown in a consumer handler to end the consumer quietly (no 1011). */
+class StopConsumer : public Error {
+public:
+    StopConsumer() : Error("consumer stopped") {}
+};
+
+/** Thrown in connect() to refuse the handshake: the client gets HTTP 403. */
+class DenyConnection : public Error {
+public:
+    DenyConnection() : Error("connection denied") {}
+    using Error::Error;
+};
+
+/** Thrown in connect() to accept the handshake without calling accept(). */
+class AcceptConnection : public Error {
+public:
+    AcceptConnection() : Error("connection accepted") {}
+};
+
+/** No route matched the path: the server answers HTTP 404. */
+class RouteNotFound : public Error {
+public:
+    using Error::Error;
+};
+
+/** The channel is at capacity (Channels' ChannelFull). */
+class ChannelFull : public Error {
+public:
+    using Error::Error;
+};
+
+/** A channel or group name that the layer does not accept. */
+class InvalidName : public Error {
+public:
+    using Error::Error;
+};
+
+/** A layer message type that the consumer has no handler for. */
+class NoHandler : public Error {
+public:
+    using Error::Error;
+};
+
+} // namespace canal

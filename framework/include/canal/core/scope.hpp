@@ -1,0 +1,76 @@
+// Scope: what an application instance knows about its connection (ASGI's scope, typed).
+#pragma once
+
+#include <boost/json/object.hpp>
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace canal {
+
+class ChannelLayer;
+
+/** Kwargs and positional args captured by the URL router (`scope["url_route"]` in Channels). */
+struct UrlRoute {
+    /** Named captures: `path("chat/<str:room_name>/")` gives `kwargs["room_name"]`. */
+    std::map<std::string, std::string, std::less<>> kwargs;
+    /** Unnamed captures of `re_path`, in order. */
+    std::vector<std::string> args;
+};
+
+/** A host and port pair (`scope["client"]`, `scope["server"]`). */
+struct Endpoint {
+    std::string host;
+    unsigned short port = 0;
+};
+
+/** HTTP headers as received: lower-case names, in order, repeats kept. */
+using Headers = std::vector<std::pair<std::string, std::string>>;
+
+/**
+ * The connection scope handed to an application.
+ *
+ * Middleware changes a copy and passes it on; the application owns its copy for the
+ * whole connection.
+ */
+struct Scope {
+    /** `"websocket"` or `"http"`. */
+    std::string type;
+    /** `"ws"`, `"wss"`, `"http"` or `"https"`. */
+    std::string scheme;
+    /** HTTP method for `http` scopes (`"GET"`...), empty for websockets. */
+    std::string method;
+    /** Percent-decoded path, starting with `/`. */
+    std::string path;
+    /** The path as sent on the request line (not decoded, no query). */
+    std::string raw_path;
+    /** The part after `?`, not decoded. */
+    std::string query_string;
+    /** Mount point of the application; empty unless set by the user. */
+    std::string root_path;
+    /** Request headers, lower-case names. */
+    Headers headers;
+    /** Subprotocols offered by the client in `Sec-WebSocket-Protocol`, in order. */
+    std::vector<std::string> subprotocols;
+    /** Peer address. */
+    std::optional<Endpoint> client;
+    /** Local address. */
+    std::optional<Endpoint> server;
+    /** Filled by URLRouter. */
+    UrlRoute url_route;
+    /** Filled by CookieMiddleware. */
+    std::map<std::string, std::string, std::less<>> cookies;
+    /** The channel layer consumers of this application use (null: no layer). */
+    std::shared_ptr<ChannelLayer> channel_layer;
+    /** Free-form values added by middleware or the server (ASGI `extensions`). */
+    boost::json::object extensions;
+
+    /** First header value with this (lower-case) name, or nullptr. */
+    [[nodiscard]] std::string const* header(std::string_view name) const;
+};
+
+} // namespace canal

@@ -1,0 +1,81 @@
+// ChannelLayer: the interface every channel layer implements (Channels' BaseChannelLayer).
+#pragma once
+
+#include <canal/core/message.hpp>
+#include <canal/core/net.hpp>
+
+#include <chrono>
+#include <cstddef>
+#include <string>
+#include <string_view>
+
+namespace canal {
+
+/** Settings shared by channel layers, with Channels' defaults. */
+struct LayerSettings {
+    /** Messages a channel holds before send() throws ChannelFull. */
+    std::size_t capacity = 100;
+    /** A message not received within this time is dropped. */
+    std::chrono::milliseconds expiry = std::chrono::seconds(60);
+    /** A group membership not renewed within this time lapses. */
+    std::chrono::milliseconds group_expiry = std::chrono::seconds(86400);
+};
+
+/**
+ * Messaging between consumers: point-to-point channels and named groups.
+ *
+ * Channel names: ASCII letters, digits, `-`, `_`, `.`, and one `!` for process-local
+ * channels (as returned by new_channel()), under 100 characters. Group names: the same
+ * without `!`. Invalid names throw InvalidName with a message that says what is allowed.
+ *
+ * @par Thread safety
+ * All member functions may be called from any thread and any executor.
+ */
+class ChannelLayer {
+public:
+    virtual ~ChannelLayer() = default;
+
+    /** Sends to one channel; throws ChannelFull when it holds `capacity` messages. */
+    virtual awaitable<void> send(std::string channel, Message message) = 0;
+
+    /**
+     * Waits for the next message on `channel`; resumes on the caller's executor.
+     *
+     * @par Cancellation
+     * Supports terminal cancellation: throws `system_error(operation_aborted)`, and no
+     * message is lost.
+     */
+    virtual awaitable<Message> receive(std::string channel) = 0;
+
+    /** A new unique process-local channel name, `prefix` + `.` + `!` + random. */
+    virtual awaitable<std::string> new_channel(std::string prefix = "specific") = 0;
+
+    /** Adds `channel` to `group` (renews its membership). */
+    virtual awaitable<void> group_add(std::string group, std::string channel) = 0;
+
+    /** Removes `channel` from `group`; a no-op when it is not a member. */
+    virtual awaitable<void> group_discard(std::string group, std::string channel) = 0;
+
+    /**
+     * Sends one shared message to every member of `group`. Members whose channel is full
+     * are skipped and counted (dropped_count()), as Channels does.
+     */
+    virtual awaitable<void> group_send(std::string group, Message message) = 0;
+
+    /** Drops every channel, message and group. */
+    virtual awaitable<void> flush() = 0;
+
+    /** Messages skipped by group_send because a member's channel was full, since start. */
+    [[nodiscard]] virtual std::size_t dropped_count() const noexcept = 0;
+
+    /** Throws InvalidName unless `name` is a valid channel name. */
+    static void require_valid_channel_name(std::string_view name);
+    /** Throws InvalidName unless `name` is a valid group name. */
+    static void require_valid_group_name(std::string_view name);
+    /** True when `name` is a valid group name. */
+    [[nodiscard]] static bool is_valid_group_name(std::string_view name) noexcept;
+    /** True when `name` is a valid channel name. */
+    [[nodiscard]] static bool is_valid_channel_name(std::string_view name) noexcept;
+};
+
+} // namespace canal

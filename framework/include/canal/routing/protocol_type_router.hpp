@@ -1,0 +1,25 @@
+// ProtocolTypeRouter: routes a scope by its type ("http", "websocket") to an application.
+#pragma once
+
+#include <canal/core/application.hpp>
+
+#include <map>
+#include <string>
+
+namespace canal {
+
+/**
+ * Picks the application for a scope by `scope.type` (channels.routing.ProtocolTypeRouter).
+ * A type with no entry throws RouteNotFound (HTTP 404).
+ */
+class ProtocolTypeRouter {
+public:
+    explicit ProtocolTypeRouter(std::map<std::string, Application, std::less<>> apps);
+
+    awaitable<void> operator()(Scope scope, Receive receive, Send send) const;
+
+private:
+    std::map<std::string, Application, std::less<>> apps_;
+};
+
+} // namespace canal

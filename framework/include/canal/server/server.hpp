@@ -1,0 +1,60 @@
+// Server: the HTTP/1.1 + WebSocket server that runs one application instance per connection.
+#pragma once
+
+#include <canal/core/application.hpp>
+#include <canal/server/settings.hpp>
+
+#include <cstddef>
+#include <memory>
+
+namespace canal {
+
+/**
+ * An HTTP/1.1 and WebSocket server (daphne's role) on a pool of I/O threads.
+ *
+ * Each connection gets a strand, a scope and one application instance. Websocket
+ * connections have one writer and a bounded outbound queue (Settings::outbound_queue_limit).
+ *
+ * @par Thread safety
+ * start(), stop() and wait() from one controlling thread; the counters from any thread.
+ */
+class Server {
+public:
+    Server(Application app, Settings settings);
+    ~Server();
+    Server(Server const&) = delete;
+    Server& operator=(Server const&) = delete;
+
+    /** Binds, listens and starts the I/O threads. Throws system_error naming the address. */
+    void start();
+    /** The port listened on (useful with port 0). */
+    [[nodiscard]] unsigned short port() const noexcept;
+    /**
+     * Graceful stop: no new connections, open websockets closed with 1001, connections
+     * given Settings::shutdown_timeout to finish, then the I/O threads end.
+     */
+    void stop();
+    /** Blocks until the I/O threads have ended. */
+    void wait();
+
+    /** Open connections right now. */
+    [[nodiscard]] std::size_t connection_count() const noexcept;
+    /** Messages dropped under OverflowPolicy::drop, since start. */
+    [[nodiscard]] std::size_t dropped_messages() const noexcept;
+
+    /** The settings in force (with the layer that run() may have filled in). */
+    [[nodiscard]] Settings const& settings() const noexcept;
+
+private:
+    struct Impl;
+    std::shared_ptr<Impl> impl_;
+};
+
+/**
+ * Runs `app` until SIGINT or SIGTERM, then stops gracefully. Creates an
+ * InMemoryChannelLayer when `settings.channel_layer` is null. Prints the listening address.
+ * @return the process exit code: 0 after a clean stop, 1 when the server could not start.
+ */
+int run(Application app, Settings settings);
+
+} // namespace canal

@@ -1,0 +1,57 @@
+// Settings: what canal::run() and Server are configured with (flags or code).
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace canal {
+
+class ChannelLayer;
+
+/** What happens when a connection's outbound queue is full (the client reads too slowly). */
+enum class OverflowPolicy {
+    close, ///< close the connection with 1008 (policy violation); the default
+    drop,  ///< drop the new message and count it (Server::dropped_messages())
+};
+
+/** Server settings with their defaults. */
+struct Settings {
+    /** Address to listen on. */
+    std::string host = "127.0.0.1";
+    /** Port to listen on; 0 picks a free port (see Server::port()). */
+    unsigned short port = 8000;
+    /** I/O threads; 0 means one per core. */
+    unsigned threads = 0;
+    /** Largest websocket message accepted; larger closes with 1009. */
+    std::size_t max_message_size = 1024 * 1024;
+    /** Largest HTTP request body accepted; larger answers 413. */
+    std::size_t max_body_size = 1024 * 1024;
+    /** Time allowed for the HTTP request and the websocket handshake (including connect()). */
+    std::chrono::milliseconds handshake_timeout = std::chrono::seconds(5);
+    /** Idle time after which the server pings a websocket client. */
+    std::chrono::milliseconds ping_interval = std::chrono::seconds(20);
+    /** Idle time after which a silent websocket client is dropped. */
+    std::chrono::milliseconds ping_timeout = std::chrono::seconds(30);
+    /** Messages a connection may have queued for sending. */
+    std::size_t outbound_queue_limit = 1024;
+    /** What happens when that queue is full. */
+    OverflowPolicy overflow_policy = OverflowPolicy::close;
+    /** Time a graceful shutdown waits for connections to close. */
+    std::chrono::milliseconds shutdown_timeout = std::chrono::seconds(3);
+    /** The channel layer put in every scope; run() creates an InMemoryChannelLayer if null. */
+    std::shared_ptr<ChannelLayer> channel_layer;
+    /** Log each request and websocket connection to stderr. */
+    bool access_log = false;
+
+    /**
+     * Reads `--host`, `--port`, `--threads`, `--access-log` and the limits from the command
+     * line. `--help` prints usage and exits 0; unknown or malformed flags print an error
+     * and exit 2. Arguments after `--` and any listed in `extra` are left for the caller.
+     */
+    static Settings from_args(int argc, char** argv);
+};
+
+} // namespace canal
