@@ -3,6 +3,7 @@
 
 #include <boost/json/object.hpp>
 #include <boost/json/value.hpp>
+#include <boost/json/value_ref.hpp>
 
 #include <functional>
 #include <initializer_list>
@@ -32,7 +33,7 @@ public:
     /** An empty message (no type). */
     Message();
     /** Builds from a JSON object, e.g. `Message{{"type", "chat.message"}, {"message", text}}`. */
-    Message(std::initializer_list<boost::json::object::value_type> init);
+    Message(std::initializer_list<std::pair<boost::json::string_view, boost::json::value_ref>> init);
     /** Takes ownership of a JSON object. */
     explicit Message(boost::json::object obj);
 

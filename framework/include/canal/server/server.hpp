@@ -45,8 +45,10 @@ public:
     /** The settings in force (with the layer that run() may have filled in). */
     [[nodiscard]] Settings const& settings() const noexcept;
 
-private:
+    /** Implementation detail (shared with the connection code). */
     struct Impl;
+
+private:
     std::shared_ptr<Impl> impl_;
 };
 

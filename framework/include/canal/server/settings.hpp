@@ -31,10 +31,11 @@ struct Settings {
     std::size_t max_body_size = 1024 * 1024;
     /** Time allowed for the HTTP request and the websocket handshake (including connect()). */
     std::chrono::milliseconds handshake_timeout = std::chrono::seconds(5);
-    /** Idle time after which the server pings a websocket client. */
-    std::chrono::milliseconds ping_interval = std::chrono::seconds(20);
-    /** Idle time after which a silent websocket client is dropped. */
-    std::chrono::milliseconds ping_timeout = std::chrono::seconds(30);
+    /**
+     * Keep-alive for websockets: a client silent for half of this is pinged, and one
+     * silent for all of it is dropped (Beast's idle timeout with keep-alive pings).
+     */
+    std::chrono::milliseconds idle_timeout = std::chrono::seconds(40);
     /** Messages a connection may have queued for sending. */
     std::size_t outbound_queue_limit = 1024;
     /** What happens when that queue is full. */

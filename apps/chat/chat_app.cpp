@@ -1,0 +1,68 @@
+// The tutorial chat consumer and its routes.
+#include "chat_app.hpp"
+
+#include <canal/routing/protocol_type_router.hpp>
+#include <canal/routing/url_router.hpp>
+#include <canal/server/static_files.hpp>
+
+#include <boost/json/serialize.hpp>
+
+namespace chat {
+
+ChatConsumer::ChatConsumer() { on("chat.message", &ChatConsumer::chat_message); }
+
+canal::awaitable<void> ChatConsumer::connect() {
+    auto const& room = scope().url_route.kwargs.at("room_name");
+    group_ = "chat_" + room;
+    if (!canal::ChannelLayer::is_valid_group_name(group_)) {
+        // Refuse clearly instead of failing inside the layer: HTTP 403 at the handshake.
+        throw canal::DenyConnection("room name '" + room + "' is not allowed: use ASCII letters, "
+                                    "digits, '-', '_' and '.', under 90 characters");
+    }
+    co_await channel_layer().group_add(group_, channel_name());
+    co_await accept();
+}
+
+canal::awaitable<void> ChatConsumer::disconnect(int /*code*/) {
+    if (!group_.empty()) {
+        co_await channel_layer().group_discard(group_, channel_name());
+    }
+}
+
+canal::awaitable<void> ChatConsumer::receive_json(boost::json::value content) {
+    auto const* obj = content.if_object();
+    auto const* text = obj != nullptr ? obj->if_contains("message") : nullptr;
+    if (text == nullptr || !text->is_string()) {
+        boost::json::object error{{"error", "expected {\"message\": TEXT}"}};
+        co_await send_json(std::move(error));
+        co_return;
+    }
+    canal::Message event{{"type", "chat.message"}, {"message", *text}};
+    co_await channel_layer().group_send(group_, std::move(event));
+}
+
+canal::awaitable<void> ChatConsumer::chat_message(canal::Message const& event) {
+    // Every member sends the same bytes: build them once per group message.
+    auto text = event.shared_text("chat.out", [&] {
+        boost::json::object out{{"message", event.at("message")}};
+        return boost::json::serialize(out);
+    });
+    co_await send(std::move(text));
+}
+
+canal::Application make_application(std::filesystem::path const& static_dir) {
+    canal::URLRouter http{{
+        canal::path("chat/", canal::file_response(static_dir / "index.html")),
+        canal::path("chat/<str:room_name>/", canal::file_response(static_dir / "room.html")),
+        canal::path("static/<path:file>", canal::StaticFiles{static_dir, "/static/"}),
+    }};
+    canal::URLRouter websocket{{
+        canal::path("ws/chat/<str:room_name>/", canal::as_app<ChatConsumer>()),
+    }};
+    std::map<std::string, canal::Application, std::less<>> apps;
+    apps.emplace("http", std::move(http));
+    apps.emplace("websocket", std::move(websocket));
+    return canal::ProtocolTypeRouter{std::move(apps)};
+}
+
+} // namespace chat

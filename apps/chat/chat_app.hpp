@@ -1,0 +1,37 @@
+// The Channels tutorial room chat on canal: the consumer and the application that routes to it.
+#pragma once
+
+#include <canal/consumers/async_websocket_consumer.hpp>
+
+#include <filesystem>
+#include <string>
+
+namespace chat {
+
+/**
+ * The tutorial's ChatConsumer, async style. Joins group `chat_<room_name>`; each
+ * `{"message": TEXT}` from a client is group_sent as a `chat.message` event, and each
+ * member sends `{"message": TEXT}` to its client. The text sent to the members is
+ * serialized once per group message, not once per member.
+ */
+class ChatConsumer : public canal::AsyncJsonWebsocketConsumer {
+public:
+    ChatConsumer();
+
+protected:
+    canal::awaitable<void> connect() override;
+    canal::awaitable<void> disconnect(int code) override;
+    canal::awaitable<void> receive_json(boost::json::value content) override;
+    canal::awaitable<void> chat_message(canal::Message const& event);
+
+private:
+    std::string group_;
+};
+
+/**
+ * The chat application: `/chat/` (lobby page), `/chat/<room>/` (room page), `/static/...`
+ * from `static_dir`, and the websocket route `/ws/chat/<room_name>/`.
+ */
+canal::Application make_application(std::filesystem::path const& static_dir);
+
+} // namespace chat

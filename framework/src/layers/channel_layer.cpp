@@ -1,0 +1,91 @@
+// ChannelLayer's name validation, shared by every layer (Channels' BaseChannelLayer rules).
+#include <canal/layers/channel_layer.hpp>
+
+#include <canal/core/errors.hpp>
+
+#include <cstdio>
+#include <string>
+
+namespace canal {
+
+namespace {
+
+// Channels' MAX_NAME_LENGTH: names must be strictly shorter.
+constexpr std::size_t max_name_length = 100;
+
+constexpr bool is_name_char(char c) noexcept {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           c == '-' || c == '_' || c == '.';
+}
+
+// The name as it appears in an error message: cut when huge, control bytes escaped, so a
+// client-supplied name cannot flood or forge log lines.
+std::string quoted_for_error(std::string_view name) {
+    constexpr std::size_t shown = 120;
+    std::string out = "'";
+    for (char c : name.substr(0, shown)) {
+        auto const u = static_cast<unsigned char>(c);
+        if (u < 0x20 || u == 0x7f) {
+            char buf[8];
+            std::snprintf(buf, sizeof buf, "\\x%02x", u);
+            out += buf;
+        } else {
+            out += c;
+        }
+    }
+    out += '\'';
+    if (name.size() > shown) {
+        out += "... (" + std::to_string(name.size()) + " bytes)";
+    }
+    return out;
+}
+
+} // namespace
+
+bool ChannelLayer::is_valid_group_name(std::string_view name) noexcept {
+    if (name.empty() || name.size() >= max_name_length) {
+        return false;
+    }
+    for (char c : name) {
+        if (!is_name_char(c)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+bool ChannelLayer::is_valid_channel_name(std::string_view name) noexcept {
+    if (name.empty() || name.size() >= max_name_length) {
+        return false;
+    }
+    // Channels: `^[a-zA-Z\d\-_.]+(\![\d\w\-_.]*)?$`, i.e. at most one '!', not first;
+    // what follows it may be empty (the non-local part of a process-local name).
+    auto const bang = name.find('!');
+    if (bang == 0) {
+        return false;
+    }
+    for (std::size_t i = 0; i < name.size(); ++i) {
+        if (i != bang && !is_name_char(name[i])) {
+            return false;
+        }
+    }
+    return true;
+}
+
+void ChannelLayer::require_valid_group_name(std::string_view name) {
+    if (!is_valid_group_name(name)) {
+        throw InvalidName("group name " + quoted_for_error(name) +
+                          " is invalid: only ASCII letters, digits, '-', '_' and '.' are "
+                          "allowed, under 100 characters");
+    }
+}
+
+void ChannelLayer::require_valid_channel_name(std::string_view name) {
+    if (!is_valid_channel_name(name)) {
+        throw InvalidName("channel name " + quoted_for_error(name) +
+                          " is invalid: only ASCII letters, digits, '-', '_', '.' and one '!' "
+                          "(not first) are allowed, under 100 characters");
+    }
+}
+
+} // namespace canal

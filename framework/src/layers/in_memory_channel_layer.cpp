@@ -1,0 +1,476 @@
+// InMemoryChannelLayer: bounded per-channel queues, expiring groups, wakeups across threads.
+#include <canal/layers/in_memory_channel_layer.hpp>
+
+#include <canal/core/errors.hpp>
+
+#include <boost/asio/experimental/concurrent_channel.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/system/system_error.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <deque>
+#include <iterator>
+#include <mutex>
+#include <optional>
+#include <random>
+#include <stdexcept>
+#include <string_view>
+#include <unordered_map>
+#include <unordered_set>
+#include <utility>
+#include <vector>
+
+namespace canal {
+
+namespace detail {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// Wakes the receive() waiting on a channel, from any thread. Not a steady_timer: a timer
+// must not be cancelled from one thread while its owner starts async_wait on another
+// (a race, and a lost wakeup when the cancel comes first). This channel is thread-safe,
+// keeps one pending wakeup in its buffer until the receiver waits, coalesces the rest,
+// posts the completion to the receiver's own executor and counts as outstanding work.
+using Wakeup = net::experimental::concurrent_channel<void(boost::system::error_code)>;
+
+constexpr std::string_view inmemory_marker = ".inmemory!";
+constexpr std::size_t random_letters = 12;
+// Channel names are under 100 characters.
+constexpr std::size_t max_prefix_length = 99 - inmemory_marker.size() - random_letters;
+
+struct Envelope {
+    Clock::time_point expires;
+    Message message;
+};
+
+struct ChannelQueue {
+    // Bounded: send() refuses and group_send() skips once it holds settings.capacity.
+    std::deque<Envelope> messages;
+    // The receive() currently waiting for this channel, if any (at most one).
+    std::shared_ptr<Wakeup> receiver;
+};
+
+// A group: member channel → when its membership was last renewed.
+using Members = std::unordered_map<std::string, Clock::time_point>;
+
+LayerSettings checked(LayerSettings s) {
+    if (s.capacity == 0) {
+        throw std::invalid_argument("LayerSettings::capacity must be at least 1");
+    }
+    if (s.expiry <= std::chrono::milliseconds::zero() ||
+        s.group_expiry <= std::chrono::milliseconds::zero()) {
+        throw std::invalid_argument("LayerSettings::expiry and group_expiry must be positive");
+    }
+    return s;
+}
+
+} // namespace
+
+/**
+ * The state of an InMemoryChannelLayer, shared with its pending coroutines so that they
+ * never outlive it. Every member function locks `mutex_` for a short, non-blocking section;
+ * wakeups are delivered after unlocking.
+ */
+class InMemoryLayerState {
+public:
+    explicit InMemoryLayerState(LayerSettings s)
+        : settings(checked(s)),
+          sweep_interval_(std::max<Clock::duration>(std::min(s.expiry, s.group_expiry),
+                                                    std::chrono::milliseconds(10))),
+          next_sweep_(Clock::now() + sweep_interval_), rng_(std::random_device{}()) {}
+
+    LayerSettings const settings;
+    std::atomic<std::size_t> dropped{0};
+
+    void send(std::string const& channel, Message message) {
+        std::shared_ptr<Wakeup> receiver;
+        {
+            std::lock_guard lock(mutex_);
+            auto const now = Clock::now();
+            sweep_if_due(now);
+            auto& queue = channels_[channel];
+            if (drop_expired(queue, now)) {
+                leave_all_groups(channel);
+            }
+            if (queue.messages.size() >= settings.capacity) {
+                throw ChannelFull("channel '" + channel + "' is full (capacity " +
+                                  std::to_string(settings.capacity) + ")");
+            }
+            queue.messages.push_back(Envelope{now + settings.expiry, std::move(message)});
+            receiver = queue.receiver;
+        }
+        if (receiver) {
+            receiver->try_send(boost::system::error_code());
+        }
+    }
+
+    /**
+     * Removes and returns the next message of `channel`. When there is none and `wakeup`
+     * is set, registers it as the channel's receiver; throws Error when another receive()
+     * already waits there.
+     */
+    std::optional<Message> take(std::string const& channel,
+                                std::shared_ptr<Wakeup> const& wakeup) {
+        std::lock_guard lock(mutex_);
+        auto const now = Clock::now();
+        sweep_if_due(now);
+        auto it = channels_.find(channel);
+        if (it == channels_.end()) {
+            if (wakeup) {
+                channels_[channel].receiver = wakeup;
+            }
+            return std::nullopt;
+        }
+        auto& queue = it->second;
+        if (drop_expired(queue, now)) {
+            leave_all_groups(channel);
+        }
+        if (!queue.messages.empty()) {
+            Message message = std::move(queue.messages.front().message);
+            queue.messages.pop_front();
+            if (wakeup && queue.receiver == wakeup) {
+                queue.receiver.reset();
+            }
+            if (queue.messages.empty() && !queue.receiver) {
+                channels_.erase(it);
+            }
+            return message;
+        }
+        if (queue.receiver && queue.receiver != wakeup) {
+            throw Error("channel '" + channel +
+                        "' already has a waiting receive(): a channel has one receiver; "
+                        "use a group to deliver a message to several consumers");
+        }
+        if (wakeup) {
+            queue.receiver = wakeup;
+        } else if (!queue.receiver) {
+            channels_.erase(it);
+        }
+        return std::nullopt;
+    }
+
+    /** Unregisters a receive() that ends without a message (cancelled or destroyed). */
+    void unregister(std::string const& channel, Wakeup const* wakeup) noexcept {
+        std::lock_guard lock(mutex_);
+        auto it = channels_.find(channel);
+        if (it == channels_.end() || it->second.receiver.get() != wakeup) {
+            return;
+        }
+        it->second.receiver.reset();
+        if (it->second.messages.empty()) {
+            channels_.erase(it);
+        }
+    }
+
+    std::string new_channel(std::string_view prefix) {
+        if (prefix.size() > max_prefix_length || !ChannelLayer::is_valid_group_name(prefix)) {
+            throw InvalidName("channel prefix '" + std::string(prefix.substr(0, 120)) +
+                              "' is invalid: only ASCII letters, digits, '-', '_' and '.' are "
+                              "allowed, under " + std::to_string(max_prefix_length + 1) +
+                              " characters");
+        }
+        static constexpr std::string_view letters =
+            "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
+        std::uniform_int_distribution<std::size_t> pick(0, letters.size() - 1);
+        std::string name;
+        std::lock_guard lock(mutex_);
+        do {
+            name.assign(prefix);
+            name += inmemory_marker;
+            for (std::size_t i = 0; i < random_letters; ++i) {
+                name += letters[pick(rng_)];
+            }
+        } while (channels_.contains(name));
+        return name;
+    }
+
+    void group_add(std::string const& group, std::string const& channel) {
+        std::lock_guard lock(mutex_);
+        auto const now = Clock::now();
+        sweep_if_due(now);
+        groups_[group].insert_or_assign(channel, now);
+    }
+
+    void group_discard(std::string const& group, std::string const& channel) {
+        std::lock_guard lock(mutex_);
+        auto it = groups_.find(group);
+        if (it == groups_.end()) {
+            return;
+        }
+        it->second.erase(channel);
+        if (it->second.empty()) {
+            groups_.erase(it);
+        }
+    }
+
+    void group_send(std::string const& group, Message const& message) {
+        std::vector<std::shared_ptr<Wakeup>> receivers;
+        {
+            std::lock_guard lock(mutex_);
+            auto const now = Clock::now();
+            sweep_if_due(now);
+            auto g = groups_.find(group);
+            if (g == groups_.end()) {
+                return;
+            }
+            std::vector<std::string> lapsed;
+            auto& members = g->second;
+            for (auto m = members.begin(); m != members.end();) {
+                if (membership_expired(m->second, now)) {
+                    m = members.erase(m);
+                    continue;
+                }
+                auto q = channels_.try_emplace(m->first).first;
+                auto& queue = q->second;
+                if (drop_expired(queue, now)) {
+                    // As Channels: a channel that let a message expire leaves its groups.
+                    lapsed.push_back(m->first);
+                    if (queue.messages.empty() && !queue.receiver) {
+                        channels_.erase(q);
+                    }
+                    m = members.erase(m);
+                    continue;
+                }
+                if (queue.messages.size() >= settings.capacity) {
+                    dropped.fetch_add(1, std::memory_order_relaxed);
+                } else {
+                    // The same Message: every member shares one payload.
+                    queue.messages.push_back(Envelope{now + settings.expiry, message});
+                    if (queue.receiver) {
+                        receivers.push_back(queue.receiver);
+                    }
+                }
+                ++m;
+            }
+            if (members.empty()) {
+                groups_.erase(g);
+            }
+            for (auto const& channel : lapsed) {
+                leave_all_groups(channel);
+            }
+        }
+        for (auto const& receiver : receivers) {
+            receiver->try_send(boost::system::error_code());
+        }
+    }
+
+    void flush() {
+        std::lock_guard lock(mutex_);
+        // A waiting receive() keeps its registration, so a later send still wakes it.
+        for (auto it = channels_.begin(); it != channels_.end();) {
+            if (it->second.receiver) {
+                it->second.messages.clear();
+                ++it;
+            } else {
+                it = channels_.erase(it);
+            }
+        }
+        groups_.clear();
+    }
+
+private:
+    // All below: mutex_ held.
+
+    bool membership_expired(Clock::time_point renewed, Clock::time_point now) const {
+        return now - renewed >= settings.group_expiry;
+    }
+
+    /** Drops the expired messages at the front of `queue`; true when it dropped any. */
+    static bool drop_expired(ChannelQueue& queue, Clock::time_point now) {
+        // Expiry times grow along the queue (one clock, read under the lock).
+        bool dropped_any = false;
+        while (!queue.messages.empty() && queue.messages.front().expires <= now) {
+            queue.messages.pop_front();
+            dropped_any = true;
+        }
+        return dropped_any;
+    }
+
+    void leave_all_groups(std::string const& channel) {
+        for (auto it = groups_.begin(); it != groups_.end();) {
+            it->second.erase(channel);
+            it = it->second.empty() ? groups_.erase(it) : std::next(it);
+        }
+    }
+
+    // Channels cleans everything on every receive; here a full pass runs at most once per
+    // interval, and the channels and groups an operation touches are cleaned on the spot.
+    void sweep_if_due(Clock::time_point now) {
+        if (now < next_sweep_) {
+            return;
+        }
+        next_sweep_ = now + sweep_interval_;
+        std::unordered_set<std::string> lapsed;
+        for (auto it = channels_.begin(); it != channels_.end();) {
+            if (drop_expired(it->second, now)) {
+                lapsed.insert(it->first);
+            }
+            if (it->second.messages.empty() && !it->second.receiver) {
+                it = channels_.erase(it);
+            } else {
+                ++it;
+            }
+        }
+        for (auto group = groups_.begin(); group != groups_.end();) {
+            std::erase_if(group->second, [&](auto const& member) {
+                return membership_expired(member.second, now) || lapsed.contains(member.first);
+            });
+            group = group->second.empty() ? groups_.erase(group) : std::next(group);
+        }
+    }
+
+    Clock::duration const sweep_interval_;
+    std::mutex mutex_;
+    std::unordered_map<std::string, ChannelQueue> channels_;
+    std::unordered_map<std::string, Members> groups_;
+    Clock::time_point next_sweep_;
+    std::mt19937_64 rng_;
+};
+
+namespace {
+
+// Owns the wakeup of one receive() and unregisters it however the coroutine ends:
+// returned, threw, or destroyed with its io_context.
+class ReceiverRegistration {
+public:
+    ReceiverRegistration(std::shared_ptr<InMemoryLayerState> state, std::string const& channel)
+        : state_(std::move(state)), channel_(channel) {}
+    ReceiverRegistration(ReceiverRegistration const&) = delete;
+    ReceiverRegistration& operator=(ReceiverRegistration const&) = delete;
+    ~ReceiverRegistration() {
+        if (wakeup_) {
+            state_->unregister(channel_, wakeup_.get());
+        }
+    }
+
+    [[nodiscard]] std::shared_ptr<Wakeup> const& wakeup() const noexcept { return wakeup_; }
+    void create(net::any_io_executor const& ex) { wakeup_ = std::make_shared<Wakeup>(ex, 1); }
+
+private:
+    std::shared_ptr<InMemoryLayerState> state_;
+    std::string channel_;
+    std::shared_ptr<Wakeup> wakeup_;
+};
+
+[[noreturn]] void throw_aborted() {
+    throw boost::system::system_error(net::error::operation_aborted);
+}
+
+// The coroutines take the state by shared_ptr: a pending operation keeps it alive even
+// when the InMemoryChannelLayer object goes first.
+
+awaitable<void> send_op(std::shared_ptr<InMemoryLayerState> state, std::string channel,
+                        Message message) {
+    ChannelLayer::require_valid_channel_name(channel);
+    state->send(channel, std::move(message));
+    co_return;
+}
+
+awaitable<Message> receive_op(std::shared_ptr<InMemoryLayerState> state, std::string channel) {
+    ChannelLayer::require_valid_channel_name(channel);
+    auto const cancellation = co_await net::this_coro::cancellation_state;
+    ReceiverRegistration registration(state, channel);
+    for (;;) {
+        auto message = state->take(channel, registration.wakeup());
+        if (message) {
+            co_return std::move(*message);
+        }
+        if (!registration.wakeup()) {
+            // Created only when we have to wait; take() again registers it.
+            auto ex = co_await net::this_coro::executor;
+            registration.create(ex);
+            continue;
+        }
+        if (cancellation.cancelled() != net::cancellation_type::none) {
+            throw_aborted();
+        }
+        // Any result (woken, or cancelled: channel_cancelled) means "look again".
+        co_await registration.wakeup()->async_receive(use_nothrow);
+        if (cancellation.cancelled() != net::cancellation_type::none) {
+            throw_aborted();
+        }
+    }
+}
+
+awaitable<std::string> new_channel_op(std::shared_ptr<InMemoryLayerState> state,
+                                      std::string prefix) {
+    co_return state->new_channel(prefix);
+}
+
+awaitable<void> group_add_op(std::shared_ptr<InMemoryLayerState> state, std::string group,
+                             std::string channel) {
+    ChannelLayer::require_valid_group_name(group);
+    ChannelLayer::require_valid_channel_name(channel);
+    state->group_add(group, channel);
+    co_return;
+}
+
+awaitable<void> group_discard_op(std::shared_ptr<InMemoryLayerState> state, std::string group,
+                                 std::string channel) {
+    ChannelLayer::require_valid_group_name(group);
+    ChannelLayer::require_valid_channel_name(channel);
+    state->group_discard(group, channel);
+    co_return;
+}
+
+awaitable<void> group_send_op(std::shared_ptr<InMemoryLayerState> state, std::string group,
+                              Message message) {
+    ChannelLayer::require_valid_group_name(group);
+    state->group_send(group, message);
+    co_return;
+}
+
+awaitable<void> flush_op(std::shared_ptr<InMemoryLayerState> state) {
+    state->flush();
+    co_return;
+}
+
+} // namespace
+
+} // namespace detail
+
+struct InMemoryChannelLayer::Impl final : detail::InMemoryLayerState {
+    using InMemoryLayerState::InMemoryLayerState;
+};
+
+InMemoryChannelLayer::InMemoryChannelLayer(LayerSettings settings)
+    : impl_(std::make_shared<Impl>(settings)) {}
+
+InMemoryChannelLayer::~InMemoryChannelLayer() = default;
+
+awaitable<void> InMemoryChannelLayer::send(std::string channel, Message message) {
+    return detail::send_op(impl_, std::move(channel), std::move(message));
+}
+
+awaitable<Message> InMemoryChannelLayer::receive(std::string channel) {
+    return detail::receive_op(impl_, std::move(channel));
+}
+
+awaitable<std::string> InMemoryChannelLayer::new_channel(std::string prefix) {
+    return detail::new_channel_op(impl_, std::move(prefix));
+}
+
+awaitable<void> InMemoryChannelLayer::group_add(std::string group, std::string channel) {
+    return detail::group_add_op(impl_, std::move(group), std::move(channel));
+}
+
+awaitable<void> InMemoryChannelLayer::group_discard(std::string group, std::string channel) {
+    return detail::group_discard_op(impl_, std::move(group), std::move(channel));
+}
+
+awaitable<void> InMemoryChannelLayer::group_send(std::string group, Message message) {
+    return detail::group_send_op(impl_, std::move(group), std::move(message));
+}
+
+awaitable<void> InMemoryChannelLayer::flush() { return detail::flush_op(impl_); }
+
+std::size_t InMemoryChannelLayer::dropped_count() const noexcept {
+    return impl_->dropped.load(std::memory_order_relaxed);
+}
+
+LayerSettings const& InMemoryChannelLayer::settings() const noexcept { return impl_->settings; }
+
+} // namespace canal
