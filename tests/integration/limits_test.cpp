@@ -132,7 +132,26 @@ BOOST_AUTO_TEST_CASE(oversized_message_closes_with_1009) {
     BOOST_TEST((echoed.kind == Kind::text && echoed.data.size() == fits.size()),
                "512 KiB echo: " << echoed.describe());
 
-    // One 2 MiB frame (the server may close before reading it all, so the write may fail).
+    // At the protocol level: a frame header announcing 2 MiB is answered by a close frame with
+    // 1009 as soon as the server sees it, while the client is still sending the payload.
+    {
+        auto raw = server.raw();
+        BOOST_REQUIRE_EQUAL(raw->websocket_handshake("/ws/echo/"), 101);
+        std::string header{"\x81\xFF", 2}; // FIN + text, masked, 64-bit length
+        for (int shift = 56; shift >= 0; shift -= 8) {
+            header.push_back(static_cast<char>((big.size() >> shift) & 0xff));
+        }
+        header += std::string(4, '\0');             // mask key 0: payload as is
+        BOOST_REQUIRE(raw->send(header + std::string(1024, 'b')));
+        auto rf = raw->read_frame();
+        BOOST_TEST(rf.opcode == 8, "raw client got opcode " << rf.opcode
+                                                           << (raw->peer_closed() ? " (peer closed)" : ""));
+        BOOST_TEST(rf.close_code() == 1009);
+    }
+
+    // One 2 MiB frame from a real client. The server closes before reading it all; unless it
+    // keeps reading (discarding) until the client's close, the client's write fails and the
+    // RST loses the close frame: a browser would see 1006, not 1009.
     auto one = connect(server, "/ws/echo/");
     if (!one->send_text(big)) {
         BOOST_TEST_MESSAGE("2 MiB single frame: write ended with " << one->last_error());

@@ -188,7 +188,8 @@ BOOST_AUTO_TEST_CASE(send_throws_channel_full_at_capacity) {
         for (int i = 0; i < 3; ++i) {
             co_await layer.send("inbox", numbered("m", i));
         }
-        auto const what = co_await thrown<canal::ChannelFull>(layer.send("inbox", numbered("m", 3)));
+        auto const what =
+            co_await thrown<canal::ChannelFull>(layer.send("inbox", numbered("m", 3)));
         BOOST_TEST(what == "channel 'inbox' is full (capacity 3)");
         // Another channel is not affected.
         co_await layer.send("other", numbered("m", 0));
@@ -196,7 +197,8 @@ BOOST_AUTO_TEST_CASE(send_throws_channel_full_at_capacity) {
         // Receiving one makes room for one.
         BOOST_TEST((co_await layer.receive("inbox")).at("n").as_int64() == 0);
         co_await layer.send("inbox", numbered("m", 4));
-        auto const again = co_await thrown<canal::ChannelFull>(layer.send("inbox", numbered("m", 5)));
+        auto const again =
+            co_await thrown<canal::ChannelFull>(layer.send("inbox", numbered("m", 5)));
         BOOST_TEST(again == "channel 'inbox' is full (capacity 3)");
         for (int n : {1, 2, 4}) {
             BOOST_TEST((co_await layer.receive("inbox")).at("n").as_int64() == n);
@@ -301,14 +303,15 @@ BOOST_AUTO_TEST_CASE(group_discard_stops_delivery_and_ignores_non_members) {
 }
 
 BOOST_AUTO_TEST_CASE(expired_messages_are_dropped_and_free_capacity) {
-    InMemoryChannelLayer layer(LayerSettings{.capacity = 2, .expiry = 50ms});
+    InMemoryChannelLayer layer(LayerSettings{.capacity = 2, .expiry = 200ms});
     run_async([&]() -> awaitable<void> {
         co_await layer.send("inbox", numbered("old", 1));
         co_await layer.send("inbox", numbered("old", 2));
-        auto const full = co_await thrown<canal::ChannelFull>(layer.send("inbox", numbered("m", 3)));
+        auto const full =
+            co_await thrown<canal::ChannelFull>(layer.send("inbox", numbered("m", 3)));
         BOOST_TEST(full == "channel 'inbox' is full (capacity 2)");
 
-        co_await pause(120ms);
+        co_await pause(300ms);
         // Both expired: the channel has room for two again, and only new messages arrive.
         co_await layer.send("inbox", numbered("new", 1));
         co_await layer.send("inbox", numbered("new", 2));
@@ -320,19 +323,19 @@ BOOST_AUTO_TEST_CASE(expired_messages_are_dropped_and_free_capacity) {
 
         // An expired message is not received even when nothing else is sent.
         co_await layer.send("quiet", numbered("old", 1));
-        co_await pause(120ms);
+        co_await pause(300ms);
         BOOST_TEST(co_await is_empty(layer, "quiet"));
     });
 }
 
 BOOST_AUTO_TEST_CASE(a_channel_whose_message_expired_leaves_its_groups) {
     // Channels' InMemoryChannelLayer does this: such a channel is presumed dead.
-    InMemoryChannelLayer layer(LayerSettings{.expiry = 50ms});
+    InMemoryChannelLayer layer(LayerSettings{.expiry = 200ms});
     run_async([&]() -> awaitable<void> {
         co_await layer.group_add("room", "dead");
         co_await layer.group_add("room", "alive");
         co_await layer.send("dead", numbered("unread", 0));
-        co_await pause(120ms);
+        co_await pause(300ms);
         co_await layer.group_send("room", numbered("room.message", 1));
         BOOST_TEST((co_await layer.receive("alive")).at("n").as_int64() == 1);
         BOOST_TEST(co_await is_empty(layer, "dead"));
@@ -343,22 +346,22 @@ BOOST_AUTO_TEST_CASE(a_channel_whose_message_expired_leaves_its_groups) {
 }
 
 BOOST_AUTO_TEST_CASE(group_membership_lapses_unless_renewed) {
-    InMemoryChannelLayer layer(LayerSettings{.group_expiry = 300ms});
+    InMemoryChannelLayer layer(LayerSettings{.group_expiry = 500ms});
     run_async([&]() -> awaitable<void> {
         co_await layer.group_add("room", "lapsing");
         co_await layer.group_add("room", "renewed");
-        co_await pause(200ms);
+        co_await pause(300ms);
         co_await layer.group_add("room", "renewed"); // renews its membership
         co_await layer.group_send("room", numbered("room.message", 1));
         BOOST_TEST((co_await layer.receive("lapsing")).at("n").as_int64() == 1);
         BOOST_TEST((co_await layer.receive("renewed")).at("n").as_int64() == 1);
 
-        co_await pause(200ms); // 400 ms since "lapsing" joined, 200 ms since the renewal
+        co_await pause(300ms); // 600 ms since "lapsing" joined, 300 ms since the renewal
         co_await layer.group_send("room", numbered("room.message", 2));
         BOOST_TEST(co_await is_empty(layer, "lapsing"));
         BOOST_TEST((co_await layer.receive("renewed")).at("n").as_int64() == 2);
 
-        co_await pause(400ms); // everyone lapsed: the group is gone
+        co_await pause(600ms); // everyone lapsed: the group is gone
         co_await layer.group_send("room", numbered("room.message", 3));
         BOOST_TEST(co_await is_empty(layer, "renewed"));
         co_await layer.group_add("room", "lapsing"); // joining again works
@@ -601,6 +604,37 @@ BOOST_AUTO_TEST_CASE(a_waiting_receive_outlives_the_layer_object) {
     BOOST_TEST(is_operation_aborted(failure));
 }
 
+BOOST_AUTO_TEST_CASE(a_receive_destroyed_with_its_io_context_unregisters) {
+    InMemoryChannelLayer layer;
+    {
+        net::io_context ioc;
+        net::co_spawn(
+            ioc, [&]() -> awaitable<void> { (void)co_await layer.receive("inbox"); },
+            [](std::exception_ptr) {});
+        ioc.poll(); // the receive() starts and waits
+        BOOST_TEST(!ioc.stopped());
+    } // destroyed with the receive() pending
+
+    // The channel takes a new receiver, and a send does not touch the dead one.
+    net::io_context ioc;
+    Message after{{"type", "after"}};
+    std::optional<Message> got;
+    net::co_spawn(
+        ioc,
+        [&]() -> awaitable<void> {
+            net::post(ioc, [&] { run_sync(layer.send("inbox", after)); });
+            got = co_await layer.receive("inbox");
+        },
+        [](std::exception_ptr e) {
+            if (e) {
+                std::rethrow_exception(e);
+            }
+        });
+    ioc.run_for(deadline);
+    BOOST_REQUIRE(got.has_value());
+    BOOST_TEST(got->shares_payload_with(after));
+}
+
 BOOST_AUTO_TEST_CASE(concurrent_group_sends_reach_every_member_in_sender_order) {
     constexpr int senders = 4;
     constexpr int per_sender = 1000;
@@ -643,7 +677,8 @@ BOOST_AUTO_TEST_CASE(concurrent_group_sends_reach_every_member_in_sender_order) 
         threads.emplace_back([&] { receivers.run_for(deadline); });
     }
     for (int s = 0; s < senders; ++s) {
-        threads.emplace_back([&layer, s] { run_sync(group_send_numbered(layer, "all", s, per_sender)); });
+        threads.emplace_back(
+            [&layer, s] { run_sync(group_send_numbered(layer, "all", s, per_sender)); });
     }
     for (auto& t : threads) {
         t.join();
@@ -669,26 +704,19 @@ BOOST_AUTO_TEST_CASE(channel_name_rules) {
         "chat",
         "A-Z_a-z.0-9",
         "specific.inmemory!AbCdEfGhIjKl",
-        "specific!",   // the non-local part of a process-local name
+        "specific!", // the non-local part of a process-local name
         "a!b.c-d_e",
         std::string(99, 'c'),
         std::string(98, 'c') + "!",
     };
     std::vector<std::string> const invalid = {
-        "",
-        std::string(100, 'c'),
-        "chat lobby",
-        " chat",
-        "chat\n",
-        "!abc",
-        "a!b!c",
-        "a!!",
-        "café",
-        "чат",
-        "a/b",
-        "a:b",
-        "a*",
-        std::string("a\0b", 3),
+        "",           std::string(100, 'c'),
+        "chat lobby", " chat",
+        "chat\n",     "!abc",
+        "a!b!c",      "a!!",
+        "café",       "чат",
+        "a/b",        "a:b",
+        "a*",         std::string("a\0b", 3),
     };
     for (auto const& name : valid) {
         BOOST_TEST(ChannelLayer::is_valid_channel_name(name), "'" << name << "'");
@@ -705,8 +733,12 @@ BOOST_AUTO_TEST_CASE(group_name_rules) {
         "a", "chat_lobby", "room-1.general", "0", std::string(99, 'g'),
     };
     std::vector<std::string> const invalid = {
-        "",     std::string(100, 'g'), "chat lobby", "room!", "a!b", "!",
-        "café", "チャット",             "a\tb",       "a/b",   "a#b",
+        "",           std::string(100, 'g'),
+        "chat lobby", "room!",
+        "a!b",        "!",
+        "café",       "チャット",
+        "a\tb",       "a/b",
+        "a#b",
     };
     for (auto const& name : valid) {
         BOOST_TEST(ChannelLayer::is_valid_group_name(name), "'" << name << "'");

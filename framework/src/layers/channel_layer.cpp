@@ -14,8 +14,8 @@ namespace {
 constexpr std::size_t max_name_length = 100;
 
 constexpr bool is_name_char(char c) noexcept {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '-' || c == '_' || c == '.';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '_' || c == '.';
 }
 
 // The name as it appears in an error message: cut when huge, control bytes escaped, so a

@@ -112,8 +112,7 @@ public:
      * is set, registers it as the channel's receiver; throws Error when another receive()
      * already waits there.
      */
-    std::optional<Message> take(std::string const& channel,
-                                std::shared_ptr<Wakeup> const& wakeup) {
+    std::optional<Message> take(std::string const& channel, std::shared_ptr<Wakeup> const& wakeup) {
         std::lock_guard lock(mutex_);
         auto const now = Clock::now();
         sweep_if_due(now);
@@ -169,8 +168,8 @@ public:
         if (prefix.size() > max_prefix_length || !ChannelLayer::is_valid_group_name(prefix)) {
             throw InvalidName("channel prefix '" + std::string(prefix.substr(0, 120)) +
                               "' is invalid: only ASCII letters, digits, '-', '_' and '.' are "
-                              "allowed, under " + std::to_string(max_prefix_length + 1) +
-                              " characters");
+                              "allowed, under " +
+                              std::to_string(max_prefix_length + 1) + " characters");
         }
         static constexpr std::string_view letters =
             "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";

@@ -90,10 +90,6 @@ bool fill_scope(Scope& scope, http::request<http::string_body> const& req, tcp::
     return true;
 }
 
-std::string status_text(int status) {
-    return std::string(http::obsolete_reason(static_cast<http::status>(status)));
-}
-
 } // namespace
 
 struct Server::Impl : std::enable_shared_from_this<Impl> {
@@ -535,6 +531,39 @@ awaitable<void> WsSession::run(beast::tcp_stream stream, http::request<http::str
 
 // ---------------------------------------------------------------------------------------
 // Plain HTTP: collect the application's response and write it.
+struct HttpExchange {
+    std::string body;
+    bool body_taken = false;
+    int status = 0;
+    Headers headers;
+    std::string out;
+    bool done = false;
+
+    awaitable<Event> receive() {
+        if (!body_taken) {
+            body_taken = true;
+            co_return HttpRequest{std::move(body)};
+        }
+        co_return HttpDisconnect{};
+    }
+
+    awaitable<void> send(Event ev) {
+        if (auto* start = std::get_if<HttpResponseStart>(&ev)) {
+            status = start->status;
+            headers = std::move(start->headers);
+        } else if (auto* part = std::get_if<HttpResponseBody>(&ev)) {
+            if (status == 0) {
+                throw Error("http response body before http response start");
+            }
+            out += part->body;
+            done = !part->more_body;
+        } else {
+            throw Error("unexpected event sent by an http application");
+        }
+        co_return;
+    }
+};
+
 awaitable<bool> serve_http(std::shared_ptr<Server::Impl> const& server, beast::tcp_stream& stream,
                            http::request<http::string_body>& req) {
     Scope scope;
@@ -549,38 +578,11 @@ awaitable<bool> serve_http(std::shared_ptr<Server::Impl> const& server, beast::t
     auto const path = scope.path;
     auto const method = scope.method;
 
-    struct State {
-        std::string body;
-        bool body_taken = false;
-        int status = 0;
-        Headers headers;
-        std::string out;
-        bool done = false;
-    };
-    auto state = std::make_shared<State>();
+    auto state = std::make_shared<HttpExchange>();
     state->body = std::move(req.body());
-    Receive receive = [state]() -> awaitable<Event> {
-        if (!state->body_taken) {
-            state->body_taken = true;
-            co_return HttpRequest{std::move(state->body)};
-        }
-        co_return HttpDisconnect{};
-    };
-    Send send = [state](Event ev) -> awaitable<void> {
-        if (auto* start = std::get_if<HttpResponseStart>(&ev)) {
-            state->status = start->status;
-            state->headers = std::move(start->headers);
-        } else if (auto* body = std::get_if<HttpResponseBody>(&ev)) {
-            if (state->status == 0) {
-                throw Error("http response body before http response start");
-            }
-            state->out += body->body;
-            state->done = !body->more_body;
-        } else {
-            throw Error("unexpected event sent by an http application");
-        }
-        co_return;
-    };
+    // Non-capturing coroutines behind plain lambdas: the closures may be moved freely.
+    Receive receive = [state]() { return state->receive(); };
+    Send send = [state](Event ev) { return state->send(std::move(ev)); };
 
     int status = 500;
     std::string failure;

@@ -22,6 +22,20 @@ struct ApplicationCommunicator::Impl {
     bool finished = false;
     std::exception_ptr error;
 
+    awaitable<Event> receive() {
+        while (input.empty()) {
+            co_await input_ready.wait();
+        }
+        Event ev = std::move(input.front());
+        input.pop_front();
+        co_return ev;
+    }
+
+    awaitable<void> send(Event ev) {
+        output.push_back(std::move(ev));
+        co_return;
+    }
+
     // Runs handlers until `done()` or the deadline; false on timeout.
     template <typename Done>
     bool run_until(Done done, std::chrono::milliseconds timeout) {
@@ -49,18 +63,8 @@ struct ApplicationCommunicator::Impl {
 ApplicationCommunicator::ApplicationCommunicator(Application app, Scope scope)
     : impl_(std::make_shared<Impl>()) {
     auto impl = impl_;
-    Receive receive = [impl]() -> awaitable<Event> {
-        while (impl->input.empty()) {
-            co_await impl->input_ready.wait();
-        }
-        Event ev = std::move(impl->input.front());
-        impl->input.pop_front();
-        co_return ev;
-    };
-    Send send = [impl](Event ev) -> awaitable<void> {
-        impl->output.push_back(std::move(ev));
-        co_return;
-    };
+    Receive receive = [impl]() { return impl->receive(); };
+    Send send = [impl](Event ev) { return impl->send(std::move(ev)); };
     net::co_spawn(impl->ioc, app(std::move(scope), std::move(receive), std::move(send)),
                   [impl](std::exception_ptr e) {
                       impl->finished = true;
