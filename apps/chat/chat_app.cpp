@@ -13,12 +13,13 @@ ChatConsumer::ChatConsumer() { on("chat.message", &ChatConsumer::chat_message); 
 
 canal::awaitable<void> ChatConsumer::connect() {
     auto const& room = scope().url_route.kwargs.at("room_name");
-    group_ = "chat_" + room;
-    if (!canal::ChannelLayer::is_valid_group_name(group_)) {
+    auto group = "chat_" + room;
+    if (!canal::ChannelLayer::is_valid_group_name(group)) {
         // Refuse clearly instead of failing inside the layer: HTTP 403 at the handshake.
         throw canal::DenyConnection("room name '" + room + "' is not allowed: use ASCII letters, "
-                                    "digits, '-', '_' and '.', under 90 characters");
+                                    "digits, '-', '_' and '.', under 95 characters");
     }
+    group_ = std::move(group);
     co_await channel_layer().group_add(group_, channel_name());
     co_await accept();
 }

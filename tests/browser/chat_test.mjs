@@ -95,7 +95,10 @@ class Server {
         const stdout = createInterface({ input: this.child.stdout });
 
         const listening = new Promise((done, reject) => {
-            this.child.on('error', (e) => reject(new Error(`cannot run ${this.executable}: ${e.message}`)));
+            this.child.on('error', (e) => {
+                this.exited = { code: null, signal: null, error: e.message };
+                reject(new CheckFailed(`cannot run ${this.executable}: ${e.message}`));
+            });
             stdout.on('line', (line) => {
                 this.record('stdout', line);
                 const m = /canal: listening on (https?:\/\/[^/\s]+)\/?/.exec(line);
@@ -104,10 +107,11 @@ class Server {
                 }
             });
             this.exitedPromise.then(({ code, signal }) =>
-                reject(new Error(`canal-chat exited (code ${code}, signal ${signal}) before ` +
+                reject(new CheckFailed(`canal-chat exited (code ${code}, signal ${signal}) before ` +
                                  `printing "canal: listening on http://HOST:PORT/"`)));
         });
-        return within(STARTUP_TIMEOUT_MS, listening, 'waiting for "canal: listening on ..."');
+        return within(STARTUP_TIMEOUT_MS, listening, 'waiting for "canal: listening on ..."')
+            .catch((e) => fail(e.message));
     }
 
     /** Stops the server: SIGTERM, then SIGKILL if it has not exited within 5 s. */
@@ -282,6 +286,16 @@ async function run(server, browserBox) {
     if (!(await lobby.locator('body').innerText()).includes(question)) {
         fail(`GET ${base}/chat/ did not show "${question}"`);
     }
+    const bad = 'no spaces!';
+    await lobby.locator('#room-name-input').pressSequentially(bad);
+    await lobby.locator('#room-name-input').press('Enter');
+    if (!(await lobby.locator('#room-name-error').isVisible())) {
+        fail(`typing ${JSON.stringify(bad)} + Enter in the lobby did not show #room-name-error`);
+    }
+    if (lobby.url() !== `${base}/chat/`) {
+        fail(`typing ${JSON.stringify(bad)} + Enter in the lobby left it for ${lobby.url()}`);
+    }
+    await lobby.locator('#room-name-input').fill('');
     const other = `room-${suffix}`;
     await lobby.locator('#room-name-input').pressSequentially(other);
     await lobby.locator('#room-name-input').press('Enter');
@@ -292,7 +306,8 @@ async function run(server, browserBox) {
         fail(`typing "${other}" + Enter in the lobby did not go to ${target} (at ${lobby.url()})`);
     }
     await waitConnected(lobby, 'the room page reached from the lobby');
-    pass(`/chat/ asks "${question}" and "${other}" + Enter goes to /chat/${other}/`);
+    pass(`/chat/ asks "${question}", refuses ${JSON.stringify(bad)}, and ` +
+         `"${other}" + Enter goes to /chat/${other}/`);
 
     step = 'checking for page errors';
     if (pageProblems.length > 0) {
@@ -332,14 +347,18 @@ async function main() {
         if (browserBox.profile) {
             rmSync(browserBox.profile, { recursive: true, force: true });
         }
-        if (server.exited && ok) {
+        if (server.exited) {
+            // It never ran, or it ended by itself: a crash, or a refusal of its arguments.
+            if (!server.exited.error) {
+                console.log(`${ok ? 'FAIL' : 'note'}: canal-chat exited by itself ` +
+                            `(code ${server.exited.code}, signal ${server.exited.signal})`);
+            }
             ok = false;
-            console.log(`FAIL: canal-chat exited during the test (code ${server.exited.code}, ` +
-                        `signal ${server.exited.signal})`);
-        }
-        const ended = await server.stop();
-        if (ended && ended.signal === null && ended.code !== 0) {
-            console.log(`note: canal-chat exited with code ${ended.code} after SIGTERM`);
+        } else {
+            const ended = await server.stop();
+            if (ended && ended.signal === null && ended.code !== 0) {
+                console.log(`note: canal-chat exited with code ${ended.code} after SIGTERM`);
+            }
         }
         if (!ok) {
             server.printOutput();

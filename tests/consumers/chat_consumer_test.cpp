@@ -107,8 +107,8 @@ BOOST_AUTO_TEST_CASE(a_member_that_left_receives_nothing_more) {
 
 BOOST_AUTO_TEST_CASE(an_invalid_room_name_is_refused) {
     ChatFixture f;
-    for (std::string room : {std::string(200, 'a'), std::string("bad room"),
-                             std::string("caf\xc3\xa9")}) {
+    for (std::string room :
+         {std::string(200, 'a'), std::string("bad room"), std::string("caf\xc3\xa9")}) {
         auto c = f.client(room);
         auto result = c->connect();
         BOOST_TEST(!result.accepted, "room '" << room << "' was accepted");

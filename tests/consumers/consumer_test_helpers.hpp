@@ -82,23 +82,22 @@ inline void run_sync(awaitable<void> op) {
 }
 
 /** The next message on `channel`, or nullopt when none arrives within `wait`. */
-inline std::optional<Message> try_receive(ChannelLayer& layer, std::string channel,
-                                          std::chrono::milliseconds wait =
-                                              std::chrono::milliseconds(20)) {
+inline std::optional<Message>
+try_receive(ChannelLayer& layer, std::string channel,
+            std::chrono::milliseconds wait = std::chrono::milliseconds(20)) {
     net::io_context ioc;
     net::cancellation_signal cancel;
     bool done = false;
     std::optional<Message> got;
     std::exception_ptr failure;
     net::co_spawn(ioc, layer.receive(std::move(channel)),
-                  net::bind_cancellation_slot(cancel.slot(),
-                                              [&](std::exception_ptr e, Message m) {
-                                                  done = true;
-                                                  failure = e;
-                                                  if (!e) {
-                                                      got = std::move(m);
-                                                  }
-                                              }));
+                  net::bind_cancellation_slot(cancel.slot(), [&](std::exception_ptr e, Message m) {
+                      done = true;
+                      failure = e;
+                      if (!e) {
+                          got = std::move(m);
+                      }
+                  }));
     ioc.run_for(wait);
     if (!done) {
         cancel.emit(net::cancellation_type::terminal);
@@ -140,8 +139,7 @@ inline Message text_message(std::string const& type, std::string const& text) {
  * True when `channel` is no longer a member of `group`: a group_send reaches another
  * member added now (so the send itself works) and queues nothing on `channel`.
  */
-inline bool left_group(ChannelLayer& layer, std::string const& group,
-                       std::string const& channel) {
+inline bool left_group(ChannelLayer& layer, std::string const& group, std::string const& channel) {
     std::string const observer = "observer.check";
     run_sync(layer.group_add(group, observer));
     run_sync(layer.group_send(group, text_message("left.check", group)));
@@ -163,8 +161,7 @@ inline WebsocketClose const& as_close(Event const& ev) {
     if (auto const* c = std::get_if<WebsocketClose>(&ev)) {
         return *c;
     }
-    throw std::runtime_error("expected a WebsocketClose, got event #" +
-                             std::to_string(ev.index()));
+    throw std::runtime_error("expected a WebsocketClose, got event #" + std::to_string(ev.index()));
 }
 
 /** The send event `ev` holds, or throws naming what it holds instead. */
@@ -176,8 +173,7 @@ inline WebsocketSend const& as_send(Event const& ev) {
         throw std::runtime_error("expected a WebsocketSend, got a close " +
                                  std::to_string(c->code) + " (" + c->reason + ")");
     }
-    throw std::runtime_error("expected a WebsocketSend, got event #" +
-                             std::to_string(ev.index()));
+    throw std::runtime_error("expected a WebsocketSend, got event #" + std::to_string(ev.index()));
 }
 
 /** The next output event, or why there was none (timeout, application ended). */

@@ -101,7 +101,8 @@ BOOST_AUTO_TEST_CASE(pages_are_served_as_html) {
     }
     auto css = server.get("/static/style.css");
     BOOST_TEST(css.status == 200, "/static/style.css: HTTP " << css.status << " " << css.error);
-    BOOST_TEST(css.content_type.starts_with("text/css"), "content type '" << css.content_type << "'");
+    BOOST_TEST(css.content_type.starts_with("text/css"),
+               "content type '" << css.content_type << "'");
     auto missing = server.get("/static/no-such-file.css");
     BOOST_TEST(missing.status == 404, "missing static file: HTTP " << missing.status);
     auto unknown = server.get("/nothing/here/");
@@ -177,8 +178,8 @@ BOOST_AUTO_TEST_CASE(room_names_that_cannot_be_groups_are_refused) {
         if (!r) {
             // Refused at the handshake: must be a clear HTTP answer, not a dropped connection.
             BOOST_TEST_MESSAGE("room '" << room << "': HTTP " << r.http_status);
-            BOOST_TEST(r.http_status == 403, "room '" << room << "': HTTP " << r.http_status
-                                                      << " (" << r.error << ")");
+            BOOST_TEST(r.http_status == 403,
+                       "room '" << room << "': HTTP " << r.http_status << " (" << r.error << ")");
         } else {
             // Or accepted and then closed with a code.
             auto f = r.ws->read();

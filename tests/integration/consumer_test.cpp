@@ -115,7 +115,8 @@ canal::Application consumer_app(std::shared_ptr<Probe> const& probe) {
 /** Checks that /ws/echo/ still answers: the server lives on. */
 void check_echo_works(TestServer const& server) {
     auto r = server.ws("/ws/echo/");
-    BOOST_REQUIRE_MESSAGE(r, "echo after the failure: " << r.error << " (HTTP " << r.http_status << ")");
+    BOOST_REQUIRE_MESSAGE(r, "echo after the failure: " << r.error << " (HTTP " << r.http_status
+                                                        << ")");
     BOOST_REQUIRE(r.ws->send_text("ping"));
     auto f = r.ws->read();
     BOOST_TEST((f.kind == Kind::text && f.data == "ping"), "echo got " << f.describe());

@@ -47,7 +47,8 @@ protected:
         co_await channel_layer().group_send("relay", std::move(m));
     }
     canal::awaitable<void> relay_message(canal::Message const& m) {
-        auto text = m.shared_text("relay.out", [&] { return std::string(m.at("text").as_string()); });
+        auto text =
+            m.shared_text("relay.out", [&] { return std::string(m.at("text").as_string()); });
         co_await send(std::move(text));
     }
 };
@@ -104,8 +105,8 @@ void flood(WsClient& sender, WsClient& fast, int count, int window) {
     int got = 0;
     while (got < count) {
         while (sent < count && sent - got < window) {
-            BOOST_REQUIRE_MESSAGE(sender.send_text(payload(sent)), "send " << sent << ": "
-                                                                   << sender.last_error());
+            BOOST_REQUIRE_MESSAGE(sender.send_text(payload(sent)),
+                                  "send " << sent << ": " << sender.last_error());
             ++sent;
         }
         auto f = fast.read();
@@ -141,11 +142,12 @@ BOOST_AUTO_TEST_CASE(oversized_message_closes_with_1009) {
         for (int shift = 56; shift >= 0; shift -= 8) {
             header.push_back(static_cast<char>((big.size() >> shift) & 0xff));
         }
-        header += std::string(4, '\0');             // mask key 0: payload as is
+        header += std::string(4, '\0'); // mask key 0: payload as is
         BOOST_REQUIRE(raw->send(header + std::string(1024, 'b')));
         auto rf = raw->read_frame();
-        BOOST_TEST(rf.opcode == 8, "raw client got opcode " << rf.opcode
-                                                           << (raw->peer_closed() ? " (peer closed)" : ""));
+        BOOST_TEST(rf.opcode == 8, "raw client got opcode "
+                                       << rf.opcode
+                                       << (raw->peer_closed() ? " (peer closed)" : ""));
         BOOST_TEST(rf.close_code() == 1009);
     }
 

@@ -65,11 +65,13 @@ public:
     ChildProcess& operator=(ChildProcess const&) = delete;
 
     /** The first stdout line containing `needle`, waiting up to `timeout`. */
-    std::optional<std::string> line_containing(std::string const& needle, std::chrono::milliseconds timeout) {
+    std::optional<std::string> line_containing(std::string const& needle,
+                                               std::chrono::milliseconds timeout) {
         auto const deadline = Clock::now() + timeout;
         for (;;) {
             std::size_t start = 0;
-            for (auto nl = output_.find('\n'); nl != std::string::npos; nl = output_.find('\n', start)) {
+            for (auto nl = output_.find('\n'); nl != std::string::npos;
+                 nl = output_.find('\n', start)) {
                 auto line = output_.substr(start, nl - start);
                 start = nl + 1;
                 if (line.find(needle) != std::string::npos) {
@@ -112,7 +114,8 @@ private:
             std::this_thread::sleep_until(deadline);
             return false;
         }
-        auto const left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+        auto const left =
+            std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
         pollfd p{out_, POLLIN, 0};
         if (::poll(&p, 1, static_cast<int>(std::max<long long>(0, left.count()))) <= 0) {
             return false;
@@ -176,8 +179,8 @@ BOOST_AUTO_TEST_CASE(sigterm_closes_websockets_with_1001_and_exits_0) {
     BOOST_TEST(f.kind == WsFrame::Kind::close, "after SIGTERM the client got " << f.describe());
     BOOST_TEST(f.close_code == 1001, "after SIGTERM the client got " << f.describe());
 
-    auto const status = chat.wait_exit(5s - std::chrono::duration_cast<std::chrono::milliseconds>(
-                                                 Clock::now() - signalled));
+    auto const status = chat.wait_exit(
+        5s - std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - signalled));
     BOOST_REQUIRE_MESSAGE(status, "canal-chat still running 5 s after SIGTERM");
     BOOST_TEST((WIFEXITED(*status) && WEXITSTATUS(*status) == 0), describe_status(*status));
     BOOST_TEST_MESSAGE("canal-chat exited "

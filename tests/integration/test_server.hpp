@@ -59,7 +59,8 @@ public:
     [[nodiscard]] ChannelLayer& layer() const noexcept { return *layer_; }
 
     /** A websocket to this server. */
-    [[nodiscard]] ConnectResult ws(std::string const& target, ConnectOptions const& options = {}) const {
+    [[nodiscard]] ConnectResult ws(std::string const& target,
+                                   ConnectOptions const& options = {}) const {
         return ws_connect("127.0.0.1", port(), target, options);
     }
     /** `GET target` on this server. */
@@ -76,7 +77,8 @@ private:
     std::unique_ptr<Server> server_;
 };
 
-/** Runs a coroutine to completion on a private io_context; throws if it takes longer than `timeout`. */
+/** Runs a coroutine to completion on a private io_context; throws if it takes longer than
+ * `timeout`. */
 template <typename T>
 T run_sync(awaitable<T> op, std::chrono::milliseconds timeout = 5s) {
     boost::asio::io_context ioc;

@@ -560,7 +560,8 @@ bool RawTcp::send_frame(int opcode, std::string_view payload, bool fin, Timeout 
     auto const start = frame.size();
     frame.append(payload);
     for (std::size_t i = 0; i < n; ++i) {
-        frame[start + i] = static_cast<char>(static_cast<unsigned char>(frame[start + i]) ^ mask[i % 4]);
+        frame[start + i] =
+            static_cast<char>(static_cast<unsigned char>(frame[start + i]) ^ mask[i % 4]);
     }
     return send(frame, timeout);
 }
@@ -613,8 +614,8 @@ RawFrame RawTcp::read_frame(Timeout timeout) {
     f.payload = im.pending.substr(header, len);
     if (masked) {
         for (std::size_t i = 0; i < f.payload.size(); ++i) {
-            f.payload[i] = static_cast<char>(static_cast<unsigned char>(f.payload[i]) ^
-                                             byte(mask_at + i % 4));
+            f.payload[i] =
+                static_cast<char>(static_cast<unsigned char>(f.payload[i]) ^ byte(mask_at + i % 4));
         }
     }
     im.pending.erase(0, header + len);

@@ -51,7 +51,8 @@ struct ConnectOptions {
     int receive_buffer_size = 0;
     /** Largest message the client accepts. */
     std::size_t max_message_size = 64 * 1024 * 1024;
-    /** Split outgoing messages into 4 KiB frames (Beast's client default) or send one frame each. */
+    /** Split outgoing messages into 4 KiB frames (Beast's client default) or send one frame each.
+     */
     bool auto_fragment = false;
 };
 
@@ -100,7 +101,8 @@ public:
     [[nodiscard]] bool send_text(std::string_view text, Timeout timeout = default_timeout);
     /** Sends a binary message; false (see last_error()) on failure or timeout. */
     [[nodiscard]] bool send_binary(std::string_view data, Timeout timeout = default_timeout);
-    /** The next message, or the close, error or timeout. After a close or error, returns it again. */
+    /** The next message, or the close, error or timeout. After a close or error, returns it again.
+     */
     WsFrame read(Timeout timeout = default_timeout);
     /** Sends a close frame and waits for the server's (messages still arriving are discarded). */
     [[nodiscard]] bool close(int code = 1000, std::string_view reason = {},

@@ -64,6 +64,8 @@ awaitable<void> AsyncConsumer::send_event(Event event) { co_await send_(std::mov
 
 awaitable<void> AsyncConsumer::on_event(Event /*event*/) { co_return; }
 
+awaitable<void> AsyncConsumer::on_finish() { co_return; }
+
 awaitable<void> AsyncConsumer::on_error(std::exception_ptr error) {
     std::rethrow_exception(error);
     co_return;
@@ -165,12 +167,14 @@ awaitable<void> AsyncConsumer::run(Scope scope, Receive receive, Send send) {
         }
     }
     std::exception_ptr escaped;
-    if (failure) {
-        try {
+    try {
+        if (failure) {
             co_await on_error(failure);
-        } catch (...) {
-            escaped = std::current_exception();
+        } else {
+            co_await on_finish();
         }
+    } catch (...) {
+        escaped = std::current_exception();
     }
 
     stop_client.emit(net::cancellation_type::terminal);

@@ -55,7 +55,7 @@ awaitable<void> AsyncWebsocketConsumer::send_bytes(std::string bytes) {
 }
 
 awaitable<void> AsyncWebsocketConsumer::close(int code, std::string reason) {
-    if (closed_ || disconnected_) {
+    if (closed_ || client_gone_) {
         co_return;
     }
     closed_ = true;
@@ -91,8 +91,11 @@ awaitable<void> AsyncWebsocketConsumer::on_event(Event event) {
             co_await connect();
         } catch (AcceptConnection const&) {
             accept_now = true;
-        } catch (DenyConnection const&) {
+        } catch (DenyConnection const& e) {
             deny = true;
+            if (std::string_view(e.what()) != "connection denied") {
+                detail::log_info("consumer " + describe() + ": connection denied: " + e.what());
+            }
         }
         if (accept_now) {
             co_await accept();
@@ -106,11 +109,25 @@ awaitable<void> AsyncWebsocketConsumer::on_event(Event event) {
             co_await receive(std::move(rx->data));
         }
     } else if (auto* dc = std::get_if<WebsocketDisconnect>(&event)) {
-        disconnected_ = true;
-        co_await disconnect(dc->code);
+        client_gone_ = true;
+        co_await run_disconnect(dc->code);
         co_await leave_groups();
         throw StopConsumer();
     }
+}
+
+awaitable<void> AsyncWebsocketConsumer::run_disconnect(int code) {
+    if (disconnect_called_) {
+        co_return;
+    }
+    disconnect_called_ = true;
+    co_await disconnect(code);
+}
+
+awaitable<void> AsyncWebsocketConsumer::on_finish() {
+    // StopConsumer from a handler ends the connection too: leave the groups now rather
+    // than leaving them to expire (the server then closes the socket with 1000).
+    co_await leave_groups();
 }
 
 awaitable<void> AsyncWebsocketConsumer::on_error(std::exception_ptr error) {
@@ -123,10 +140,9 @@ awaitable<void> AsyncWebsocketConsumer::on_error(std::exception_ptr error) {
     }
     detail::log_error("consumer " + describe() + ": handler failed: " + what +
                       "; closing with 1011");
-    if (!disconnected_) {
-        disconnected_ = true;
+    if (!disconnect_called_) {
         try {
-            co_await disconnect(1011);
+            co_await run_disconnect(1011);
         } catch (std::exception const& e) {
             detail::log_error("consumer " + describe() + ": disconnect() failed too: " + e.what());
         }
@@ -138,7 +154,7 @@ awaitable<void> AsyncWebsocketConsumer::on_error(std::exception_ptr error) {
     }
     if (accepted_) {
         co_await close(1011, "internal error");
-    } else if (!closed_) {
+    } else if (!closed_ && !client_gone_) {
         // Before the handshake was answered: let the server refuse it (HTTP 500).
         std::rethrow_exception(error);
     }

@@ -73,6 +73,9 @@ protected:
     /** Called when a handler threw (other than StopConsumer): clean up, then close. */
     virtual awaitable<void> on_error(std::exception_ptr error);
 
+    /** Called once when the consumer ends without an error (StopConsumer or disconnect). */
+    virtual awaitable<void> on_finish();
+
     /** Dispatches a layer message to its handler; throws NoHandler when none is registered. */
     awaitable<void> dispatch(Message const& message);
 

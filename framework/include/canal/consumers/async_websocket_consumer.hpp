@@ -52,12 +52,15 @@ protected:
 
     awaitable<void> on_event(Event event) override;
     awaitable<void> on_error(std::exception_ptr error) override;
+    awaitable<void> on_finish() override;
 
 private:
     awaitable<void> leave_groups();
+    awaitable<void> run_disconnect(int code);
     bool accepted_ = false;
-    bool closed_ = false;
-    bool disconnected_ = false;
+    bool closed_ = false;           // close() was sent
+    bool client_gone_ = false;      // the connection ended (disconnect event received)
+    bool disconnect_called_ = false; // disconnect() ran
 };
 
 /**
