@@ -12,6 +12,7 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <thread>
 
 namespace {
 
@@ -83,6 +84,9 @@ private:
 class WatchedConsumer : public canal::AsyncWebsocketConsumer {
 public:
     explicit WatchedConsumer(std::shared_ptr<Probe> probe) : probe_(std::move(probe)) {}
+    ~WatchedConsumer() override { probe_->record("destroyed"); }
+    WatchedConsumer(WatchedConsumer const&) = delete;
+    WatchedConsumer& operator=(WatchedConsumer const&) = delete;
 
 protected:
     canal::awaitable<void> connect() override {
@@ -246,6 +250,73 @@ BOOST_AUTO_TEST_CASE(client_close_code_reaches_disconnect) {
     auto const code = probe->wait_for("disconnect");
     BOOST_REQUIRE_MESSAGE(code, "disconnect() did not run within 5 s");
     BOOST_TEST(*code == 4001);
+}
+
+BOOST_AUTO_TEST_CASE(graceful_stop_closes_1001_and_finishes_consumers) {
+    auto probe = std::make_shared<Probe>();
+    TestServer server{consumer_app(probe)};
+    auto r = server.ws("/ws/watched/");
+    BOOST_REQUIRE_MESSAGE(r, r.error << " (HTTP " << r.http_status << ")");
+    BOOST_REQUIRE(probe->wait_for("connected"));
+
+    // stop() waits for the connections to close, so the client must read meanwhile.
+    std::thread stopper{[&] {
+        server.server().stop();
+        server.server().wait();
+    }};
+    auto f = r.ws->read();
+    stopper.join();
+    BOOST_TEST(f.kind == Kind::close, "client got " << f.describe());
+    BOOST_TEST(f.close_code == 1001, "client got " << f.describe());
+    // Once wait() returned, the consumer has run disconnect() and is gone.
+    BOOST_TEST(probe->count("disconnect") == 1U, "events: " << probe->history());
+    BOOST_TEST(probe->count("destroyed") == 1U, "events: " << probe->history());
+}
+
+BOOST_AUTO_TEST_CASE(stopped_server_releases_its_application) {
+    // What the application holds must be released once the Server is gone; a reference cycle
+    // (e.g. handlers left in the stopped io_context holding the server) would keep it forever.
+    constexpr int rounds = 20;
+    int leaked = 0;
+    for (int i = 0; i < rounds; ++i) {
+        auto token = std::make_shared<int>(i);
+        {
+            auto probe = std::make_shared<Probe>();
+            canal::Application app = [token, inner = consumer_app(probe)](canal::Scope scope,
+                                                                          canal::Receive receive,
+                                                                          canal::Send send) {
+                return inner(std::move(scope), std::move(receive), std::move(send));
+            };
+            TestServer server{std::move(app)};
+            {
+                auto r = server.ws("/ws/echo/");
+                BOOST_REQUIRE_MESSAGE(r, r.error << " (HTTP " << r.http_status << ")");
+                BOOST_REQUIRE(r.ws->send_text("x"));
+                BOOST_REQUIRE(r.ws->read().data == "x");
+            }
+            BOOST_TEST(server.get("/not-http/").status == 404);
+            BOOST_TEST(server.ws("/ws/deny/").http_status == 403);
+        }
+        leaked += token.use_count() > 1 ? 1 : 0;
+    }
+    BOOST_TEST(leaked == 0, "the application outlived its Server in " << leaked << " of " << rounds
+                                                                      << " rounds");
+}
+
+BOOST_AUTO_TEST_CASE(stopped_server_no_longer_listens) {
+    auto probe = std::make_shared<Probe>();
+    unsigned short port = 0;
+    {
+        TestServer server{consumer_app(probe)}; // started and stopped with no connection
+        port = server.port();
+    }
+    ConnectOptions options;
+    options.timeout = 2s;
+    auto r = ws_connect("127.0.0.1", port, "/ws/echo/", options);
+    BOOST_TEST(!r);
+    BOOST_TEST(r.error.find("refused") != std::string::npos,
+               "connecting to the port of a destroyed server: " << r.error << " (HTTP "
+                                                                << r.http_status << ")");
 }
 
 BOOST_AUTO_TEST_SUITE_END()

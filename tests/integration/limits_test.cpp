@@ -150,28 +150,56 @@ BOOST_AUTO_TEST_CASE(oversized_message_closes_with_1009) {
                                        << (raw->peer_closed() ? " (peer closed)" : ""));
         BOOST_TEST(rf.close_code() == 1009);
     }
-
-    // One 2 MiB frame from a real client. The server closes before reading it all; unless it
-    // keeps reading (discarding) until the client's close, the client's write fails and the
-    // RST loses the close frame: a browser would see 1006, not 1009.
-    auto one = connect(server, "/ws/echo/");
-    if (!one->send_text(big)) {
-        BOOST_TEST_MESSAGE("2 MiB single frame: write ended with " << one->last_error());
+    // The same frame sent whole, as any client would: the client must still read the 1009.
+    {
+        auto raw = server.raw();
+        BOOST_REQUIRE_EQUAL(raw->websocket_handshake("/ws/echo/"), 101);
+        bool const sent = raw->send_frame(1, big);
+        auto rf = raw->read_frame();
+        BOOST_TEST(rf.opcode == 8, "raw client sending all 2 MiB (write "
+                                       << (sent ? "completed" : "failed") << ") got opcode "
+                                       << rf.opcode
+                                       << (raw->peer_closed() ? " (connection ended)" : ""));
+        BOOST_TEST(rf.close_code() == 1009);
     }
-    auto f = one->read();
-    BOOST_TEST(f.kind == Kind::close, "single 2 MiB frame: " << f.describe());
-    BOOST_TEST(f.close_code == 1009, "single 2 MiB frame: " << f.describe());
 
-    // The same message in 4 KiB fragments: the total counts.
-    ConnectOptions fragmented;
-    fragmented.auto_fragment = true;
-    auto frag = connect(server, "/ws/echo/", fragmented);
-    if (!frag->send_text(big)) {
-        BOOST_TEST_MESSAGE("2 MiB fragmented: write ended with " << frag->last_error());
+    // The same message in 4 KiB fragments: the total counts. The client stops at the first
+    // failed write (the server has closed), then reads what arrived.
+    {
+        auto raw = server.raw();
+        BOOST_REQUIRE_EQUAL(raw->websocket_handshake("/ws/echo/"), 101);
+        std::string const chunk(4096, 'c');
+        int const fragments = static_cast<int>(big.size() / chunk.size());
+        int sent = 0;
+        while (sent < fragments &&
+               raw->send_frame(sent == 0 ? 1 : 0, chunk, sent == fragments - 1)) {
+            ++sent;
+        }
+        auto rf = raw->read_frame();
+        BOOST_TEST(rf.opcode == 8,
+                   "raw client after " << sent << " fragments got opcode " << rf.opcode);
+        BOOST_TEST(rf.close_code() == 1009);
     }
-    f = frag->read();
-    BOOST_TEST(f.kind == Kind::close, "fragmented 2 MiB message: " << f.describe());
-    BOOST_TEST(f.close_code == 1009, "fragmented 2 MiB message: " << f.describe());
+
+    // With Beast's client the 1009 is not observable: its read op must answer the close frame
+    // but waits for the write still in progress; Beast's server-side teardown closes the socket
+    // after draining one read (boost/beast/websocket/impl/teardown.hpp never updates
+    // bytes_transferred), the write fails with EPIPE and the read is aborted. Only check that
+    // the connection ends promptly.
+    for (bool fragment : {false, true}) {
+        ConnectOptions options;
+        options.auto_fragment = fragment;
+        auto c = connect(server, "/ws/echo/", options);
+        bool const sent = c->send_text(big);
+        auto f = c->read();
+        BOOST_TEST_MESSAGE("Beast client, 2 MiB " << (fragment ? "in fragments" : "in one frame")
+                                                  << ": write " << (sent ? "completed" : "failed")
+                                                  << ", then " << f.describe());
+        BOOST_TEST((f.kind == Kind::close || f.kind == Kind::error), f.describe());
+        if (f.kind == Kind::close) {
+            BOOST_TEST(f.close_code == 1009);
+        }
+    }
 
     check_echo_works(server);
 }

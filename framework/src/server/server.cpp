@@ -23,6 +23,7 @@
 
 #include <atomic>
 #include <deque>
+#include <future>
 #include <mutex>
 #include <thread>
 #include <unordered_map>
@@ -779,11 +780,17 @@ void Server::stop() {
         return;
     }
     auto impl = impl_;
-    if (impl->acceptor) {
-        net::post(impl->acceptor->get_executor(), [impl] {
+    if (impl->acceptor && !impl->threads.empty()) {
+        // Close the listening socket on its strand, and wait for that: stopping the
+        // io_context first would leave the port open.
+        auto closed = std::make_shared<std::promise<void>>();
+        auto done = closed->get_future();
+        net::post(impl->acceptor->get_executor(), [impl, closed] {
             boost::system::error_code ec;
             impl->acceptor->close(ec);
+            closed->set_value();
         });
+        done.wait_for(std::chrono::seconds(2));
     }
     {
         std::lock_guard lock(impl->registry_mutex);
@@ -805,6 +812,12 @@ void Server::wait() {
         }
     }
     impl_->threads.clear();
+    // Handlers still queued (a cancelled timer's, an abandoned application's) hold the
+    // Impl: destroy them with the io_context so that nothing outlives the Server.
+    if (impl_->stopping.load()) {
+        impl_->acceptor.reset();
+        impl_->ioc.reset();
+    }
 }
 
 std::size_t Server::connection_count() const noexcept { return impl_->connections.load(); }
