@@ -1,0 +1,1365 @@
+// canal-bench: a load generator for canal servers: one thread, its own io_context, Beast
+// websocket clients in Asio C++20 coroutines. Mode `room`: the fan-out of the Channels
+// tutorial chat (apps/chat). What it measures and how to read it: benchmarks/README.md.
+#include <canal/core/net.hpp>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/websocket.hpp>
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sched.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <bit>
+#include <cerrno>
+#include <charconv>
+#include <chrono>
+#include <cmath>
+#include <csignal>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <deque>
+#include <fstream>
+#include <iostream>
+#include <memory>
+#include <optional>
+#include <random>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace {
+
+namespace net = boost::asio;
+namespace beast = boost::beast;
+namespace websocket = beast::websocket;
+using tcp = net::ip::tcp;
+using Clock = std::chrono::steady_clock;
+using canal::awaitable;
+using canal::use_nothrow;
+using Ws = websocket::stream<tcp::socket>;
+
+std::int64_t now_ns() {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch())
+        .count();
+}
+
+Clock::time_point from_ns(std::int64_t ns) {
+    return Clock::time_point(std::chrono::duration_cast<Clock::duration>(std::chrono::nanoseconds(ns)));
+}
+
+std::int64_t seconds_to_ns(double s) { return static_cast<std::int64_t>(std::llround(s * 1e9)); }
+
+std::string fixed(double v, int decimals) {
+    std::array<char, 64> buf{};
+    std::snprintf(buf.data(), buf.size(), "%.*f", decimals, v);
+    return buf.data();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Command line
+
+constexpr char const* usage_text = R"(usage: canal-bench room [options]
+
+Connects MEMBERS websocket clients to ws://HOST:PORT/ws/chat/ROOM/ (the canal-chat app),
+lets SENDERS of them send {"message": "..."} for DURATION seconds and measures the fan-out:
+messages sent, deliveries, losses, per-sender order and delivery latency.
+
+  --host H              server address (default 127.0.0.1)
+  --port P              server port (required unless --spawn)
+  --members C           connected room members (default 10)
+  --senders K           members that also send (default 1, at most C)
+  --duration S          measured seconds (default 5)
+  --warmup S            seconds of sending before measuring starts (default 1)
+  --rate R              messages per second over all senders; 0 = closed loop (default 0)
+  --window W            closed loop: messages each sender keeps in flight (default 4)
+  --room NAME           room name: letters, digits, '-', '_', '.' (default bench)
+  --pad N               extra bytes in each message text (default 0)
+  --spawn PATH          start PATH (canal-chat) on a free port, stop it at the end
+  --server-threads N    --threads given to the spawned server (default 1)
+  --server-cpu LIST     pin the spawned server to these CPUs (e.g. 0 or 0,2 or 0-1)
+  --client-cpu LIST     pin canal-bench to these CPUs
+  --server-pid PID      also report the CPU use of this (not spawned) server process
+  -h, --help            this help
+
+Prints a table, then one JSON line starting with {"mode":"room". Exit status: 0 done,
+1 the run failed (connect failure, server death, disconnects), 2 bad command line.
+)";
+
+struct Options {
+    std::string mode;
+    std::string host = "127.0.0.1";
+    std::optional<unsigned> port;
+    std::size_t members = 10;
+    std::size_t senders = 1;
+    double duration = 5;
+    double warmup = 1;
+    double rate = 0;
+    std::size_t window = 4;
+    std::string room = "bench";
+    std::size_t pad = 0;
+    std::string spawn;
+    unsigned server_threads = 1;
+    std::vector<int> server_cpus;
+    std::vector<int> client_cpus;
+    int server_pid = 0;
+};
+
+[[noreturn]] void usage_error(std::string const& message) {
+    std::cerr << "canal-bench: " << message << "\n(run 'canal-bench --help' for the options)\n";
+    std::exit(2);
+}
+
+template <typename T> T parse_number(std::string_view flag, std::string_view text) {
+    T value{};
+    auto const* end = text.data() + text.size();
+    auto [ptr, ec] = std::from_chars(text.data(), end, value);
+    if (ec != std::errc() || ptr != end || text.empty()) {
+        usage_error(std::string(flag) + " expects a number, got '" + std::string(text) + "'");
+    }
+    return value;
+}
+
+/** "0", "0,2", "0-3": CPU numbers for sched_setaffinity. */
+std::vector<int> parse_cpus(std::string_view flag, std::string_view text) {
+    std::vector<int> cpus;
+    while (!text.empty()) {
+        auto comma = text.find(',');
+        auto item = text.substr(0, comma);
+        text = comma == std::string_view::npos ? std::string_view() : text.substr(comma + 1);
+        auto dash = item.find('-');
+        int first = parse_number<int>(flag, item.substr(0, dash));
+        int last = dash == std::string_view::npos ? first : parse_number<int>(flag, item.substr(dash + 1));
+        if (first < 0 || last < first || last >= CPU_SETSIZE) {
+            usage_error(std::string(flag) + ": '" + std::string(item) + "' is not a CPU range");
+        }
+        for (int c = first; c <= last; ++c) {
+            cpus.push_back(c);
+        }
+    }
+    if (cpus.empty()) {
+        usage_error(std::string(flag) + " expects CPU numbers, e.g. 0 or 0,2 or 0-1");
+    }
+    return cpus;
+}
+
+Options parse_options(int argc, char** argv) {
+    Options o;
+    for (int i = 1; i < argc; ++i) {
+        std::string_view arg = argv[i];
+        if (arg == "-h" || arg == "--help") {
+            std::cout << usage_text;
+            std::exit(0);
+        }
+        if (!arg.starts_with("--")) {
+            if (!o.mode.empty()) {
+                usage_error("unexpected argument '" + std::string(arg) + "'");
+            }
+            o.mode = arg;
+            continue;
+        }
+        std::string_view flag = arg;
+        std::string_view value;
+        if (auto eq = arg.find('='); eq != std::string_view::npos) {
+            flag = arg.substr(0, eq);
+            value = arg.substr(eq + 1);
+        } else {
+            if (i + 1 >= argc) {
+                usage_error(std::string(flag) + " needs a value");
+            }
+            value = argv[++i];
+        }
+        if (flag == "--host") {
+            o.host = value;
+        } else if (flag == "--port") {
+            o.port = parse_number<unsigned>(flag, value);
+        } else if (flag == "--members") {
+            o.members = parse_number<std::size_t>(flag, value);
+        } else if (flag == "--senders") {
+            o.senders = parse_number<std::size_t>(flag, value);
+        } else if (flag == "--duration") {
+            o.duration = parse_number<double>(flag, value);
+        } else if (flag == "--warmup") {
+            o.warmup = parse_number<double>(flag, value);
+        } else if (flag == "--rate") {
+            o.rate = parse_number<double>(flag, value);
+        } else if (flag == "--window") {
+            o.window = parse_number<std::size_t>(flag, value);
+        } else if (flag == "--room") {
+            o.room = value;
+        } else if (flag == "--pad") {
+            o.pad = parse_number<std::size_t>(flag, value);
+        } else if (flag == "--spawn") {
+            o.spawn = value;
+        } else if (flag == "--server-threads") {
+            o.server_threads = parse_number<unsigned>(flag, value);
+        } else if (flag == "--server-cpu") {
+            o.server_cpus = parse_cpus(flag, value);
+        } else if (flag == "--client-cpu") {
+            o.client_cpus = parse_cpus(flag, value);
+        } else if (flag == "--server-pid") {
+            o.server_pid = parse_number<int>(flag, value);
+        } else {
+            usage_error("unknown option '" + std::string(flag) + "'");
+        }
+    }
+    if (o.mode.empty()) {
+        usage_error("no mode given: the only mode is 'room'");
+    }
+    if (o.mode != "room") {
+        usage_error("unknown mode '" + o.mode + "': the only mode is 'room'");
+    }
+    if (o.spawn.empty() && !o.port) {
+        usage_error("--port is required (or --spawn PATH_TO_CANAL_CHAT to start a server)");
+    }
+    if (!o.spawn.empty() && o.port) {
+        usage_error("--spawn picks a free port itself: drop --port");
+    }
+    if (o.port && (*o.port == 0 || *o.port > 65535)) {
+        usage_error("--port must be 1..65535");
+    }
+    if (o.spawn.empty() && (!o.server_cpus.empty() || o.server_threads != 1)) {
+        usage_error("--server-cpu and --server-threads only apply with --spawn");
+    }
+    if (o.members == 0 || o.members > 1'000'000) {
+        usage_error("--members must be 1..1000000");
+    }
+    if (o.senders == 0 || o.senders > o.members) {
+        usage_error("--senders must be 1..members (" + std::to_string(o.members) + ")");
+    }
+    if (!(o.duration > 0 && o.duration <= 3600)) {
+        usage_error("--duration must be in (0, 3600] seconds");
+    }
+    if (!(o.warmup >= 0 && o.warmup <= 600)) {
+        usage_error("--warmup must be in [0, 600] seconds");
+    }
+    if (!(o.rate >= 0 && o.rate <= 1e8)) {
+        usage_error("--rate must be 0 (closed loop) or a positive number of messages per second");
+    }
+    if (o.window == 0 || o.window > 1'000'000) {
+        usage_error("--window must be 1..1000000");
+    }
+    if (o.pad > 1'000'000) {
+        usage_error("--pad must be at most 1000000 bytes");
+    }
+    bool room_ok = !o.room.empty() && o.room.size() < 90 &&
+                   std::all_of(o.room.begin(), o.room.end(), [](char c) {
+                       return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                              (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.';
+                   });
+    if (!room_ok) {
+        usage_error("room name '" + o.room +
+                    "' is invalid: only ASCII letters, digits, '-', '_' and '.', under 90 characters");
+    }
+    return o;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Latency histogram: log-linear buckets (32 per power of two, ~3 % wide), exact below 32 ns.
+
+class Histogram {
+public:
+    void record(std::uint64_t v) {
+        ++counts_[index(v)];
+        ++count_;
+        sum_ += static_cast<double>(v);
+        max_ = std::max(max_, v);
+    }
+
+    [[nodiscard]] std::uint64_t count() const { return count_; }
+    [[nodiscard]] std::uint64_t max() const { return max_; }
+    [[nodiscard]] double mean() const { return count_ == 0 ? 0 : sum_ / static_cast<double>(count_); }
+
+    /** The value below which a fraction q of the samples lie (a bucket's midpoint). */
+    [[nodiscard]] double percentile(double q) const {
+        if (count_ == 0) {
+            return 0;
+        }
+        auto rank = static_cast<std::uint64_t>(std::ceil(q * static_cast<double>(count_)));
+        rank = std::clamp<std::uint64_t>(rank, 1, count_);
+        std::uint64_t seen = 0;
+        for (std::size_t i = 0; i < counts_.size(); ++i) {
+            seen += counts_[i];
+            if (seen >= rank) {
+                auto [low, high] = bounds(i);
+                return std::min(static_cast<double>(max_), (static_cast<double>(low) + static_cast<double>(high)) / 2);
+            }
+        }
+        return static_cast<double>(max_);
+    }
+
+private:
+    static constexpr unsigned sub_bits = 5;
+    static constexpr std::uint64_t sub = std::uint64_t{1} << sub_bits;
+
+    static std::size_t index(std::uint64_t v) {
+        if (v < sub) {
+            return static_cast<std::size_t>(v);
+        }
+        unsigned shift = static_cast<unsigned>(std::bit_width(v)) - 1 - sub_bits;
+        return static_cast<std::size_t>((shift + 1) * sub + ((v >> shift) - sub));
+    }
+
+    static std::pair<std::uint64_t, std::uint64_t> bounds(std::size_t i) {
+        std::uint64_t group = i / sub;
+        std::uint64_t j = i % sub;
+        if (group == 0) {
+            return {j, j};
+        }
+        unsigned shift = static_cast<unsigned>(group - 1);
+        return {(sub + j) << shift, ((sub + j + 1) << shift) - 1};
+    }
+
+    std::array<std::uint64_t, (64 - sub_bits + 1) * sub> counts_{};
+    std::uint64_t count_ = 0;
+    std::uint64_t max_ = 0;
+    double sum_ = 0;
+};
+
+// ---------------------------------------------------------------------------------------------
+// CPU accounting
+
+double own_cpu_seconds() {
+    rusage ru{};
+    getrusage(RUSAGE_SELF, &ru);
+    auto tv = [](timeval t) { return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6; };
+    return tv(ru.ru_utime) + tv(ru.ru_stime);
+}
+
+/** user+sys seconds of process `pid` (all threads) from /proc, or nullopt. */
+std::optional<double> process_cpu_seconds(int pid) {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+    std::string line;
+    if (!std::getline(in, line)) {
+        return std::nullopt;
+    }
+    // The command name (field 2) may contain spaces: count fields after its closing ')'.
+    auto paren = line.rfind(')');
+    if (paren == std::string::npos) {
+        return std::nullopt;
+    }
+    std::istringstream fields(line.substr(paren + 1));
+    std::string field;
+    unsigned long long utime = 0;
+    unsigned long long stime = 0;
+    for (int n = 3; n <= 15 && fields >> field; ++n) {
+        if (n == 14) {
+            utime = std::strtoull(field.c_str(), nullptr, 10);
+        } else if (n == 15) {
+            stime = std::strtoull(field.c_str(), nullptr, 10);
+        }
+    }
+    return static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
+bool pin_to(pid_t pid, std::vector<int> const& cpus) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    for (int c : cpus) {
+        CPU_SET(c, &set);
+    }
+    return sched_setaffinity(pid, sizeof(set), &set) == 0;
+}
+
+std::string describe_wait_status(int status) {
+    if (WIFEXITED(status)) {
+        return "exit status " + std::to_string(WEXITSTATUS(status));
+    }
+    if (WIFSIGNALED(status)) {
+        return "killed by signal " + std::to_string(WTERMSIG(status)) + " (" +
+               strsignal(WTERMSIG(status)) + ")";
+    }
+    return "wait status " + std::to_string(status);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The spawned server: fork/exec, read the port from its stdout, SIGTERM + wait when destroyed.
+
+class ServerProcess {
+public:
+    ServerProcess(Options const& o) {
+        if (access(o.spawn.c_str(), X_OK) != 0) {
+            throw std::runtime_error("cannot execute '" + o.spawn + "': " + std::strerror(errno) +
+                                     " (--spawn wants the canal-chat executable, e.g. "
+                                     "build/bench/apps/chat/canal-chat)");
+        }
+        std::vector<std::string> args = {o.spawn, "--host", o.host, "--port", "0", "--threads",
+                                         std::to_string(o.server_threads)};
+        std::vector<char*> argv;
+        for (auto& a : args) {
+            argv.push_back(a.data());
+        }
+        argv.push_back(nullptr);
+        cpu_set_t set;
+        CPU_ZERO(&set);
+        for (int c : o.server_cpus) {
+            CPU_SET(c, &set);
+        }
+        bool pin = !o.server_cpus.empty();
+
+        std::array<int, 2> fds{};
+        if (pipe2(fds.data(), O_CLOEXEC) != 0) {
+            throw std::runtime_error(std::string("pipe2: ") + std::strerror(errno));
+        }
+        pid_t parent = getpid();
+        pid_ = fork();
+        if (pid_ < 0) {
+            int e = errno;
+            close(fds[0]);
+            close(fds[1]);
+            throw std::runtime_error(std::string("fork: ") + std::strerror(e));
+        }
+        if (pid_ == 0) {
+            // Only async-signal-safe calls until exec. The server dies with us, even if we crash.
+            prctl(PR_SET_PDEATHSIG, SIGTERM);
+            if (getppid() != parent) {
+                _exit(1);
+            }
+            if (pin && sched_setaffinity(0, sizeof(set), &set) != 0) {
+                static constexpr char msg[] = "canal-bench: cannot pin the server (--server-cpu)\n";
+                (void)!write(2, msg, sizeof(msg) - 1);
+                _exit(126);
+            }
+            dup2(fds[1], 1);
+            execv(argv[0], argv.data());
+            static constexpr char msg[] = "canal-bench: exec of the server failed\n";
+            (void)!write(2, msg, sizeof(msg) - 1);
+            _exit(127);
+        }
+        close(fds[1]);
+        out_fd_ = fds[0];
+        try {
+            wait_for_port(std::chrono::seconds(10));
+        } catch (...) {
+            stop();
+            throw;
+        }
+    }
+
+    ServerProcess(ServerProcess const&) = delete;
+    ServerProcess& operator=(ServerProcess const&) = delete;
+    ~ServerProcess() { stop(); }
+
+    [[nodiscard]] pid_t pid() const { return pid_; }
+    [[nodiscard]] unsigned short port() const { return port_; }
+
+    /** Hands the read end of the server's stdout to the caller (who forwards it). */
+    int take_output_fd() { return std::exchange(out_fd_, -1); }
+
+    /** True once the server has exited (then reaped; see status()). */
+    bool exited() {
+        if (!reaped_ && pid_ > 0 && waitpid(pid_, &status_, WNOHANG) == pid_) {
+            reaped_ = true;
+        }
+        return reaped_;
+    }
+
+    [[nodiscard]] std::string status() const {
+        return reaped_ ? describe_wait_status(status_) : std::string("running");
+    }
+
+    /** SIGTERM, wait up to 5 s (canal shuts down gracefully in 3 s), then SIGKILL. */
+    std::string stop() {
+        if (pid_ > 0 && !exited()) {
+            kill(pid_, SIGTERM);
+            auto deadline = Clock::now() + std::chrono::seconds(5);
+            while (!exited() && Clock::now() < deadline) {
+                usleep(10'000);
+            }
+            if (!exited()) {
+                kill(pid_, SIGKILL);
+                if (waitpid(pid_, &status_, 0) == pid_) {
+                    reaped_ = true;
+                }
+                killed_ = true;
+            }
+        }
+        if (out_fd_ >= 0) {
+            close(out_fd_);
+            out_fd_ = -1;
+        }
+        return killed_ ? "did not stop within 5 s of SIGTERM: " + status() : status();
+    }
+
+private:
+    void wait_for_port(std::chrono::seconds limit) {
+        static constexpr std::string_view prefix = "canal: listening on http://";
+        auto deadline = Clock::now() + limit;
+        std::string pending;
+        for (;;) {
+            auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+            if (left.count() <= 0) {
+                throw std::runtime_error("the server did not print '" + std::string(prefix) +
+                                         "HOST:PORT/' within " + std::to_string(limit.count()) + " s");
+            }
+            pollfd pfd{};
+            pfd.fd = out_fd_;
+            pfd.events = POLLIN;
+            int ready = poll(&pfd, 1, static_cast<int>(std::min<long long>(left.count(), 100)));
+            if (ready <= 0) {
+                continue;
+            }
+            std::array<char, 4096> buf{};
+            ssize_t n = read(out_fd_, buf.data(), buf.size());
+            if (n < 0 && errno == EINTR) {
+                continue;
+            }
+            if (n <= 0) {
+                // stdout closed: the server is gone (or about to be).
+                if (waitpid(pid_, &status_, 0) == pid_) {
+                    reaped_ = true;
+                }
+                throw std::runtime_error("the server exited before it was listening (" + status() + ")");
+            }
+            pending.append(buf.data(), static_cast<std::size_t>(n));
+            std::size_t eol = 0;
+            while ((eol = pending.find('\n')) != std::string::npos) {
+                std::string line = pending.substr(0, eol);
+                pending.erase(0, eol + 1);
+                auto at = line.find(prefix);
+                if (at == std::string::npos) {
+                    std::cerr << "server: " << line << "\n";
+                    continue;
+                }
+                // HOST may be an IPv6 address with colons: the port follows the last one.
+                std::string_view rest = std::string_view(line).substr(at + prefix.size());
+                auto colon = rest.rfind(':');
+                auto slash = rest.find('/', colon == std::string_view::npos ? 0 : colon);
+                unsigned port = 0;
+                if (colon != std::string_view::npos && slash != std::string_view::npos) {
+                    auto digits = rest.substr(colon + 1, slash - colon - 1);
+                    std::from_chars(digits.data(), digits.data() + digits.size(), port);
+                }
+                if (port == 0 || port > 65535) {
+                    throw std::runtime_error("cannot read the port in the server's line '" + line + "'");
+                }
+                port_ = static_cast<unsigned short>(port);
+                if (!pending.empty()) {
+                    std::cerr << "server: " << pending;
+                }
+                return;
+            }
+        }
+    }
+
+    pid_t pid_ = -1;
+    int out_fd_ = -1;
+    unsigned short port_ = 0;
+    int status_ = 0;
+    bool reaped_ = false;
+    bool killed_ = false;
+};
+
+// ---------------------------------------------------------------------------------------------
+// The room benchmark
+
+/** Message text: "RUN.SENDER.SEQ.TIMESTAMP_NS" then optional padding. */
+struct Stamp {
+    std::uint64_t run = 0;
+    std::uint64_t sender = 0;
+    std::uint64_t seq = 0;
+    std::int64_t ts = 0;
+};
+
+/** Reads the stamp out of `{"message":"..."}` without a JSON parser (the hot path). */
+bool parse_stamp(std::string_view text, Stamp& s) {
+    static constexpr std::string_view key = "\"message\"";
+    auto k = text.find(key);
+    if (k == std::string_view::npos) {
+        return false;
+    }
+    auto q = text.find('"', k + key.size());
+    if (q == std::string_view::npos) {
+        return false;
+    }
+    char const* p = text.data() + q + 1;
+    char const* end = text.data() + text.size();
+    auto field = [&](auto& out, bool dot) {
+        auto [next, ec] = std::from_chars(p, end, out);
+        if (ec != std::errc() || (dot && (next == end || *next != '.'))) {
+            return false;
+        }
+        p = dot ? next + 1 : next;
+        return true;
+    };
+    return field(s.run, true) && field(s.sender, true) && field(s.seq, true) && field(s.ts, false);
+}
+
+struct Member {
+    Member(std::size_t i, net::io_context& ioc, std::size_t senders)
+        : index(i), wake(ioc), last_seq(senders, 0) {}
+
+    std::size_t index;
+    std::optional<Ws> ws;
+    /** Wakes this member's sender: cancelled when a slot frees or a message is scheduled. */
+    net::steady_timer wake;
+    /** Highest sequence number seen from each sender (order check). */
+    std::vector<std::uint64_t> last_seq;
+    bool open = false;
+
+    bool sender = false;
+    std::uint64_t seq = 0;
+    std::size_t in_flight = 0;
+    /** Fixed rate: scheduled send times; bounded by Bench::pending_limit (beyond: dropped, counted). */
+    std::deque<std::int64_t> pending;
+};
+
+struct Results {
+    double connect_s = 0;
+    std::uint64_t sent = 0;
+    std::uint64_t delivered = 0;
+    std::uint64_t expected = 0;
+    std::int64_t lost = 0;
+    std::uint64_t out_of_order = 0;
+    std::uint64_t foreign = 0;
+    std::uint64_t disconnects = 0;
+    std::uint64_t stalls = 0;
+    std::uint64_t backlog_dropped = 0;
+    double drain_s = 0;
+    double p50_us = 0;
+    double p99_us = 0;
+    double p999_us = 0;
+    double max_us = 0;
+    double mean_us = 0;
+    double client_cpu_pct = 0;
+    std::optional<double> server_cpu_pct;
+};
+
+class Bench {
+public:
+    Bench(net::io_context& ioc, Options const& o, tcp::endpoint endpoint, ServerProcess* server,
+          int watched_pid)
+        : ioc_(ioc), o_(o), endpoint_(std::move(endpoint)), server_(server),
+          watched_pid_(watched_pid), phase_timer_(ioc), watchdog_timer_(ioc), monitor_timer_(ioc),
+          signals_(ioc, SIGINT, SIGTERM) {
+        host_header_ = o.host + ":" + std::to_string(endpoint_.port());
+        target_ = "/ws/chat/" + o.room + "/";
+        std::random_device rd;
+        run_id_ = rd() % 1'000'000'000;
+        members_.reserve(o.members);
+        for (std::size_t i = 0; i < o.members; ++i) {
+            members_.push_back(std::make_unique<Member>(i, ioc, o.senders));
+            members_.back()->sender = i < o.senders;
+        }
+    }
+
+    /** Total time the run may take before the watchdog gives up. */
+    [[nodiscard]] std::chrono::seconds time_limit() const {
+        return std::chrono::seconds(static_cast<long long>(std::ceil(
+            connect_limit().count() + o_.warmup + o_.duration + drain_limit + close_limit + 3)));
+    }
+
+    void start() {
+        net::co_spawn(ioc_, run(), on_done("run"));
+        net::co_spawn(ioc_, watchdog(), on_done("watchdog"));
+        if (server_ != nullptr) {
+            net::co_spawn(ioc_, watch_server(), on_done("server monitor"));
+            int fd = server_->take_output_fd();
+            if (fd >= 0) {
+                server_out_.emplace(ioc_, fd);
+                net::co_spawn(ioc_, forward_server_output(), on_done("server output"));
+            }
+        }
+        signals_.async_wait([this](boost::system::error_code ec, int sig) {
+            if (!ec) {
+                fail(std::string("interrupted by ") + (sig == SIGINT ? "SIGINT" : "SIGTERM"));
+            }
+        });
+    }
+
+    [[nodiscard]] std::string const& error() const { return error_; }
+    [[nodiscard]] bool completed() const { return completed_; }
+    [[nodiscard]] Results const& results() const { return results_; }
+    [[nodiscard]] std::uint64_t run_id() const { return run_id_; }
+
+private:
+    static constexpr double drain_limit = 2;
+    static constexpr double close_limit = 2;
+    static constexpr std::size_t connect_concurrency = 64;
+    static constexpr std::size_t pending_limit = 10'000;
+    static constexpr auto stall_timeout = std::chrono::seconds(2);
+
+    [[nodiscard]] std::chrono::seconds connect_limit() const {
+        return std::chrono::seconds(10 + static_cast<long long>(o_.members / 100));
+    }
+
+    /** co_spawn completion handler: an exception ends the run with `what` as context. */
+    struct OnDone {
+        Bench* bench;
+        std::string what;
+        void operator()(std::exception_ptr const& e) const {
+            if (!e) {
+                return;
+            }
+            try {
+                std::rethrow_exception(e);
+            } catch (std::exception const& x) {
+                bench->fail(what + ": " + x.what());
+            }
+        }
+    };
+
+    OnDone on_done(std::string what) { return OnDone{this, std::move(what)}; }
+
+    /** Records the first error and stops the io_context: main() reports it and exits 1. */
+    void fail(std::string message) {
+        if (error_.empty() && !completed_) {
+            error_ = std::move(message);
+        }
+        stopping_ = true;
+        ioc_.stop();
+    }
+
+    awaitable<void> sleep_until(Clock::time_point when) {
+        net::steady_timer t(ioc_, when);
+        co_await t.async_wait(use_nothrow);
+    }
+
+    std::string server_address() const {
+        return endpoint_.address().to_string() + ":" + std::to_string(endpoint_.port());
+    }
+
+    awaitable<void> run() {
+        auto t0 = Clock::now();
+        // Connect everyone, a bounded number at a time, before anybody sends.
+        phase_timer_.expires_after(connect_limit());
+        auto workers = std::min(connect_concurrency, members_.size());
+        for (std::size_t i = 0; i < workers; ++i) {
+            net::co_spawn(ioc_, connect_worker(), on_done("connect"));
+        }
+        while (connected_ < members_.size() && !stopping_) {
+            auto [ec] = co_await phase_timer_.async_wait(use_nothrow);
+            if (!ec && connected_ < members_.size()) {
+                fail("only " + std::to_string(connected_) + " of " + std::to_string(members_.size()) +
+                     " members connected within " + std::to_string(connect_limit().count()) + " s");
+                co_return;
+            }
+        }
+        if (stopping_) {
+            co_return;
+        }
+        results_.connect_s = std::chrono::duration<double>(Clock::now() - t0).count();
+
+        send_start_ns_ = now_ns();
+        measure_start_ns_ = send_start_ns_ + seconds_to_ns(o_.warmup);
+        measure_end_ns_ = measure_start_ns_ + seconds_to_ns(o_.duration);
+        sending_ = true;
+        for (auto& m : members_) {
+            if (m->sender) {
+                ++senders_active_;
+                net::co_spawn(ioc_, sender(*m), on_done("sender"));
+            }
+        }
+        if (o_.rate > 0) {
+            net::co_spawn(ioc_, pacer(), on_done("pacer"));
+        }
+
+        co_await sleep_until(from_ns(measure_start_ns_));
+        double client_cpu0 = own_cpu_seconds();
+        auto server_cpu0 = watched_pid_ > 0 ? process_cpu_seconds(watched_pid_) : std::nullopt;
+        auto wall0 = now_ns();
+        co_await sleep_until(from_ns(measure_end_ns_));
+        double client_cpu1 = own_cpu_seconds();
+        auto server_cpu1 = watched_pid_ > 0 ? process_cpu_seconds(watched_pid_) : std::nullopt;
+        double wall = static_cast<double>(now_ns() - wall0) / 1e9;
+        results_.client_cpu_pct = 100 * (client_cpu1 - client_cpu0) / wall;
+        if (server_cpu0 && server_cpu1) {
+            results_.server_cpu_pct = 100 * (*server_cpu1 - *server_cpu0) / wall;
+        }
+
+        // Stop sending; what is still scheduled is never sent (and not expected).
+        sending_ = false;
+        for (auto& m : members_) {
+            if (m->sender) {
+                results_.backlog_dropped += m->pending.size();
+                m->pending.clear();
+                m->wake.cancel();
+            }
+        }
+
+        // Wait for the deliveries in flight, at most drain_limit seconds.
+        auto drain_start = Clock::now();
+        auto drain_end = drain_start + std::chrono::duration_cast<Clock::duration>(
+                                           std::chrono::duration<double>(drain_limit));
+        while (!stopping_ && Clock::now() < drain_end &&
+               (senders_active_ > 0 || delivered_ < sent_ * members_.size())) {
+            co_await sleep_until(Clock::now() + std::chrono::milliseconds(5));
+        }
+        if (stopping_) {
+            co_return;
+        }
+        results_.drain_s = std::chrono::duration<double>(Clock::now() - drain_start).count();
+        collect();
+
+        // Close politely (1000), bounded; whoever has not closed by then is cut off.
+        closing_ = true;
+        for (auto& m : members_) {
+            if (m->open) {
+                net::co_spawn(ioc_, close_member(*m), on_done("close"));
+            }
+        }
+        phase_timer_.expires_after(std::chrono::duration_cast<Clock::duration>(
+            std::chrono::duration<double>(close_limit)));
+        while (open_ > 0 && !stopping_) {
+            auto [ec] = co_await phase_timer_.async_wait(use_nothrow);
+            if (!ec) {
+                break;
+            }
+        }
+        for (auto& m : members_) {
+            if (m->open && m->ws) {
+                boost::system::error_code ignored;
+                m->ws->next_layer().close(ignored);
+            }
+        }
+        completed_ = true;
+        stopping_ = true;
+        watchdog_timer_.cancel();
+        monitor_timer_.cancel();
+        boost::system::error_code ignored;
+        signals_.cancel(ignored);
+        if (server_out_) {
+            server_out_->cancel(ignored);
+        }
+        // Nothing else matters now; don't wait for stragglers.
+        ioc_.stop();
+    }
+
+    void collect() {
+        auto& r = results_;
+        r.sent = sent_;
+        r.delivered = delivered_;
+        r.expected = sent_ * members_.size();
+        r.lost = static_cast<std::int64_t>(r.expected) - static_cast<std::int64_t>(r.delivered);
+        r.out_of_order = out_of_order_;
+        r.foreign = foreign_;
+        r.disconnects = disconnects_;
+        r.stalls = stalls_;
+        r.backlog_dropped += backlog_dropped_;
+        r.p50_us = latency_.percentile(0.50) / 1e3;
+        r.p99_us = latency_.percentile(0.99) / 1e3;
+        r.p999_us = latency_.percentile(0.999) / 1e3;
+        r.max_us = static_cast<double>(latency_.max()) / 1e3;
+        r.mean_us = latency_.mean() / 1e3;
+    }
+
+    awaitable<void> connect_worker() {
+        while (next_connect_ < members_.size() && !stopping_) {
+            Member& m = *members_[next_connect_++];
+            if (!co_await connect_member(m)) {
+                co_return;
+            }
+        }
+    }
+
+    awaitable<bool> connect_member(Member& m) {
+        beast::tcp_stream stream(ioc_);
+        stream.expires_after(std::chrono::seconds(5));
+        auto [ec] = co_await stream.async_connect(endpoint_, use_nothrow);
+        if (ec) {
+            fail("member " + std::to_string(m.index) + ": cannot connect to " + server_address() +
+                 ": " + ec.message() +
+                 (ec == net::error::connection_refused ? " (is the server running on that port?)" : ""));
+            co_return false;
+        }
+        tcp::socket socket = stream.release_socket();
+        boost::system::error_code ignored;
+        socket.set_option(tcp::no_delay(true), ignored);
+        m.ws.emplace(std::move(socket));
+        Ws& ws = *m.ws;
+        auto timeouts = websocket::stream_base::timeout::suggested(beast::role_type::client);
+        timeouts.handshake_timeout = std::chrono::seconds(5);
+        timeouts.idle_timeout = websocket::stream_base::none();
+        timeouts.keep_alive_pings = false;
+        ws.set_option(timeouts);
+        ws.read_message_max(std::size_t{1} << 20);
+        ws.auto_fragment(false);
+        ws.text(true);
+        websocket::response_type res;
+        auto [hec] = co_await ws.async_handshake(res, host_header_, target_, use_nothrow);
+        if (hec) {
+            std::string answer = res.result_int() != 0
+                                     ? " (the server answered HTTP " + std::to_string(res.result_int()) + ")"
+                                     : "";
+            fail("member " + std::to_string(m.index) + ": websocket handshake with ws://" +
+                 host_header_ + target_ + " failed: " + hec.message() + answer);
+            co_return false;
+        }
+        m.open = true;
+        ++open_;
+        ++connected_;
+        net::co_spawn(ioc_, reader(m), on_done("reader"));
+        if (connected_ == members_.size()) {
+            phase_timer_.cancel();
+        }
+        co_return true;
+    }
+
+    awaitable<void> reader(Member& m) {
+        Ws& ws = *m.ws;
+        beast::flat_buffer buffer;
+        for (;;) {
+            auto [ec, n] = co_await ws.async_read(buffer, use_nothrow);
+            if (ec) {
+                reader_ended(m, ec);
+                co_return;
+            }
+            auto data = buffer.cdata();
+            on_message(m, std::string_view(static_cast<char const*>(data.data()), n), now_ns());
+            buffer.consume(buffer.size());
+        }
+    }
+
+    void on_message(Member& m, std::string_view text, std::int64_t received) {
+        Stamp s;
+        if (!parse_stamp(text, s) || s.run != run_id_ || s.sender >= o_.senders) {
+            ++foreign_; // someone else's message in the room, or an error reply
+            return;
+        }
+        if (s.sender == m.index && m.in_flight > 0) {
+            --m.in_flight; // our own copy is back: a closed-loop slot is free
+            m.wake.cancel();
+        }
+        auto& last = m.last_seq[s.sender];
+        if (s.ts >= measure_start_ns_) {
+            ++delivered_;
+            latency_.record(static_cast<std::uint64_t>(std::max<std::int64_t>(0, received - s.ts)));
+            if (s.seq <= last) {
+                ++out_of_order_;
+            }
+        }
+        last = std::max(last, s.seq);
+    }
+
+    void reader_ended(Member& m, boost::system::error_code ec) {
+        m.open = false;
+        --open_;
+        m.wake.cancel();
+        if (closing_) {
+            if (open_ == 0) {
+                phase_timer_.cancel();
+            }
+            return;
+        }
+        ++disconnects_;
+        std::string why = ec.message();
+        if (ec == net::error::eof) {
+            why = "connection closed without a websocket close frame (" + ec.message() + ")";
+        }
+        if (ec == websocket::error::closed) {
+            auto const& reason = m.ws->reason();
+            why = "closed by the server with code " + std::to_string(reason.code) +
+                  (reason.reason.empty() ? ""
+                                          : " '" + std::string(reason.reason.data(), reason.reason.size()) + "'");
+        }
+        if (disconnects_ <= 5) {
+            std::cerr << "canal-bench: member " << m.index << " disconnected: " << why << "\n";
+        }
+        if (open_ == 0) {
+            net::co_spawn(ioc_, all_closed(why), on_done("disconnect"));
+        }
+    }
+
+    /** Every member lost its connection: tell whether the server died (it may take a moment). */
+    awaitable<void> all_closed(std::string why) {
+        if (server_ != nullptr) {
+            for (int i = 0; i < 50 && !server_->exited(); ++i) {
+                co_await sleep_until(Clock::now() + std::chrono::milliseconds(10));
+            }
+            if (server_->exited()) {
+                fail("the server (pid " + std::to_string(server_->pid()) +
+                     ") exited during the run: " + server_->status());
+                co_return;
+            }
+        }
+        fail("the server closed all " + std::to_string(members_.size()) + " connections (last: " +
+             why + ")" + (server_ != nullptr ? "" : "; did it exit?"));
+    }
+
+    std::string make_text(Member& m, std::int64_t ts) {
+        std::array<char, 96> buf{};
+        char* p = buf.data();
+        char* end = buf.data() + buf.size();
+        // 4 numbers of at most 20 digits and 3 dots always fit.
+        auto put = [&](auto v, char sep) {
+            auto [next, ec] = std::to_chars(p, end - 1, v);
+            p = ec == std::errc() ? next : p;
+            if (sep != 0 && p < end) {
+                *p++ = sep;
+            }
+        };
+        put(run_id_, '.');
+        put(m.index, '.');
+        put(m.seq, '.');
+        put(ts, 0);
+        std::string text = "{\"message\": \"";
+        text.append(buf.data(), p);
+        text.append(o_.pad, 'x');
+        text += "\"}";
+        return text;
+    }
+
+    awaitable<void> sender(Member& m) {
+        bool closed_loop = o_.rate <= 0;
+        while (sending_ && m.open && !stopping_) {
+            std::int64_t ts = 0;
+            if (closed_loop) {
+                if (m.in_flight >= o_.window) {
+                    m.wake.expires_after(stall_timeout);
+                    auto [ec] = co_await m.wake.async_wait(use_nothrow);
+                    if (!ec && m.in_flight >= o_.window) {
+                        // Nothing came back for a while: presume the window's messages lost.
+                        ++stalls_;
+                        m.in_flight = 0;
+                    }
+                    continue;
+                }
+                ts = now_ns();
+                if (ts >= measure_end_ns_) {
+                    break;
+                }
+            } else {
+                if (m.pending.empty()) {
+                    m.wake.expires_at(Clock::time_point::max());
+                    co_await m.wake.async_wait(use_nothrow);
+                    continue;
+                }
+                ts = m.pending.front();
+                m.pending.pop_front();
+            }
+            ++m.seq;
+            ++m.in_flight;
+            std::string text = make_text(m, ts);
+            auto [ec, n] = co_await m.ws->async_write(net::buffer(text), use_nothrow);
+            if (ec) {
+                break; // the reader reports the disconnect
+            }
+            if (ts >= measure_start_ns_) {
+                ++sent_;
+            }
+        }
+        --senders_active_;
+    }
+
+    /** Fixed rate: message i of the run is due at send_start + i / rate, senders in turn. */
+    awaitable<void> pacer() {
+        net::steady_timer timer(ioc_);
+        double interval = 1e9 / o_.rate;
+        std::uint64_t issued = 0;
+        std::vector<Member*> senders;
+        for (auto& m : members_) {
+            if (m->sender) {
+                senders.push_back(m.get());
+            }
+        }
+        while (sending_ && !stopping_) {
+            auto now = now_ns();
+            std::int64_t due = 0;
+            for (;;) {
+                due = send_start_ns_ + static_cast<std::int64_t>(static_cast<double>(issued) * interval);
+                if (due > now || due >= measure_end_ns_) {
+                    break;
+                }
+                Member& s = *senders[issued % senders.size()];
+                if (s.pending.size() >= pending_limit) {
+                    ++backlog_dropped_; // the client cannot keep up: visible in the report
+                } else {
+                    s.pending.push_back(due);
+                    s.wake.cancel();
+                }
+                ++issued;
+            }
+            if (due >= measure_end_ns_) {
+                co_return;
+            }
+            timer.expires_at(from_ns(due));
+            co_await timer.async_wait(use_nothrow);
+        }
+    }
+
+    awaitable<void> close_member(Member& m) {
+        websocket::close_reason reason(websocket::close_code::normal);
+        co_await m.ws->async_close(reason, use_nothrow);
+    }
+
+    awaitable<void> watchdog() {
+        watchdog_timer_.expires_after(time_limit());
+        auto [ec] = co_await watchdog_timer_.async_wait(use_nothrow);
+        if (!ec) {
+            fail("the run took longer than its limit of " + std::to_string(time_limit().count()) +
+                 " s; giving up");
+        }
+    }
+
+    awaitable<void> watch_server() {
+        while (!completed_) {
+            monitor_timer_.expires_after(std::chrono::milliseconds(50));
+            auto [ec] = co_await monitor_timer_.async_wait(use_nothrow);
+            if (ec) {
+                co_return;
+            }
+            if (server_->exited()) {
+                fail("the server (pid " + std::to_string(server_->pid()) +
+                     ") exited during the run: " + server_->status());
+                co_return;
+            }
+        }
+    }
+
+    awaitable<void> forward_server_output() {
+        std::array<char, 4096> buf{};
+        for (;;) {
+            auto [ec, n] = co_await server_out_->async_read_some(net::buffer(buf), use_nothrow);
+            if (ec) {
+                co_return;
+            }
+            std::cerr.write(buf.data(), static_cast<std::streamsize>(n));
+        }
+    }
+
+    net::io_context& ioc_;
+    Options const& o_;
+    tcp::endpoint endpoint_;
+    ServerProcess* server_;
+    int watched_pid_;
+    std::string host_header_;
+    std::string target_;
+    std::uint64_t run_id_ = 0;
+
+    std::vector<std::unique_ptr<Member>> members_;
+    net::steady_timer phase_timer_;
+    net::steady_timer watchdog_timer_;
+    net::steady_timer monitor_timer_;
+    net::signal_set signals_;
+    std::optional<net::posix::stream_descriptor> server_out_;
+
+    std::size_t next_connect_ = 0;
+    std::size_t connected_ = 0;
+    std::size_t open_ = 0;
+    std::size_t senders_active_ = 0;
+    bool sending_ = false;
+    bool closing_ = false;
+    bool stopping_ = false;
+    bool completed_ = false;
+    std::string error_;
+
+    std::int64_t send_start_ns_ = 0;
+    // Until sending starts, nothing counts.
+    std::int64_t measure_start_ns_ = std::numeric_limits<std::int64_t>::max();
+    std::int64_t measure_end_ns_ = 0;
+
+    std::uint64_t sent_ = 0;
+    std::uint64_t delivered_ = 0;
+    std::uint64_t out_of_order_ = 0;
+    std::uint64_t foreign_ = 0;
+    std::uint64_t disconnects_ = 0;
+    std::uint64_t stalls_ = 0;
+    std::uint64_t backlog_dropped_ = 0;
+    Histogram latency_;
+    Results results_;
+};
+
+/** Enough file descriptors for `members` sockets: soft limit up to the hard one. */
+void raise_fd_limit(std::size_t members) {
+    rlimit rl{};
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0) {
+        return;
+    }
+    rlim_t need = members + 64;
+    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+        getrlimit(RLIMIT_NOFILE, &rl);
+    }
+    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need) {
+        usage_error(std::to_string(members) + " members need about " + std::to_string(need) +
+                    " file descriptors but the hard limit is " + std::to_string(rl.rlim_max) +
+                    ": raise it (ulimit -Hn, limits.conf) or use fewer members");
+    }
+}
+
+std::string json_string(std::string_view s) {
+    std::string out = "\"";
+    for (char c : s) {
+        if (c == '"' || c == '\\') {
+            out += '\\';
+            out += c;
+        } else if (static_cast<unsigned char>(c) < 0x20) {
+            std::array<char, 8> buf{};
+            std::snprintf(buf.data(), buf.size(), "\\u%04x", static_cast<unsigned>(c));
+            out += buf.data();
+        } else {
+            out += c;
+        }
+    }
+    return out + "\"";
+}
+
+void report(Options const& o, tcp::endpoint const& ep, Results const& r, std::string const& server_exit) {
+    double sent_per_s = static_cast<double>(r.sent) / o.duration;
+    double deliveries_per_s = static_cast<double>(r.delivered) / o.duration;
+    std::string load = o.rate > 0 ? "fixed rate " + fixed(o.rate, 0) + " msg/s"
+                                  : "closed loop (window " + std::to_string(o.window) + ")";
+    std::string server_cpu = r.server_cpu_pct ? fixed(*r.server_cpu_pct, 1) + " %" : "n/a";
+    auto& out = std::cout;
+    out << "canal-bench room: " << o.members << " members, " << o.senders << " sender"
+        << (o.senders == 1 ? "" : "s") << ", " << load << ", " << fixed(o.duration, 1) << " s measured after "
+        << fixed(o.warmup, 1) << " s warmup\n";
+    out << "  server        ws://" << ep.address().to_string() << ":" << ep.port() << "/ws/chat/" << o.room << "/";
+    if (!o.spawn.empty()) {
+        out << "  (spawned, --threads " << o.server_threads << ", exit: " << server_exit << ")";
+    }
+    out << "\n";
+    out << "  connect       " << fixed(r.connect_s, 2) << " s for " << o.members << " members\n";
+    out << "  sent          " << r.sent << " msgs, " << fixed(sent_per_s, 1) << " /s\n";
+    out << "  delivered     " << r.delivered << ", " << fixed(deliveries_per_s, 1) << " /s (expected "
+        << r.expected << ", lost " << r.lost << ", drained in " << fixed(r.drain_s, 2) << " s)\n";
+    out << "  out of order  " << r.out_of_order << "\n";
+    out << "  latency (us)  p50 " << fixed(r.p50_us, 1) << "  p99 " << fixed(r.p99_us, 1) << "  p99.9 "
+        << fixed(r.p999_us, 1) << "  max " << fixed(r.max_us, 1) << "  mean " << fixed(r.mean_us, 1) << "\n";
+    out << "  cpu           client " << fixed(r.client_cpu_pct, 1) << " %, server " << server_cpu
+        << " (100 % = one core)\n";
+    if (r.disconnects + r.stalls + r.backlog_dropped + r.foreign != 0) {
+        out << "  anomalies     disconnects " << r.disconnects << ", window stalls " << r.stalls
+            << ", unsent backlog " << r.backlog_dropped << ", foreign messages " << r.foreign << "\n";
+    }
+
+    std::string j = "{\"mode\":\"room\"";
+    auto field = [&j](std::string_view key, std::string const& value) {
+        j += ",\"";
+        j += key;
+        j += "\":";
+        j += value;
+    };
+    field("host", json_string(ep.address().to_string()));
+    field("port", std::to_string(ep.port()));
+    field("room", json_string(o.room));
+    field("members", std::to_string(o.members));
+    field("senders", std::to_string(o.senders));
+    field("rate", fixed(o.rate, 1));
+    field("window", o.rate > 0 ? "null" : std::to_string(o.window));
+    field("pad", std::to_string(o.pad));
+    field("duration_s", fixed(o.duration, 3));
+    field("warmup_s", fixed(o.warmup, 3));
+    field("connect_s", fixed(r.connect_s, 3));
+    field("sent", std::to_string(r.sent));
+    field("sent_per_s", fixed(sent_per_s, 1));
+    field("delivered", std::to_string(r.delivered));
+    field("deliveries_per_s", fixed(deliveries_per_s, 1));
+    field("expected", std::to_string(r.expected));
+    field("lost", std::to_string(r.lost));
+    field("out_of_order", std::to_string(r.out_of_order));
+    field("latency_p50_us", fixed(r.p50_us, 1));
+    field("latency_p99_us", fixed(r.p99_us, 1));
+    field("latency_p999_us", fixed(r.p999_us, 1));
+    field("latency_max_us", fixed(r.max_us, 1));
+    field("latency_mean_us", fixed(r.mean_us, 1));
+    field("client_cpu_pct", fixed(r.client_cpu_pct, 1));
+    field("server_cpu_pct", r.server_cpu_pct ? fixed(*r.server_cpu_pct, 1) : "null");
+    field("drain_s", fixed(r.drain_s, 3));
+    field("disconnects", std::to_string(r.disconnects));
+    field("window_stalls", std::to_string(r.stalls));
+    field("unsent_backlog", std::to_string(r.backlog_dropped));
+    field("foreign", std::to_string(r.foreign));
+    field("spawned", o.spawn.empty() ? "false" : "true");
+    field("server_threads", o.spawn.empty() ? "null" : std::to_string(o.server_threads));
+    field("server_exit", o.spawn.empty() ? "null" : json_string(server_exit));
+    j += "}";
+    out << j << std::endl;
+}
+
+int run_room(Options const& o) {
+    raise_fd_limit(o.members);
+    // Spawn before pinning ourselves: the child would inherit our affinity.
+    std::unique_ptr<ServerProcess> server;
+    if (!o.spawn.empty()) {
+        server = std::make_unique<ServerProcess>(o);
+    }
+    if (!o.client_cpus.empty() && !pin_to(0, o.client_cpus)) {
+        throw std::runtime_error(std::string("cannot pin canal-bench to --client-cpu: ") +
+                                 std::strerror(errno));
+    }
+    unsigned short port = server ? server->port() : static_cast<unsigned short>(*o.port);
+    boost::system::error_code ec;
+    auto address = net::ip::make_address(o.host, ec);
+    if (ec) {
+        // A name: resolve it once, synchronously, before the clock starts.
+        net::io_context resolver_ctx;
+        tcp::resolver resolver(resolver_ctx);
+        auto results = resolver.resolve(o.host, std::to_string(port), ec);
+        if (ec || results.empty()) {
+            throw std::runtime_error("cannot resolve --host '" + o.host + "': " + ec.message());
+        }
+        address = results.begin()->endpoint().address();
+    }
+    tcp::endpoint endpoint(address, port);
+    int watched_pid = server ? server->pid() : o.server_pid;
+
+    bool completed = false;
+    std::string error;
+    Results results;
+    {
+        net::io_context ioc(1);
+        Bench bench(ioc, o, endpoint, server.get(), watched_pid);
+        // Last resort if the event loop itself hangs: SIGALRM ends us, PDEATHSIG the server.
+        alarm(static_cast<unsigned>(bench.time_limit().count() + 10));
+        bench.start();
+        ioc.run();
+        alarm(0);
+        completed = bench.completed();
+        error = bench.error();
+        results = bench.results();
+    }
+    std::string server_exit;
+    if (server) {
+        bool died = server->exited();
+        server_exit = server->stop();
+        if (died && error.empty()) {
+            error = "the server exited during the run (" + server_exit + ")";
+        }
+    }
+    if (!error.empty() || !completed) {
+        std::cerr << "canal-bench: " << (error.empty() ? "the run did not complete" : error) << "\n";
+        return 1;
+    }
+    report(o, endpoint, results, server_exit);
+    if (server && server_exit != "exit status 0") {
+        std::cerr << "canal-bench: warning: the server did not exit cleanly on SIGTERM: "
+                  << server_exit << "\n";
+    }
+    if (results.disconnects != 0) {
+        std::cerr << "canal-bench: " << results.disconnects
+                  << " members were disconnected during the run: the numbers are incomplete\n";
+        return 1;
+    }
+    return 0;
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+    Options options = parse_options(argc, argv);
+    try {
+        return run_room(options);
+    } catch (std::exception const& e) {
+        std::cerr << "canal-bench: " << e.what() << "\n";
+        return 1;
+    }
+}
