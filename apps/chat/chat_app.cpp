@@ -51,14 +51,56 @@ canal::awaitable<void> ChatConsumer::chat_message(canal::Message const& event) {
     co_await send(std::move(text));
 }
 
-canal::Application make_application(std::filesystem::path const& static_dir) {
+// --- the same consumer, sync style -------------------------------------------------------
+
+SyncChatConsumer::SyncChatConsumer() { on("chat.message", &SyncChatConsumer::chat_message); }
+
+void SyncChatConsumer::connect() {
+    auto const& room = scope().url_route.kwargs.at("room_name");
+    auto group = "chat_" + room;
+    if (!canal::ChannelLayer::is_valid_group_name(group)) {
+        throw canal::DenyConnection("room name '" + room + "' is not allowed: use ASCII letters, "
+                                    "digits, '-', '_' and '.', under 95 characters");
+    }
+    group_ = std::move(group);
+    canal::async_to_sync([&] { return channel_layer().group_add(group_, channel_name()); });
+    accept();
+}
+
+void SyncChatConsumer::disconnect(int /*code*/) {
+    if (!group_.empty()) {
+        canal::async_to_sync([&] { return channel_layer().group_discard(group_, channel_name()); });
+    }
+}
+
+void SyncChatConsumer::receive_json(boost::json::value content) {
+    auto const* obj = content.if_object();
+    auto const* text = obj != nullptr ? obj->if_contains("message") : nullptr;
+    if (text == nullptr || !text->is_string()) {
+        send_json(boost::json::object{{"error", "expected {\"message\": TEXT}"}});
+        return;
+    }
+    canal::Message event{{"type", "chat.message"}, {"message", *text}};
+    canal::async_to_sync([&] { return channel_layer().group_send(group_, event); });
+}
+
+void SyncChatConsumer::chat_message(canal::Message const& event) {
+    send(event.shared_text("chat.out", [&] {
+        boost::json::object out{{"message", event.at("message")}};
+        return boost::json::serialize(out);
+    }));
+}
+
+canal::Application make_application(std::filesystem::path const& static_dir, ConsumerStyle style) {
     canal::URLRouter http{{
         canal::path("chat/", canal::file_response(static_dir / "index.html")),
         canal::path("chat/<str:room_name>/", canal::file_response(static_dir / "room.html")),
         canal::path("static/<path:file>", canal::StaticFiles{static_dir, "/static/"}),
     }};
     canal::URLRouter websocket{{
-        canal::path("ws/chat/<str:room_name>/", canal::as_app<ChatConsumer>()),
+        canal::path("ws/chat/<str:room_name>/", style == ConsumerStyle::sync
+                                                    ? canal::as_app<SyncChatConsumer>()
+                                                    : canal::as_app<ChatConsumer>()),
     }};
     std::map<std::string, canal::Application, std::less<>> apps;
     apps.emplace("http", std::move(http));

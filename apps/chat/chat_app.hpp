@@ -2,6 +2,7 @@
 #pragma once
 
 #include <canal/consumers/async_websocket_consumer.hpp>
+#include <canal/consumers/websocket_consumer.hpp>
 
 #include <filesystem>
 #include <string>
@@ -29,9 +30,31 @@ private:
 };
 
 /**
+ * The same consumer in the sync style (the tutorial's part 2): blocking handlers on the
+ * handler pool, the channel layer reached through async_to_sync. Same protocol.
+ */
+class SyncChatConsumer : public canal::JsonWebsocketConsumer {
+public:
+    SyncChatConsumer();
+
+protected:
+    void connect() override;
+    void disconnect(int code) override;
+    void receive_json(boost::json::value content) override;
+    void chat_message(canal::Message const& event);
+
+private:
+    std::string group_;
+};
+
+/** Which consumer style serves the chat websocket. */
+enum class ConsumerStyle { async, sync };
+
+/**
  * The chat application: `/chat/` (lobby page), `/chat/<room>/` (room page), `/static/...`
  * from `static_dir`, and the websocket route `/ws/chat/<room_name>/`.
  */
-canal::Application make_application(std::filesystem::path const& static_dir);
+canal::Application make_application(std::filesystem::path const& static_dir,
+                                    ConsumerStyle style = ConsumerStyle::async);
 
 } // namespace chat

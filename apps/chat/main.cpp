@@ -1,17 +1,30 @@
-// canal-chat: the sample chat server.  canal-chat [--host H] [--port P] [--threads N]
+// canal-chat: the sample chat server.
+//   canal-chat [--host H] [--port P] [--threads N] [--consumer async|sync]
 #include "chat_app.hpp"
 
 #include <canal/server/server.hpp>
 
 #include <cstdlib>
 #include <filesystem>
+#include <iostream>
 
 int main(int argc, char** argv) {
-    auto settings = canal::Settings::from_args(argc, argv);
+    std::vector<canal::Settings::Flag> flags{
+        {"consumer", "chat consumer style: async (coroutines) or sync (blocking, thread pool)",
+         "async"},
+    };
+    auto settings = canal::Settings::from_args(argc, argv, &flags);
+    auto const& style = flags[0].value;
+    if (style != "async" && style != "sync") {
+        std::cerr << argv[0] << ": --consumer must be 'async' or 'sync', not '" << style << "'\n";
+        return 2;
+    }
     // The pages ship next to the sources; CANAL_CHAT_STATIC overrides for installed copies.
     std::filesystem::path static_dir = CANAL_CHAT_STATIC_DIR;
     if (char const* env = std::getenv("CANAL_CHAT_STATIC")) {
         static_dir = env;
     }
-    return canal::run(chat::make_application(static_dir), std::move(settings));
+    auto app = chat::make_application(
+        static_dir, style == "sync" ? chat::ConsumerStyle::sync : chat::ConsumerStyle::async);
+    return canal::run(std::move(app), std::move(settings));
 }

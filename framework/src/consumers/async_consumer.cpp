@@ -120,6 +120,7 @@ awaitable<void> AsyncConsumer::run(Scope scope, Receive receive, Send send) {
     send_ = std::move(send);
     layer_ = scope_.channel_layer;
     auto ex = co_await net::this_coro::executor;
+    executor_ = ex;
     inbox_ = std::make_unique<Inbox>(ex);
     if (layer_) {
         channel_name_ = co_await layer_->new_channel();

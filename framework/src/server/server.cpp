@@ -4,6 +4,7 @@
 
 #include <canal/core/errors.hpp>
 #include <canal/layers/in_memory_channel_layer.hpp>
+#include <canal/sync/handler_pool.hpp>
 
 #include "detail/log.hpp"
 #include "detail/notifier.hpp"
@@ -769,7 +770,10 @@ void Server::start() {
     net::co_spawn(acc.get_executor(), impl_->accept_loop(),
                   [](std::exception_ptr e) { log_exception("accept loop", e); });
     for (unsigned i = 0; i < s.threads; ++i) {
-        impl_->threads.emplace_back([impl = impl_] { impl->ioc->run(); });
+        impl_->threads.emplace_back([impl = impl_] {
+            detail::IoThreadScope io_thread; // async_to_sync() here is an error, not a hang
+            impl->ioc->run();
+        });
     }
 }
 

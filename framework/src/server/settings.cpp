@@ -10,7 +10,7 @@ namespace canal {
 
 namespace po = boost::program_options;
 
-Settings Settings::from_args(int argc, char** argv) {
+Settings Settings::from_args(int argc, char** argv, std::vector<Flag>* extra) {
     Settings s;
     unsigned port = s.port;
     unsigned long long max_message = s.max_message_size;
@@ -27,7 +27,16 @@ Settings Settings::from_args(int argc, char** argv) {
         "messages queued per connection before the overflow policy applies")(
         "overflow", po::value(&policy)->default_value(policy),
         "when a client reads too slowly: close (1008) or drop")(
+        "handler-threads", po::value(&s.handler_threads)->default_value(0),
+        "threads for sync consumers and sync_to_async (0: twice the cores, at least 4)")(
         "access-log", po::bool_switch(&s.access_log), "log requests and connections");
+    if (extra != nullptr) {
+        for (auto& flag : *extra) {
+            opts.add_options()(flag.name.c_str(),
+                               po::value(&flag.value)->default_value(flag.value),
+                               flag.help.c_str());
+        }
+    }
     po::variables_map vm;
     try {
         auto parsed = po::command_line_parser(argc, argv).options(opts).allow_unregistered().run();

@@ -3,6 +3,7 @@
 #include <canal/testing/websocket_communicator.hpp>
 
 #include <canal/core/errors.hpp>
+#include <canal/sync/handler_pool.hpp>
 
 #include "detail/notifier.hpp"
 
@@ -40,6 +41,7 @@ struct ApplicationCommunicator::Impl {
     template <typename Done>
     bool run_until(Done done, std::chrono::milliseconds timeout) {
         auto deadline = std::chrono::steady_clock::now() + timeout;
+        detail::IoThreadScope io_thread; // this thread runs the application's I/O now
         while (!done()) {
             if (std::chrono::steady_clock::now() >= deadline) {
                 return false;

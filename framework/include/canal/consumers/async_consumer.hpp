@@ -64,6 +64,9 @@ protected:
     /** This consumer's own channel name (empty without a layer). */
     [[nodiscard]] std::string const& channel_name() const noexcept { return channel_name_; }
 
+    /** The executor (the connection's strand) the consumer's coroutines run on. */
+    [[nodiscard]] net::any_io_executor const& executor() const noexcept { return executor_; }
+
     /** Sends an event to the server (ASGI's `send`). */
     awaitable<void> send_event(Event event);
 
@@ -93,6 +96,7 @@ private:
     std::string channel_name_;
     std::map<std::string, Handler, std::less<>> handlers_;
     std::unique_ptr<Inbox> inbox_;
+    net::any_io_executor executor_;
 };
 
 namespace detail {

@@ -1,16 +1,17 @@
 // AsyncWebsocketConsumer: coroutine handlers for one websocket (channels.generic.websocket).
 #pragma once
 
-#include <canal/consumers/async_consumer.hpp>
+#include <canal/consumers/websocket_base.hpp>
+
+#include <boost/json/value.hpp>
 
 #include <memory>
 #include <string>
-#include <vector>
 
 namespace canal {
 
 /**
- * A websocket consumer with coroutine handlers.
+ * A websocket consumer with coroutine handlers, run on the connection's strand.
  *
  * Lifecycle: the channel joins every group in `groups`, then connect() runs (default:
  * accept()). Each text frame calls receive(text), each binary frame receive_bytes(data).
@@ -20,12 +21,11 @@ namespace canal {
  * HTTP 403; throw AcceptConnection to accept. When any handler throws, the error is
  * logged, disconnect(1011) still runs, groups are left and the socket closes with 1011
  * (Channels leaves the groups to expire instead).
+ *
+ * Handlers must not block: blocking work goes through sync_to_async(), or use
+ * WebsocketConsumer.
  */
-class AsyncWebsocketConsumer : public AsyncConsumer {
-public:
-    /** Groups this consumer's channel joins before connect() and leaves after disconnect(). */
-    std::vector<std::string> groups;
-
+class AsyncWebsocketConsumer : public detail::WebsocketBase {
 protected:
     /** Called on the handshake. Default: accept(). */
     virtual awaitable<void> connect();
@@ -47,20 +47,10 @@ protected:
     /** Closes with `code` and `reason` (before accept: refuses with HTTP 403). */
     awaitable<void> close(int code = 1000, std::string reason = {});
 
-    /** True once accept() was sent. */
-    [[nodiscard]] bool accepted() const noexcept { return accepted_; }
-
-    awaitable<void> on_event(Event event) override;
-    awaitable<void> on_error(std::exception_ptr error) override;
-    awaitable<void> on_finish() override;
-
 private:
-    awaitable<void> leave_groups();
-    awaitable<void> run_disconnect(int code);
-    bool accepted_ = false;
-    bool closed_ = false;           // close() was sent
-    bool client_gone_ = false;      // the connection ended (disconnect event received)
-    bool disconnect_called_ = false; // disconnect() ran
+    awaitable<void> hook_connect() final;
+    awaitable<void> hook_receive(std::string data, bool binary) final;
+    awaitable<void> hook_disconnect(int code) final;
 };
 
 /**

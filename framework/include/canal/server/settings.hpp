@@ -47,12 +47,25 @@ struct Settings {
     /** Log each request and websocket connection to stderr. */
     bool access_log = false;
 
+    /** Handler threads for sync consumers and sync_to_async (0: the default, see set_handler_threads). */
+    unsigned handler_threads = 0;
+
+    /** An application's own command-line flag, read by from_args() with the server's. */
+    struct Flag {
+        /** Name without the leading `--`. */
+        std::string name;
+        /** One line for `--help`. */
+        std::string help;
+        /** The default on the way in, the value given on the way out. */
+        std::string value;
+    };
+
     /**
-     * Reads `--host`, `--port`, `--threads`, `--access-log` and the limits from the command
-     * line. `--help` prints usage and exits 0; unknown or malformed flags print an error
-     * and exit 2. Arguments after `--` and any listed in `extra` are left for the caller.
+     * Reads `--host`, `--port`, `--threads`, `--handler-threads`, `--access-log` and the
+     * limits, plus the application's own `extra` flags, from the command line. `--help`
+     * prints usage and exits 0; unknown or malformed flags print an error and exit 2.
      */
-    static Settings from_args(int argc, char** argv);
+    static Settings from_args(int argc, char** argv, std::vector<Flag>* extra = nullptr);
 };
 
 } // namespace canal

@@ -1,0 +1,93 @@
+// WebsocketConsumer and JsonWebsocketConsumer: blocking handlers on the handler pool.
+#pragma once
+
+#include <canal/consumers/sync_consumer.hpp>
+#include <canal/consumers/websocket_base.hpp>
+
+#include <boost/json/value.hpp>
+
+#include <memory>
+#include <string>
+
+namespace canal {
+
+/**
+ * A websocket consumer with blocking handlers (channels.generic.websocket.WebsocketConsumer).
+ *
+ * The same lifecycle and rules as AsyncWebsocketConsumer — groups, DenyConnection (403),
+ * AcceptConnection, StopConsumer, cleanup and 1011 when a handler throws — but connect(),
+ * receive(), receive_bytes(), disconnect() and the layer handlers registered with on()
+ * run on the handler thread pool, one at a time per consumer, in arrival order.
+ * accept(), send(), send_bytes() and close() may be called from them; they do not block.
+ * Layer calls go through async_to_sync(), as in the Channels tutorial:
+ * @code
+ * canal::async_to_sync([&] { return channel_layer().group_add(group_, channel_name()); });
+ * @endcode
+ */
+class WebsocketConsumer : public detail::WebsocketBase {
+protected:
+    using AsyncConsumer::on;
+
+    /** Registers a blocking handler for layer messages of `type`. */
+    template <typename C>
+    void on(std::string type, void (C::*fn)(Message const&)) {
+        static_assert(std::is_base_of_v<WebsocketConsumer, C>);
+        AsyncConsumer::on(std::move(type), Handler{[this, fn](Message const& m) {
+                              return run_blocking([this, fn, m] { (static_cast<C*>(this)->*fn)(m); });
+                          }});
+    }
+
+    /** Called on the handshake. Default: accept(). */
+    virtual void connect();
+    /** A text message from the client. Default: ignore it. */
+    virtual void receive(std::string text);
+    /** A binary message from the client. Default: ignore it. */
+    virtual void receive_bytes(std::string bytes);
+    /** The connection closed with `code`. */
+    virtual void disconnect(int code);
+
+    /** Accepts the handshake, choosing `subprotocol` if set. */
+    void accept(std::string subprotocol = {});
+    /** Sends a text message. */
+    void send(std::string text);
+    /** Sends a shared text message (no copy: use with Message::shared_text()). */
+    void send(std::shared_ptr<std::string const> text);
+    /** Sends a binary message. */
+    void send_bytes(std::string bytes);
+    /** Closes with `code` and `reason` (before accept: refuses with HTTP 403). */
+    void close(int code = 1000, std::string reason = {});
+
+    /** Runs `f` on the handler pool; the consumer's next event waits for it. */
+    awaitable<void> run_blocking(std::function<void()> f);
+
+private:
+    awaitable<void> hook_connect() final;
+    awaitable<void> hook_receive(std::string data, bool binary) final;
+    awaitable<void> hook_disconnect(int code) final;
+    void post(std::optional<Event> event);
+};
+
+/**
+ * A blocking websocket consumer that speaks JSON (Channels' JsonWebsocketConsumer), with
+ * the same framing rules as AsyncJsonWebsocketConsumer: invalid JSON → close 1007,
+ * binary frame → close 1003, unless invalid_frame() is overridden.
+ */
+class JsonWebsocketConsumer : public WebsocketConsumer {
+protected:
+    /** A decoded JSON message from the client. Default: ignore it. */
+    virtual void receive_json(boost::json::value content);
+    /** Sends `content` encoded by encode_json(). */
+    void send_json(boost::json::value const& content);
+
+    /** Parses a text frame; throws on invalid JSON. */
+    virtual boost::json::value decode_json(std::string const& text);
+    /** Serializes an outgoing value. */
+    virtual std::string encode_json(boost::json::value const& content);
+    /** A frame that cannot be decoded: `binary`, or text whose parse failed with `error`. */
+    virtual void invalid_frame(std::string data, bool binary, std::string error);
+
+    void receive(std::string text) final;
+    void receive_bytes(std::string bytes) final;
+};
+
+} // namespace canal

@@ -1,0 +1,102 @@
+// sync_to_async: run a blocking function on the handler pool from a coroutine.
+#pragma once
+
+#include <canal/sync/handler_pool.hpp>
+
+#include <boost/asio/associated_executor.hpp>
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/execution/outstanding_work.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/prefer.hpp>
+#include <boost/asio/this_coro.hpp>
+
+#include <exception>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <type_traits>
+#include <utility>
+
+namespace canal {
+
+namespace detail {
+
+template <typename R>
+using pool_result_t = std::conditional_t<std::is_void_v<R>, std::monostate, R>;
+
+// Runs `fn` on the pool and completes `handler` on the caller's executor with
+// (exception, result). While `fn` runs, async_to_sync() inside it targets `ex`.
+template <typename R, typename Fn, typename Handler>
+void start_on_pool(net::any_io_executor ex, Fn fn, Handler handler) {
+    struct State {
+        Fn fn;
+        Handler handler;
+        net::any_io_executor ex;
+        // Keeps the caller's io_context from running out of work meanwhile.
+        decltype(net::prefer(std::declval<net::any_io_executor>(),
+                             net::execution::outstanding_work.tracked)) work;
+    };
+    auto state = std::make_shared<State>(State{std::move(fn), std::move(handler), ex,
+                                               net::prefer(ex, net::execution::outstanding_work.tracked)});
+    post_to_handler_pool([state] {
+        std::exception_ptr error;
+        std::optional<pool_result_t<R>> result;
+        {
+            IoExecutorScope scope(state->ex);
+            try {
+                if constexpr (std::is_void_v<R>) {
+                    state->fn();
+                    result.emplace();
+                } else {
+                    result.emplace(state->fn());
+                }
+            } catch (...) {
+                error = std::current_exception();
+            }
+        }
+        auto target = net::get_associated_executor(state->handler, state->ex);
+        net::post(target, [state, error, result = std::move(result)]() mutable {
+            std::move(state->handler)(error, std::move(result));
+        });
+    });
+}
+
+} // namespace detail
+
+/**
+ * Runs `f(args...)` on the handler thread pool and resumes the calling coroutine on its
+ * own executor with the result, or rethrows what `f` threw (same type).
+ *
+ * Inside `f`, async_to_sync() runs awaitables on the caller's executor, so blocking code
+ * can reach async APIs again (nesting works; the pool adds a stand-in thread while one
+ * of its threads waits in async_to_sync).
+ *
+ * @par Example
+ * @code
+ * auto query = [&db] { return db.query("..."); };     // g++ 12: name callables with
+ * auto rows = co_await canal::sync_to_async(query);  // captures outside the co_await
+ * @endcode
+ */
+template <typename F, typename... Args>
+auto sync_to_async(F f, Args... args)
+    -> awaitable<std::invoke_result_t<F&, Args&...>> {
+    using R = std::invoke_result_t<F&, Args&...>;
+    auto ex = co_await net::this_coro::executor;
+    auto call = [f = std::move(f), ... args = std::move(args)]() mutable -> R {
+        return std::invoke(f, args...);
+    };
+    // Built in their own statements: g++ 12 miscompiles capturing temporaries inside a
+    // co_await operand.
+    auto initiation = [ex](auto handler, auto fn) {
+        detail::start_on_pool<R>(ex, std::move(fn), std::move(handler));
+    };
+    auto op = net::async_initiate<decltype(use_awaitable) const,
+                                  void(std::exception_ptr, std::optional<detail::pool_result_t<R>>)>(
+        std::move(initiation), use_awaitable, std::move(call));
+    auto outcome = co_await std::move(op);
+    if constexpr (!std::is_void_v<R>) {
+        co_return std::move(*outcome);
+    }
+}
+
+} // namespace canal

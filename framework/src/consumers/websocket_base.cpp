@@ -1,0 +1,136 @@
+// WebsocketBase: the websocket lifecycle (groups, handshake, cleanup on errors).
+#include <canal/consumers/websocket_base.hpp>
+
+#include "detail/log.hpp"
+
+#include <algorithm>
+
+namespace canal::detail {
+
+std::optional<Event> WebsocketBase::make_accept(std::string subprotocol) {
+    if (!subprotocol.empty()) {
+        auto const& offered = scope().subprotocols;
+        if (std::find(offered.begin(), offered.end(), subprotocol) == offered.end()) {
+            throw Error("accept('" + subprotocol + "'): the client did not offer this subprotocol");
+        }
+    }
+    if (accepted_ || closed_) {
+        return std::nullopt;
+    }
+    accepted_ = true;
+    return Event{WebsocketAccept{std::move(subprotocol)}};
+}
+
+std::optional<Event> WebsocketBase::make_send(std::shared_ptr<std::string const> data,
+                                              bool binary) const {
+    if (closed_ || client_gone_) {
+        return std::nullopt;
+    }
+    return Event{WebsocketSend{std::move(data), binary}};
+}
+
+std::optional<Event> WebsocketBase::make_close(int code, std::string reason) {
+    if (closed_ || client_gone_) {
+        return std::nullopt;
+    }
+    closed_ = true;
+    // A close frame carries at most 123 bytes of reason.
+    if (reason.size() > 123) {
+        reason.resize(123);
+    }
+    return Event{WebsocketClose{code, std::move(reason)}};
+}
+
+awaitable<void> WebsocketBase::send_optional(std::optional<Event> event) {
+    if (event) {
+        co_await send_event(std::move(*event));
+    }
+}
+
+awaitable<void> WebsocketBase::leave_groups() {
+    if (!has_channel_layer()) {
+        co_return;
+    }
+    auto to_leave = std::move(groups);
+    groups.clear();
+    for (auto& g : to_leave) {
+        co_await channel_layer().group_discard(std::move(g), channel_name());
+    }
+}
+
+awaitable<void> WebsocketBase::run_disconnect(int code) {
+    if (disconnect_called_) {
+        co_return;
+    }
+    disconnect_called_ = true;
+    co_await hook_disconnect(code);
+}
+
+awaitable<void> WebsocketBase::on_event(Event event) {
+    if (std::holds_alternative<WebsocketConnect>(event)) {
+        for (auto const& g : groups) {
+            co_await channel_layer().group_add(g, channel_name());
+        }
+        bool accept_now = false;
+        bool deny = false;
+        try {
+            co_await hook_connect();
+        } catch (AcceptConnection const&) {
+            accept_now = true;
+        } catch (DenyConnection const& e) {
+            deny = true;
+            if (std::string_view(e.what()) != "connection denied") {
+                log_info("consumer " + describe() + ": connection denied: " + e.what());
+            }
+        }
+        if (accept_now) {
+            co_await send_optional(make_accept({}));
+        } else if (deny) {
+            co_await send_optional(make_close(1000, {}));
+        }
+    } else if (auto* rx = std::get_if<WebsocketReceive>(&event)) {
+        co_await hook_receive(std::move(rx->data), rx->binary);
+    } else if (auto* dc = std::get_if<WebsocketDisconnect>(&event)) {
+        client_gone_ = true;
+        co_await run_disconnect(dc->code);
+        co_await leave_groups();
+        throw StopConsumer();
+    }
+}
+
+awaitable<void> WebsocketBase::on_finish() {
+    // StopConsumer from a handler ends the connection too: leave the groups now rather
+    // than leaving them to expire (the server then closes the socket with 1000).
+    co_await leave_groups();
+}
+
+awaitable<void> WebsocketBase::on_error(std::exception_ptr error) {
+    std::string what = "unknown exception";
+    try {
+        std::rethrow_exception(error);
+    } catch (std::exception const& e) {
+        what = e.what();
+    } catch (...) {
+    }
+    log_error("consumer " + describe() + ": handler failed: " + what + "; closing with 1011");
+    if (!disconnect_called_) {
+        try {
+            co_await run_disconnect(1011);
+        } catch (std::exception const& e) {
+            log_error("consumer " + describe() + ": disconnect() failed too: " + e.what());
+        }
+    }
+    try {
+        co_await leave_groups();
+    } catch (std::exception const& e) {
+        log_error("consumer " + describe() + ": leaving groups failed: " + e.what());
+    }
+    if (accepted_) {
+        co_await send_optional(make_close(1011, "internal error"));
+    } else if (!closed_ && !client_gone_) {
+        // Before the handshake was answered: let the server refuse it (HTTP 500).
+        std::rethrow_exception(error);
+    }
+}
+
+} // namespace canal::detail

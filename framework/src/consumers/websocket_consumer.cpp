@@ -1,0 +1,129 @@
+// SyncConsumer, WebsocketConsumer and JsonWebsocketConsumer: handlers on the handler pool.
+#include <canal/consumers/websocket_consumer.hpp>
+
+#include "consumers/json_frames.hpp"
+#include "detail/log.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+
+namespace canal {
+
+namespace {
+// From a handler thread: queue the event on the consumer's strand. Strand order is FIFO,
+// and the handler's own completion is queued after these, so the consumer's next handler
+// always runs after everything this one sent.
+void post_to_strand(net::any_io_executor const& ex, std::function<awaitable<void>(Event)> send,
+                    Event event) {
+    net::co_spawn(ex, send(std::move(event)), [](std::exception_ptr e) {
+        if (e) {
+            try {
+                std::rethrow_exception(e);
+            } catch (std::exception const& ex) {
+                detail::log_error(std::string("sending from a sync handler failed: ") + ex.what());
+            }
+        }
+    });
+}
+} // namespace
+
+void SyncConsumer::post_event(Event event) {
+    post_to_strand(executor(), [this](Event ev) { return send_event(std::move(ev)); },
+                   std::move(event));
+}
+
+// --- WebsocketConsumer --------------------------------------------------------------------
+
+void WebsocketConsumer::connect() { accept(); }
+void WebsocketConsumer::receive(std::string /*text*/) {}
+void WebsocketConsumer::receive_bytes(std::string /*bytes*/) {}
+void WebsocketConsumer::disconnect(int /*code*/) {}
+
+awaitable<void> WebsocketConsumer::run_blocking(std::function<void()> f) {
+    return sync_to_async(std::move(f));
+}
+
+// g++ 12 miscompiles temporaries with captures (lambdas, std::function) inside a co_await
+// operand (double free): every callable is built in its own statement first.
+awaitable<void> WebsocketConsumer::hook_connect() {
+    std::function<void()> call = [this] { connect(); };
+    co_await run_blocking(std::move(call));
+}
+
+awaitable<void> WebsocketConsumer::hook_receive(std::string data, bool binary) {
+    std::function<void()> call = [this, binary, data = std::move(data)]() mutable {
+        if (binary) {
+            receive_bytes(std::move(data));
+        } else {
+            receive(std::move(data));
+        }
+    };
+    co_await run_blocking(std::move(call));
+}
+
+awaitable<void> WebsocketConsumer::hook_disconnect(int code) {
+    std::function<void()> call = [this, code] { disconnect(code); };
+    co_await run_blocking(std::move(call));
+}
+
+void WebsocketConsumer::post(std::optional<Event> event) {
+    if (event) {
+        post_to_strand(executor(), [this](Event ev) { return send_event(std::move(ev)); },
+                       std::move(*event));
+    }
+}
+
+void WebsocketConsumer::accept(std::string subprotocol) { post(make_accept(std::move(subprotocol))); }
+
+void WebsocketConsumer::send(std::string text) {
+    send(std::make_shared<std::string const>(std::move(text)));
+}
+
+void WebsocketConsumer::send(std::shared_ptr<std::string const> text) {
+    post(make_send(std::move(text), false));
+}
+
+void WebsocketConsumer::send_bytes(std::string bytes) {
+    post(make_send(std::make_shared<std::string const>(std::move(bytes)), true));
+}
+
+void WebsocketConsumer::close(int code, std::string reason) {
+    post(make_close(code, std::move(reason)));
+}
+
+// --- JsonWebsocketConsumer ----------------------------------------------------------------
+
+void JsonWebsocketConsumer::receive_json(boost::json::value /*content*/) {}
+
+void JsonWebsocketConsumer::send_json(boost::json::value const& content) {
+    send(encode_json(content));
+}
+
+boost::json::value JsonWebsocketConsumer::decode_json(std::string const& text) {
+    return detail::default_decode_json(text);
+}
+
+std::string JsonWebsocketConsumer::encode_json(boost::json::value const& content) {
+    return detail::default_encode_json(content);
+}
+
+void JsonWebsocketConsumer::invalid_frame(std::string /*data*/, bool binary, std::string error) {
+    auto [code, reason] = detail::invalid_frame_close(binary, error);
+    close(code, std::move(reason));
+}
+
+void JsonWebsocketConsumer::receive(std::string text) {
+    std::string error;
+    auto value = detail::decode_frame([this](std::string const& t) { return decode_json(t); },
+                                      text, error);
+    if (!value) {
+        invalid_frame(std::move(text), false, std::move(error));
+        return;
+    }
+    receive_json(std::move(*value));
+}
+
+void JsonWebsocketConsumer::receive_bytes(std::string bytes) {
+    invalid_frame(std::move(bytes), true, "binary frame");
+}
+
+} // namespace canal
