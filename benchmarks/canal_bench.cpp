@@ -36,6 +36,7 @@
 #include <deque>
 #include <fstream>
 #include <iostream>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <random>
@@ -62,7 +63,8 @@ std::int64_t now_ns() {
 }
 
 Clock::time_point from_ns(std::int64_t ns) {
-    return Clock::time_point(std::chrono::duration_cast<Clock::duration>(std::chrono::nanoseconds(ns)));
+    return Clock::time_point(
+        std::chrono::duration_cast<Clock::duration>(std::chrono::nanoseconds(ns)));
 }
 
 std::int64_t seconds_to_ns(double s) { return static_cast<std::int64_t>(std::llround(s * 1e9)); }
@@ -94,6 +96,8 @@ messages sent, deliveries, losses, per-sender order and delivery latency.
   --pad N               extra bytes in each message text (default 0)
   --spawn PATH          start PATH (canal-chat) on a free port, stop it at the end
   --server-threads N    --threads given to the spawned server (default 1)
+  --server-arg ARG      one more argument for the spawned server, e.g. --server-arg
+                        --consumer=sync (repeatable)
   --server-cpu LIST     pin the spawned server to these CPUs (e.g. 0 or 0,2 or 0-1)
   --client-cpu LIST     pin canal-bench to these CPUs
   --server-pid PID      also report the CPU use of this (not spawned) server process
@@ -117,6 +121,7 @@ struct Options {
     std::size_t pad = 0;
     std::string spawn;
     unsigned server_threads = 1;
+    std::vector<std::string> server_args;
     std::vector<int> server_cpus;
     std::vector<int> client_cpus;
     int server_pid = 0;
@@ -127,7 +132,8 @@ struct Options {
     std::exit(2);
 }
 
-template <typename T> T parse_number(std::string_view flag, std::string_view text) {
+template <typename T>
+T parse_number(std::string_view flag, std::string_view text) {
     T value{};
     auto const* end = text.data() + text.size();
     auto [ptr, ec] = std::from_chars(text.data(), end, value);
@@ -146,7 +152,8 @@ std::vector<int> parse_cpus(std::string_view flag, std::string_view text) {
         text = comma == std::string_view::npos ? std::string_view() : text.substr(comma + 1);
         auto dash = item.find('-');
         int first = parse_number<int>(flag, item.substr(0, dash));
-        int last = dash == std::string_view::npos ? first : parse_number<int>(flag, item.substr(dash + 1));
+        int last =
+            dash == std::string_view::npos ? first : parse_number<int>(flag, item.substr(dash + 1));
         if (first < 0 || last < first || last >= CPU_SETSIZE) {
             usage_error(std::string(flag) + ": '" + std::string(item) + "' is not a CPU range");
         }
@@ -210,6 +217,8 @@ Options parse_options(int argc, char** argv) {
             o.spawn = value;
         } else if (flag == "--server-threads") {
             o.server_threads = parse_number<unsigned>(flag, value);
+        } else if (flag == "--server-arg") {
+            o.server_args.emplace_back(value);
         } else if (flag == "--server-cpu") {
             o.server_cpus = parse_cpus(flag, value);
         } else if (flag == "--client-cpu") {
@@ -235,8 +244,9 @@ Options parse_options(int argc, char** argv) {
     if (o.port && (*o.port == 0 || *o.port > 65535)) {
         usage_error("--port must be 1..65535");
     }
-    if (o.spawn.empty() && (!o.server_cpus.empty() || o.server_threads != 1)) {
-        usage_error("--server-cpu and --server-threads only apply with --spawn");
+    if (o.spawn.empty() &&
+        (!o.server_cpus.empty() || o.server_threads != 1 || !o.server_args.empty())) {
+        usage_error("--server-cpu, --server-threads and --server-arg only apply with --spawn");
     }
     if (o.members == 0 || o.members > 1'000'000) {
         usage_error("--members must be 1..1000000");
@@ -265,8 +275,9 @@ Options parse_options(int argc, char** argv) {
                               (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.';
                    });
     if (!room_ok) {
-        usage_error("room name '" + o.room +
-                    "' is invalid: only ASCII letters, digits, '-', '_' and '.', under 90 characters");
+        usage_error(
+            "room name '" + o.room +
+            "' is invalid: only ASCII letters, digits, '-', '_' and '.', under 90 characters");
     }
     return o;
 }
@@ -285,7 +296,9 @@ public:
 
     [[nodiscard]] std::uint64_t count() const { return count_; }
     [[nodiscard]] std::uint64_t max() const { return max_; }
-    [[nodiscard]] double mean() const { return count_ == 0 ? 0 : sum_ / static_cast<double>(count_); }
+    [[nodiscard]] double mean() const {
+        return count_ == 0 ? 0 : sum_ / static_cast<double>(count_);
+    }
 
     /** The value below which a fraction q of the samples lie (a bucket's midpoint). */
     [[nodiscard]] double percentile(double q) const {
@@ -299,7 +312,8 @@ public:
             seen += counts_[i];
             if (seen >= rank) {
                 auto [low, high] = bounds(i);
-                return std::min(static_cast<double>(max_), (static_cast<double>(low) + static_cast<double>(high)) / 2);
+                return std::min(static_cast<double>(max_),
+                                (static_cast<double>(low) + static_cast<double>(high)) / 2);
             }
         }
         return static_cast<double>(max_);
@@ -339,7 +353,9 @@ private:
 double own_cpu_seconds() {
     rusage ru{};
     getrusage(RUSAGE_SELF, &ru);
-    auto tv = [](timeval t) { return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6; };
+    auto tv = [](timeval t) {
+        return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6;
+    };
     return tv(ru.ru_utime) + tv(ru.ru_stime);
 }
 
@@ -394,14 +410,20 @@ std::string describe_wait_status(int status) {
 
 class ServerProcess {
 public:
-    ServerProcess(Options const& o) {
+    explicit ServerProcess(Options const& o) {
         if (access(o.spawn.c_str(), X_OK) != 0) {
             throw std::runtime_error("cannot execute '" + o.spawn + "': " + std::strerror(errno) +
                                      " (--spawn wants the canal-chat executable, e.g. "
                                      "build/bench/apps/chat/canal-chat)");
         }
-        std::vector<std::string> args = {o.spawn, "--host", o.host, "--port", "0", "--threads",
+        std::vector<std::string> args = {o.spawn,
+                                         "--host",
+                                         o.host,
+                                         "--port",
+                                         "0",
+                                         "--threads",
                                          std::to_string(o.server_threads)};
+        args.insert(args.end(), o.server_args.begin(), o.server_args.end());
         std::vector<char*> argv;
         for (auto& a : args) {
             argv.push_back(a.data());
@@ -504,10 +526,12 @@ private:
         auto deadline = Clock::now() + limit;
         std::string pending;
         for (;;) {
-            auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+            auto left =
+                std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
             if (left.count() <= 0) {
                 throw std::runtime_error("the server did not print '" + std::string(prefix) +
-                                         "HOST:PORT/' within " + std::to_string(limit.count()) + " s");
+                                         "HOST:PORT/' within " + std::to_string(limit.count()) +
+                                         " s");
             }
             pollfd pfd{};
             pfd.fd = out_fd_;
@@ -526,7 +550,8 @@ private:
                 if (waitpid(pid_, &status_, 0) == pid_) {
                     reaped_ = true;
                 }
-                throw std::runtime_error("the server exited before it was listening (" + status() + ")");
+                throw std::runtime_error("the server exited before it was listening (" + status() +
+                                         ")");
             }
             pending.append(buf.data(), static_cast<std::size_t>(n));
             std::size_t eol = 0;
@@ -548,7 +573,8 @@ private:
                     std::from_chars(digits.data(), digits.data() + digits.size(), port);
                 }
                 if (port == 0 || port > 65535) {
-                    throw std::runtime_error("cannot read the port in the server's line '" + line + "'");
+                    throw std::runtime_error("cannot read the port in the server's line '" + line +
+                                             "'");
                 }
                 port_ = static_cast<unsigned short>(port);
                 if (!pending.empty()) {
@@ -617,7 +643,8 @@ struct Member {
     bool sender = false;
     std::uint64_t seq = 0;
     std::size_t in_flight = 0;
-    /** Fixed rate: scheduled send times; bounded by Bench::pending_limit (beyond: dropped, counted). */
+    /** Fixed rate: scheduled send times; bounded by Bench::pending_limit (beyond: dropped,
+     * counted). */
     std::deque<std::int64_t> pending;
 };
 
@@ -747,8 +774,9 @@ private:
         while (connected_ < members_.size() && !stopping_) {
             auto [ec] = co_await phase_timer_.async_wait(use_nothrow);
             if (!ec && connected_ < members_.size()) {
-                fail("only " + std::to_string(connected_) + " of " + std::to_string(members_.size()) +
-                     " members connected within " + std::to_string(connect_limit().count()) + " s");
+                fail("only " + std::to_string(connected_) + " of " +
+                     std::to_string(members_.size()) + " members connected within " +
+                     std::to_string(connect_limit().count()) + " s");
                 co_return;
             }
         }
@@ -876,7 +904,8 @@ private:
         if (ec) {
             fail("member " + std::to_string(m.index) + ": cannot connect to " + server_address() +
                  ": " + ec.message() +
-                 (ec == net::error::connection_refused ? " (is the server running on that port?)" : ""));
+                 (ec == net::error::connection_refused ? " (is the server running on that port?)"
+                                                       : ""));
             co_return false;
         }
         tcp::socket socket = stream.release_socket();
@@ -895,9 +924,9 @@ private:
         websocket::response_type res;
         auto [hec] = co_await ws.async_handshake(res, host_header_, target_, use_nothrow);
         if (hec) {
-            std::string answer = res.result_int() != 0
-                                     ? " (the server answered HTTP " + std::to_string(res.result_int()) + ")"
-                                     : "";
+            std::string answer = res.result_int() != 0 ? " (the server answered HTTP " +
+                                                             std::to_string(res.result_int()) + ")"
+                                                       : "";
             fail("member " + std::to_string(m.index) + ": websocket handshake with ws://" +
                  host_header_ + target_ + " failed: " + hec.message() + answer);
             co_return false;
@@ -966,8 +995,9 @@ private:
         if (ec == websocket::error::closed) {
             auto const& reason = m.ws->reason();
             why = "closed by the server with code " + std::to_string(reason.code) +
-                  (reason.reason.empty() ? ""
-                                          : " '" + std::string(reason.reason.data(), reason.reason.size()) + "'");
+                  (reason.reason.empty()
+                       ? ""
+                       : " '" + std::string(reason.reason.data(), reason.reason.size()) + "'");
         }
         if (disconnects_ <= 5) {
             std::cerr << "canal-bench: member " << m.index << " disconnected: " << why << "\n";
@@ -989,8 +1019,8 @@ private:
                 co_return;
             }
         }
-        fail("the server closed all " + std::to_string(members_.size()) + " connections (last: " +
-             why + ")" + (server_ != nullptr ? "" : "; did it exit?"));
+        fail("the server closed all " + std::to_string(members_.size()) +
+             " connections (last: " + why + ")" + (server_ != nullptr ? "" : "; did it exit?"));
     }
 
     std::string make_text(Member& m, std::int64_t ts) {
@@ -1073,7 +1103,8 @@ private:
             auto now = now_ns();
             std::int64_t due = 0;
             for (;;) {
-                due = send_start_ns_ + static_cast<std::int64_t>(static_cast<double>(issued) * interval);
+                due = send_start_ns_ +
+                      static_cast<std::int64_t>(static_cast<double>(issued) * interval);
                 if (due > now || due >= measure_end_ns_) {
                     break;
                 }
@@ -1212,7 +1243,8 @@ std::string json_string(std::string_view s) {
     return out + "\"";
 }
 
-void report(Options const& o, tcp::endpoint const& ep, Results const& r, std::string const& server_exit) {
+void report(Options const& o, tcp::endpoint const& ep, Results const& r,
+            std::string const& server_exit) {
     double sent_per_s = static_cast<double>(r.sent) / o.duration;
     double deliveries_per_s = static_cast<double>(r.delivered) / o.duration;
     std::string load = o.rate > 0 ? "fixed rate " + fixed(o.rate, 0) + " msg/s"
@@ -1220,25 +1252,29 @@ void report(Options const& o, tcp::endpoint const& ep, Results const& r, std::st
     std::string server_cpu = r.server_cpu_pct ? fixed(*r.server_cpu_pct, 1) + " %" : "n/a";
     auto& out = std::cout;
     out << "canal-bench room: " << o.members << " members, " << o.senders << " sender"
-        << (o.senders == 1 ? "" : "s") << ", " << load << ", " << fixed(o.duration, 1) << " s measured after "
-        << fixed(o.warmup, 1) << " s warmup\n";
-    out << "  server        ws://" << ep.address().to_string() << ":" << ep.port() << "/ws/chat/" << o.room << "/";
+        << (o.senders == 1 ? "" : "s") << ", " << load << ", " << fixed(o.duration, 1)
+        << " s measured after " << fixed(o.warmup, 1) << " s warmup\n";
+    out << "  server        ws://" << ep.address().to_string() << ":" << ep.port() << "/ws/chat/"
+        << o.room << "/";
     if (!o.spawn.empty()) {
         out << "  (spawned, --threads " << o.server_threads << ", exit: " << server_exit << ")";
     }
     out << "\n";
     out << "  connect       " << fixed(r.connect_s, 2) << " s for " << o.members << " members\n";
     out << "  sent          " << r.sent << " msgs, " << fixed(sent_per_s, 1) << " /s\n";
-    out << "  delivered     " << r.delivered << ", " << fixed(deliveries_per_s, 1) << " /s (expected "
-        << r.expected << ", lost " << r.lost << ", drained in " << fixed(r.drain_s, 2) << " s)\n";
+    out << "  delivered     " << r.delivered << ", " << fixed(deliveries_per_s, 1)
+        << " /s (expected " << r.expected << ", lost " << r.lost << ", drained in "
+        << fixed(r.drain_s, 2) << " s)\n";
     out << "  out of order  " << r.out_of_order << "\n";
-    out << "  latency (us)  p50 " << fixed(r.p50_us, 1) << "  p99 " << fixed(r.p99_us, 1) << "  p99.9 "
-        << fixed(r.p999_us, 1) << "  max " << fixed(r.max_us, 1) << "  mean " << fixed(r.mean_us, 1) << "\n";
+    out << "  latency (us)  p50 " << fixed(r.p50_us, 1) << "  p99 " << fixed(r.p99_us, 1)
+        << "  p99.9 " << fixed(r.p999_us, 1) << "  max " << fixed(r.max_us, 1) << "  mean "
+        << fixed(r.mean_us, 1) << "\n";
     out << "  cpu           client " << fixed(r.client_cpu_pct, 1) << " %, server " << server_cpu
         << " (100 % = one core)\n";
     if (r.disconnects + r.stalls + r.backlog_dropped + r.foreign != 0) {
         out << "  anomalies     disconnects " << r.disconnects << ", window stalls " << r.stalls
-            << ", unsent backlog " << r.backlog_dropped << ", foreign messages " << r.foreign << "\n";
+            << ", unsent backlog " << r.backlog_dropped << ", foreign messages " << r.foreign
+            << "\n";
     }
 
     std::string j = "{\"mode\":\"room\"";
@@ -1280,6 +1316,11 @@ void report(Options const& o, tcp::endpoint const& ep, Results const& r, std::st
     field("foreign", std::to_string(r.foreign));
     field("spawned", o.spawn.empty() ? "false" : "true");
     field("server_threads", o.spawn.empty() ? "null" : std::to_string(o.server_threads));
+    std::string server_args = "[";
+    for (auto const& a : o.server_args) {
+        server_args += (server_args.size() > 1 ? "," : "") + json_string(a);
+    }
+    field("server_args", server_args + "]");
     field("server_exit", o.spawn.empty() ? "null" : json_string(server_exit));
     j += "}";
     out << j << std::endl;
@@ -1336,7 +1377,8 @@ int run_room(Options const& o) {
         }
     }
     if (!error.empty() || !completed) {
-        std::cerr << "canal-bench: " << (error.empty() ? "the run did not complete" : error) << "\n";
+        std::cerr << "canal-bench: " << (error.empty() ? "the run did not complete" : error)
+                  << "\n";
         return 1;
     }
     report(o, endpoint, results, server_exit);

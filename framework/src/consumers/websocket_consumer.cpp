@@ -42,27 +42,22 @@ awaitable<void> WebsocketConsumer::run_blocking(std::function<void()> f) {
     return sync_to_async(std::move(f));
 }
 
-// g++ 12 miscompiles temporaries with captures (lambdas, std::function) inside a co_await
-// operand (double free): every callable is built in its own statement first.
-awaitable<void> WebsocketConsumer::hook_connect() {
-    std::function<void()> call = [this] { connect(); };
-    co_await run_blocking(std::move(call));
-}
+// Plain functions, not coroutines: g++ 12 miscompiles coroutine parameters moved into
+// lambda captures (a double free at -O2).
+awaitable<void> WebsocketConsumer::hook_connect() { return run_blocking([this] { connect(); }); }
 
 awaitable<void> WebsocketConsumer::hook_receive(std::string data, bool binary) {
-    std::function<void()> call = [this, binary, data = std::move(data)]() mutable {
+    return run_blocking([this, binary, data = std::move(data)]() mutable {
         if (binary) {
             receive_bytes(std::move(data));
         } else {
             receive(std::move(data));
         }
-    };
-    co_await run_blocking(std::move(call));
+    });
 }
 
 awaitable<void> WebsocketConsumer::hook_disconnect(int code) {
-    std::function<void()> call = [this, code] { disconnect(code); };
-    co_await run_blocking(std::move(call));
+    return run_blocking([this, code] { disconnect(code); });
 }
 
 void WebsocketConsumer::post(std::optional<Event> event) {

@@ -4,6 +4,7 @@
 #include <canal/sync/handler_pool.hpp>
 
 #include <boost/asio/associated_executor.hpp>
+#include <boost/asio/bind_executor.hpp>
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/execution/outstanding_work.hpp>
 #include <boost/asio/post.hpp>
@@ -63,6 +64,45 @@ void start_on_pool(net::any_io_executor ex, Fn fn, Handler handler) {
 
 } // namespace detail
 
+namespace detail {
+
+template <typename T>
+awaitable<T> unwrap_pool_result(awaitable<std::optional<T>> op) {
+    auto result = co_await std::move(op);
+    co_return std::move(*result);
+}
+
+// No coroutine frame here: g++ 12 miscompiles coroutine parameters moved into lambda
+// captures (a double free at -O2), so the callable is packed in plain functions only.
+template <typename R, typename Fn>
+awaitable<R> run_on_pool(Fn fn) {
+    if constexpr (std::is_void_v<R>) {
+        auto complete = [](auto handler, Fn f) {
+            auto ex = net::get_associated_executor(handler);
+            auto adapt = [h = std::move(handler)](std::exception_ptr e,
+                                                  std::optional<std::monostate>) mutable {
+                std::move(h)(e);
+            };
+            // The adapter must keep the handler's executor: bind it explicitly.
+            start_on_pool<R>(net::any_io_executor(ex), std::move(f),
+                             net::bind_executor(ex, std::move(adapt)));
+        };
+        return net::async_initiate<decltype(use_awaitable) const, void(std::exception_ptr)>(
+            std::move(complete), use_awaitable, std::move(fn));
+    } else {
+        auto initiation = [](auto handler, Fn f) {
+            auto ex = net::get_associated_executor(handler);
+            start_on_pool<R>(net::any_io_executor(ex), std::move(f), std::move(handler));
+        };
+        return unwrap_pool_result<R>(
+            net::async_initiate<decltype(use_awaitable) const,
+                                void(std::exception_ptr, std::optional<R>)>(
+                std::move(initiation), use_awaitable, std::move(fn)));
+    }
+}
+
+} // namespace detail
+
 /**
  * Runs `f(args...)` on the handler thread pool and resumes the calling coroutine on its
  * own executor with the result, or rethrows what `f` threw (same type).
@@ -78,25 +118,12 @@ void start_on_pool(net::any_io_executor ex, Fn fn, Handler handler) {
  * @endcode
  */
 template <typename F, typename... Args>
-auto sync_to_async(F f, Args... args)
-    -> awaitable<std::invoke_result_t<F&, Args&...>> {
+auto sync_to_async(F f, Args... args) -> awaitable<std::invoke_result_t<F&, Args&...>> {
     using R = std::invoke_result_t<F&, Args&...>;
-    auto ex = co_await net::this_coro::executor;
     auto call = [f = std::move(f), ... args = std::move(args)]() mutable -> R {
         return std::invoke(f, args...);
     };
-    // Built in their own statements: g++ 12 miscompiles capturing temporaries inside a
-    // co_await operand.
-    auto initiation = [ex](auto handler, auto fn) {
-        detail::start_on_pool<R>(ex, std::move(fn), std::move(handler));
-    };
-    auto op = net::async_initiate<decltype(use_awaitable) const,
-                                  void(std::exception_ptr, std::optional<detail::pool_result_t<R>>)>(
-        std::move(initiation), use_awaitable, std::move(call));
-    auto outcome = co_await std::move(op);
-    if constexpr (!std::is_void_v<R>) {
-        co_return std::move(*outcome);
-    }
+    return detail::run_on_pool<R>(std::move(call));
 }
 
 } // namespace canal
