@@ -1,13 +1,22 @@
-// Integration: the tutorial room chat (apps/chat) served by an in-process canal::Server.
+// Integration: the tutorial room chat (apps/chat) served by an in-process canal::Server, with
+// each consumer test run against both consumer styles (ChatConsumer and SyncChatConsumer).
 #include "chat_app.hpp"
 
 #include "test_server.hpp"
 
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
+#include <boost/test/data/monomorphic.hpp>
+#include <boost/test/data/test_case.hpp>
 #include <boost/test/unit_test.hpp>
 
 #include <array>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <ostream>
+#include <sstream>
 #include <string>
 
 namespace {
@@ -15,9 +24,27 @@ namespace {
 using namespace canal::test;
 using Kind = WsFrame::Kind;
 
+/** A consumer style of the chat, named in test logs and failure messages. */
+struct Style {
+    chat::ConsumerStyle value;
+    char const* name;
+};
+
+std::ostream& operator<<(std::ostream& os, Style const& style) {
+    return os << style.name << " consumer";
+}
+
+/** The data of the data-driven cases: `_0` is the async ChatConsumer, `_1` SyncChatConsumer. */
+std::array<Style, 2> const styles{{
+    {chat::ConsumerStyle::async, "async"},
+    {chat::ConsumerStyle::sync, "sync"},
+}};
+
 /** The chat server of one test. */
 struct ChatServer : TestServer {
-    ChatServer() : TestServer(chat::make_application(CANAL_CHAT_STATIC_DIR)) {}
+    explicit ChatServer(Style style = styles[0], canal::Settings settings = test_settings())
+        : TestServer(chat::make_application(CANAL_CHAT_STATIC_DIR, style.value),
+                     std::move(settings)) {}
 };
 
 std::string chat_json(std::string const& text) {
@@ -40,8 +67,9 @@ std::string message_of(WsFrame const& f) {
     return std::string(v.as_object().at("message").as_string());
 }
 
-std::unique_ptr<WsClient> join(TestServer const& server, std::string const& room) {
-    auto r = server.ws("/ws/chat/" + room + "/");
+std::unique_ptr<WsClient> join(TestServer const& server, std::string const& room,
+                               ConnectOptions const& options = {}) {
+    auto r = server.ws("/ws/chat/" + room + "/", options);
     BOOST_REQUIRE_MESSAGE(r, "joining room '" << room << "' failed: " << r.error << " (HTTP "
                                               << r.http_status << ")");
     return std::move(r.ws);
@@ -54,12 +82,39 @@ void check_room_works(TestServer const& server, std::string const& room) {
     BOOST_TEST(message_of(c->read()) == "still alive");
 }
 
+/** A 4 KiB chat text carrying its sequence number. */
+std::string numbered_text(int seq) {
+    char head[16];
+    std::snprintf(head, sizeof head, "seq:%06d|", seq);
+    std::string s = head;
+    s.resize(4096, 'x');
+    return s;
+}
+
+/** The sequence number of a numbered_text() chat frame; -1 for anything else. */
+int seq_of(WsFrame const& f) {
+    auto const text = message_of(f);
+    if (!text.starts_with("seq:") || text.size() < 10) {
+        return -1;
+    }
+    return std::stoi(text.substr(4, 6));
+}
+
+/** The whole text of a file (empty when it cannot be read). */
+std::string read_file(std::filesystem::path const& path) {
+    std::ifstream in(path, std::ios::binary);
+    std::ostringstream out;
+    out << in.rdbuf();
+    return out.str();
+}
+
 } // namespace
 
 BOOST_AUTO_TEST_SUITE(chat)
 
-BOOST_AUTO_TEST_CASE(members_of_a_room_receive_every_message_in_order) {
-    ChatServer server;
+BOOST_DATA_TEST_CASE(members_of_a_room_receive_every_message_in_order,
+                     boost::unit_test::data::make(styles), style) {
+    ChatServer server{style};
     auto a = join(server, "alpha");
     auto b = join(server, "alpha");
     auto outsider = join(server, "beta");
@@ -82,14 +137,16 @@ BOOST_AUTO_TEST_CASE(members_of_a_room_receive_every_message_in_order) {
     BOOST_TEST(other.kind == Kind::timeout, "room beta received " << other.describe());
 }
 
-BOOST_AUTO_TEST_CASE(unknown_websocket_path_is_refused_with_404) {
-    ChatServer server;
+BOOST_DATA_TEST_CASE(unknown_websocket_path_is_refused_with_404,
+                     boost::unit_test::data::make(styles), style) {
+    ChatServer server{style};
     auto r = server.ws("/ws/nope/");
     BOOST_TEST(!r);
     BOOST_TEST(r.http_status == 404, "got HTTP " << r.http_status << " (" << r.error << ")");
     check_room_works(server, "lobby");
 }
 
+// The HTTP routes of make_application() do not depend on the consumer style: one run each.
 BOOST_AUTO_TEST_CASE(pages_are_served_as_html) {
     ChatServer server;
     for (std::string target : {"/chat/", "/chat/lobby/"}) {
@@ -132,8 +189,9 @@ BOOST_AUTO_TEST_CASE(path_traversal_out_of_the_static_dir_is_404) {
     }
 }
 
-BOOST_AUTO_TEST_CASE(invalid_json_affects_only_its_sender) {
-    ChatServer server;
+BOOST_DATA_TEST_CASE(invalid_json_affects_only_its_sender, boost::unit_test::data::make(styles),
+                     style) {
+    ChatServer server{style};
     auto bad = join(server, "gamma");
     auto wrong_shape = join(server, "gamma");
     auto good = join(server, "gamma");
@@ -150,7 +208,7 @@ BOOST_AUTO_TEST_CASE(invalid_json_affects_only_its_sender) {
     BOOST_TEST(message_of(good->read()) == "after");
     BOOST_TEST(message_of(wrong_shape->read()) == "after");
 
-    // AsyncJsonWebsocketConsumer's documented answer to invalid JSON: close 1007, that
+    // The JSON consumers' documented answer to invalid JSON (both styles): close 1007, that
     // connection only ("after" may come first: it raced with the invalid frame).
     auto f = bad->read();
     while (f.kind == Kind::text) {
@@ -165,8 +223,9 @@ BOOST_AUTO_TEST_CASE(invalid_json_affects_only_its_sender) {
     BOOST_TEST(message_of(wrong_shape->read()) == "later");
 }
 
-BOOST_AUTO_TEST_CASE(room_names_that_cannot_be_groups_are_refused) {
-    ChatServer server;
+BOOST_DATA_TEST_CASE(room_names_that_cannot_be_groups_are_refused,
+                     boost::unit_test::data::make(styles), style) {
+    ChatServer server{style};
     std::array<std::string, 4> const rooms{
         std::string(120, 'x'), // "chat_" + 120 characters: over the group name limit
         "caf%C3%A9",           // "café": not ASCII
@@ -188,6 +247,133 @@ BOOST_AUTO_TEST_CASE(room_names_that_cannot_be_groups_are_refused) {
         }
     }
     check_room_works(server, "valid-room_1.0");
+}
+
+BOOST_DATA_TEST_CASE(slow_member_is_closed_with_1008_and_the_room_goes_on,
+                     boost::unit_test::data::make(styles), style) {
+    auto settings = test_settings();
+    settings.outbound_queue_limit = 64;
+    settings.overflow_policy = canal::OverflowPolicy::close;
+    ChatServer server{style, settings};
+
+    ConnectOptions slow_options;
+    slow_options.receive_buffer_size = 4096; // no kernel autotuning: the backlog reaches canal
+    auto slow = join(server, "flood", slow_options);
+    auto fast = join(server, "flood");
+    auto sender = join(server, "flood");
+
+    // The sender is a member too (the tutorial echoes to the sender), so it reads everything
+    // as `fast` does, and sends at most `window` messages ahead of them.
+    constexpr int count = 5000; // 20 MB for each member: far more than the socket buffers hold
+    constexpr int window = 16;
+    int sent = 0;
+    int got = 0;
+    auto const start = std::chrono::steady_clock::now();
+    while (got < count) {
+        while (sent < count && sent - got < window) {
+            BOOST_REQUIRE_MESSAGE(sender->send_text(chat_json(numbered_text(sent))),
+                                  "send " << sent << ": " << sender->last_error());
+            ++sent;
+        }
+        for (auto* reader : {fast.get(), sender.get()}) {
+            auto const f = reader->read();
+            BOOST_REQUIRE_MESSAGE(
+                seq_of(f) == got,
+                (reader == fast.get() ? "fast member" : "sender")
+                    << " expected message " << got << ", got "
+                    << (seq_of(f) >= 0 ? "message " + std::to_string(seq_of(f)) : f.describe()));
+        }
+        ++got;
+    }
+    auto const elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start);
+    BOOST_TEST_MESSAGE("the fast members got " << count << " x 4 KiB in " << elapsed.count()
+                                               << " s");
+    BOOST_TEST(elapsed.count() < 30.0);
+
+    // The slow member now reads what was buffered (in order), then the close 1008.
+    int data = 0;
+    int last = -1;
+    WsFrame f;
+    for (;;) {
+        f = slow->read();
+        if (f.kind != Kind::text) {
+            break;
+        }
+        int const seq = seq_of(f);
+        BOOST_REQUIRE_MESSAGE(seq > last, "slow member: message " << seq << " after " << last);
+        last = seq;
+        ++data;
+    }
+    BOOST_TEST_MESSAGE("the slow member read " << data << " messages, then " << f.describe());
+    BOOST_TEST(f.kind == Kind::close, "slow member got " << f.describe());
+    BOOST_TEST(f.close_code == 1008, "slow member got " << f.describe());
+    BOOST_TEST(data < count);
+
+    // The room goes on for the others.
+    BOOST_REQUIRE_MESSAGE(sender->send_text(chat_json("after the flood")), sender->last_error());
+    BOOST_TEST(message_of(fast->read()) == "after the flood");
+    BOOST_TEST(message_of(sender->read()) == "after the flood");
+    check_room_works(server, "flood");
+}
+
+BOOST_AUTO_TEST_CASE(sync_and_async_members_share_a_room_through_the_layer) {
+    // Two servers on one layer, as two processes on one Redis layer would be: one serves the
+    // room with ChatConsumer, the other with SyncChatConsumer.
+    auto settings = test_settings();
+    settings.channel_layer = std::make_shared<canal::InMemoryChannelLayer>();
+    ChatServer async_server{styles[0], settings};
+    ChatServer sync_server{styles[1], settings};
+    auto async_member = join(async_server, "mixed");
+    auto sync_member = join(sync_server, "mixed");
+
+    for (int i = 0; i < 20; ++i) {
+        bool const from_async = i % 2 == 0;
+        auto const text =
+            std::string(from_async ? "from async " : "from sync ") + std::to_string(i);
+        auto& from = from_async ? *async_member : *sync_member;
+        BOOST_REQUIRE_MESSAGE(from.send_text(chat_json(text)), from.last_error());
+        BOOST_TEST(message_of(async_member->read()) == text, "async member, message " << i);
+        BOOST_TEST(message_of(sync_member->read()) == text, "sync member, message " << i);
+    }
+}
+
+BOOST_AUTO_TEST_CASE(docs_quote_the_chat_consumers_verbatim) {
+    // docs/consumers.md presents the chat consumers as compiled code: the ```cpp block after
+    // each `<!-- quoted from FILE -->` line must appear, as is, in FILE (source-tree relative).
+    auto const root =
+        std::filesystem::path(CANAL_CHAT_STATIC_DIR).parent_path().parent_path().parent_path();
+    auto const doc = read_file(root / "docs" / "consumers.md");
+    BOOST_REQUIRE_MESSAGE(!doc.empty(), "cannot read docs/consumers.md under " << root);
+
+    std::string const marker = "<!-- quoted from ";
+    std::string const fence = "```cpp\n";
+    int quotes = 0;
+    for (auto pos = doc.find(marker); pos != std::string::npos; pos = doc.find(marker, pos + 1)) {
+        auto const name_begin = pos + marker.size();
+        auto const name_end = doc.find(" -->\n", name_begin);
+        BOOST_REQUIRE_MESSAGE(name_end != std::string::npos,
+                              "docs/consumers.md: unterminated marker at offset " << pos);
+        auto const file = doc.substr(name_begin, name_end - name_begin);
+        auto const open = name_end + 5;
+        BOOST_REQUIRE_MESSAGE(doc.compare(open, fence.size(), fence) == 0,
+                              "docs/consumers.md: the marker for " << file
+                                                                   << " is not followed by "
+                                                                      "a ```cpp block");
+        auto const body = open + fence.size();
+        auto const close = doc.find("\n```\n", body);
+        BOOST_REQUIRE_MESSAGE(close != std::string::npos,
+                              "docs/consumers.md: unterminated block quoted from " << file);
+        auto const block = doc.substr(body, close + 1 - body);
+        auto const source = read_file(root / file);
+        BOOST_TEST(!source.empty(), "docs/consumers.md quotes " << file << ", which is unreadable");
+        BOOST_TEST(source.find(block) != std::string::npos,
+                   "docs/consumers.md: this block is not in " << file << " as is:\n"
+                                                              << block);
+        ++quotes;
+    }
+    BOOST_TEST(quotes >= 2, "docs/consumers.md has " << quotes
+                                                     << " quoted blocks, expected the "
+                                                        "async and the sync chat consumer");
 }
 
 BOOST_AUTO_TEST_SUITE_END()

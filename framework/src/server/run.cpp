@@ -1,6 +1,5 @@
 // canal::run: start a Server, wait for SIGINT/SIGTERM, stop gracefully.
 #include <canal/server/server.hpp>
-#include <canal/sync/handler_pool.hpp>
 
 #include "detail/log.hpp"
 
@@ -17,7 +16,6 @@ int run(Application app, Settings settings) {
     // The signal set exists before the I/O threads start, so they never take the signal.
     net::io_context signals_ctx(1);
     net::signal_set signals(signals_ctx, SIGINT, SIGTERM);
-    set_handler_threads(settings.handler_threads);
     Server server(std::move(app), std::move(settings));
     try {
         server.start();

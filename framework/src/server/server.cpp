@@ -739,6 +739,9 @@ Server::~Server() {
 
 void Server::start() {
     auto& s = impl_->settings;
+    if (s.handler_threads != 0) {
+        set_handler_threads(s.handler_threads); // the pool is process-wide
+    }
     if (!s.channel_layer) {
         s.channel_layer = std::make_shared<InMemoryChannelLayer>();
     }

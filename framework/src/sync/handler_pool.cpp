@@ -37,8 +37,11 @@ public:
     }
 
     void set_target(unsigned n) {
-        std::lock_guard lock(mutex_);
-        target_ = n == 0 ? default_threads() : n;
+        {
+            std::lock_guard lock(mutex_);
+            target_ = n == 0 ? default_threads() : n;
+        }
+        cv_.notify_all(); // idle threads above a smaller target retire now
     }
 
     unsigned target() {

@@ -47,7 +47,10 @@ struct Settings {
     /** Log each request and websocket connection to stderr. */
     bool access_log = false;
 
-    /** Handler threads for sync consumers and sync_to_async (0: the default, see set_handler_threads). */
+    /**
+     * Handler threads for sync consumers and sync_to_async; Server::start() applies it to
+     * the process-wide pool (set_handler_threads). 0 leaves the pool as it is.
+     */
     unsigned handler_threads = 0;
 
     /** An application's own command-line flag, read by from_args() with the server's. */
