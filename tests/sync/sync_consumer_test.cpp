@@ -255,10 +255,9 @@ BOOST_AUTO_TEST_CASE(accept_connection_thrown_in_connect_accepts) {
 BOOST_AUTO_TEST_CASE(exception_in_connect_before_accept_ends_the_application_with_it) {
     ConnectFixture f;
     auto comm = f.make(OnConnect::throw_error);
-    BOOST_CHECK_EXCEPTION(comm.connect(deadline), std::runtime_error,
-                          [](std::runtime_error const& e) {
-                              return std::string(e.what()) == "database down";
-                          });
+    BOOST_CHECK_EXCEPTION(
+        comm.connect(deadline), std::runtime_error,
+        [](std::runtime_error const& e) { return std::string(e.what()) == "database down"; });
     BOOST_CHECK_THROW(comm.communicator().wait(deadline), std::runtime_error);
     BOOST_TEST(f.log->has("disconnect:1011"), f.log->str());
     BOOST_TEST(f.left("connect.g"));
@@ -337,6 +336,7 @@ BOOST_AUTO_TEST_CASE(a_disconnect_during_a_handler_waits_for_it) {
     auto log = std::make_shared<Log>();
     auto gate = std::make_shared<Gate>();
     WebsocketCommunicator comm(canal::as_app<SyncEcho>(log, gate), "/ws/echo/");
+    canal::test::OpenOnExit open_gate(gate);
     BOOST_TEST_REQUIRE(comm.connect(deadline).accepted);
     comm.send_to("block");
     // Run the communicator until the handler is in, then end the connection under it.
@@ -522,7 +522,8 @@ BOOST_AUTO_TEST_CASE(json_in_json_out) {
     WebsocketCommunicator comm(canal::as_app<SyncJsonEcho>(log), "/ws/json/");
     BOOST_TEST_REQUIRE(comm.connect(deadline).accepted);
     comm.send_json_to(json::parse(R"({"a":[1,2,{"b":null}]})"));
-    BOOST_TEST(comm.receive_json_from(deadline) == json::parse(R"({"echo":{"a":[1,2,{"b":null}]}})"));
+    BOOST_TEST(comm.receive_json_from(deadline) ==
+               json::parse(R"({"echo":{"a":[1,2,{"b":null}]}})"));
     comm.send_to("42");
     BOOST_TEST(comm.receive_from(deadline) == R"({"echo":42})");
     comm.disconnect(1000, deadline);
@@ -609,8 +610,7 @@ private:
 };
 
 struct WorkerFixture {
-    WorkerFixture()
-        : comm(canal::as_app<Worker>(log), scope_with(layer)) {
+    WorkerFixture() : comm(canal::as_app<Worker>(log), scope_with(layer)) {
         comm.send_input(Event{canal::WebsocketConnect{}});
         Event ev = comm.receive_output(deadline);
         channel = *as_send(ev).data;
@@ -760,6 +760,7 @@ BOOST_AUTO_TEST_CASE(blocked_consumers_do_not_stop_other_consumers) {
     WebsocketCommunicator b(canal::as_app<SyncEcho>(log_b, gate), "/ws/b/");
     WebsocketCommunicator c(canal::as_app<SyncEcho>(log_c), "/ws/c/");
     WebsocketCommunicator d(canal::as_app<AsyncEcho>(), "/ws/d/");
+    canal::test::OpenOnExit open_gate(gate);
     BOOST_TEST_REQUIRE(a.connect(deadline).accepted);
     BOOST_TEST_REQUIRE(b.connect(deadline).accepted);
     BOOST_TEST_REQUIRE(c.connect(deadline).accepted);
@@ -767,11 +768,14 @@ BOOST_AUTO_TEST_CASE(blocked_consumers_do_not_stop_other_consumers) {
 
     a.send_to("block");
     b.send_to("block");
-    BOOST_TEST_REQUIRE(canal::test::wait_until([&] {
-        a.receive_nothing(1ms);
-        b.receive_nothing(1ms);
-        return log_a->has("receive:block") && log_b->has("receive:block");
-    }), "the two blocking handlers did not both start");
+    BOOST_TEST_REQUIRE(canal::test::wait_until(
+                           [&] {
+                               a.receive_nothing(1ms);
+                               b.receive_nothing(1ms);
+                               return log_a->has("receive:block") && log_b->has("receive:block");
+                           },
+                           3s),
+                       "the two blocking handlers did not both start");
 
     // Both are parked in a handler: the others are still served, by the pool and the I/O.
     c.send_to("sync");

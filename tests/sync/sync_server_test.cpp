@@ -31,6 +31,7 @@ using canal::test::LogPtr;
 using canal::test::TestServer;
 using canal::test::WsClient;
 using Kind = canal::test::WsFrame::Kind;
+using namespace std::chrono_literals;
 
 /**
  * "block" waits for the gate (then answers "released"), "fail" throws, "stop" throws
@@ -43,6 +44,7 @@ public:
 
 protected:
     void connect() override {
+        log_->add(scope().path + ":connect");
         if (scope().path == "/ws/deny/") {
             throw canal::DenyConnection("not you");
         }
@@ -86,6 +88,12 @@ canal::Application server_app(LogPtr const& log, std::shared_ptr<Gate> const& ga
 }
 
 struct ServerFixture {
+    ServerFixture() = default;
+    ServerFixture(ServerFixture const&) = delete;
+    ServerFixture& operator=(ServerFixture const&) = delete;
+    // Never leave a handler blocked behind a failed check: open the gate first.
+    ~ServerFixture() { gate->open(); }
+
     LogPtr log = std::make_shared<Log>();
     std::shared_ptr<Gate> gate = std::make_shared<Gate>();
     TestServer server{server_app(log, gate)};
@@ -101,8 +109,8 @@ struct ServerFixture {
 void check_echo(WsClient& c, std::string const& text) {
     BOOST_TEST_REQUIRE(c.send_text(text), c.last_error());
     auto f = c.read();
-    BOOST_TEST((f.kind == Kind::text && f.data == text), "sent '" << text << "', got "
-                                                                 << f.describe());
+    BOOST_TEST((f.kind == Kind::text && f.data == text),
+               "sent '" << text << "', got " << f.describe());
 }
 
 std::string chat_json(std::string const& text) {
@@ -130,9 +138,10 @@ BOOST_AUTO_TEST_CASE(blocked_handlers_do_not_stop_other_consumers_or_the_io_thre
     auto b = f.open("/ws/b/");
     BOOST_TEST_REQUIRE(a->send_text("block"));
     BOOST_TEST_REQUIRE(b->send_text("block"));
-    BOOST_TEST_REQUIRE(canal::test::wait_until(
-                           [&] { return f.log->has("/ws/a/:block") && f.log->has("/ws/b/:block"); }),
-                       "the two blocking handlers did not both start: " << f.log->str());
+    // Well within the handlers' own 10 s wait, so that a failure here is this one.
+    bool const both = canal::test::wait_until(
+        [&] { return f.log->has("/ws/a/:block") && f.log->has("/ws/b/:block"); }, 3s);
+    BOOST_TEST_REQUIRE(both, "the two blocking handlers did not both start: " << f.log->str());
 
     // Two handler threads are parked: new connections, sync and async, are served.
     auto c = f.open("/ws/c/");
@@ -154,8 +163,9 @@ BOOST_AUTO_TEST_CASE(blocked_handlers_do_not_stop_other_consumers_or_the_io_thre
     for (auto* ws : {a.get(), b.get(), c.get(), d.get()}) {
         BOOST_TEST(ws->close());
     }
-    BOOST_TEST(canal::test::wait_until([&] { return f.log->has("/ws/a/:disconnect:1000"); }),
-               f.log->str());
+    bool const disconnected =
+        canal::test::wait_until([&] { return f.log->has("/ws/a/:disconnect:1000"); });
+    BOOST_TEST(disconnected, f.log->str());
 }
 
 BOOST_AUTO_TEST_CASE(deny_connection_is_http_403) {
@@ -173,8 +183,9 @@ BOOST_AUTO_TEST_CASE(an_exception_in_a_handler_closes_1011) {
     auto frame = c->read();
     BOOST_TEST((frame.kind == Kind::close), frame.describe());
     BOOST_TEST(frame.close_code == 1011);
-    BOOST_TEST(canal::test::wait_until([&] { return f.log->has("/ws/fails/:disconnect:1011"); }),
-               f.log->str());
+    bool const disconnected =
+        canal::test::wait_until([&] { return f.log->has("/ws/fails/:disconnect:1011"); });
+    BOOST_TEST(disconnected, f.log->str());
     // The server lives on.
     auto again = f.open("/ws/again/");
     check_echo(*again, "after");

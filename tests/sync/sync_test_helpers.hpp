@@ -142,9 +142,9 @@ private:
 };
 
 /**
- * Lets the pool catch up with a smaller size: a shrink only retires threads as they go idle
- * (set_handler_threads: "takes effect for threads started afterwards"), so a burst of no-op
- * tasks wakes every idle thread, and those above the size retire. Throws on timeout.
+ * Lets the pool catch up with a smaller size: surplus threads retire asynchronously, as they
+ * wake up idle, so a burst of no-op tasks (and a short pause) makes sure every idle thread
+ * has woken and those above the size are gone before a test counts. Throws on timeout.
  */
 inline void settle_pool() {
     net::io_context ioc;
@@ -193,6 +193,19 @@ private:
     std::mutex mutex_;
     std::condition_variable cv_;
     bool open_ = false;
+};
+
+/** Opens a gate when it goes out of scope, so that a failed test does not leave handlers
+ * blocked (declare it after what must outlive the handlers). */
+class OpenOnExit {
+public:
+    explicit OpenOnExit(std::shared_ptr<Gate> gate) : gate_(std::move(gate)) {}
+    ~OpenOnExit() { gate_->open(); }
+    OpenOnExit(OpenOnExit const&) = delete;
+    OpenOnExit& operator=(OpenOnExit const&) = delete;
+
+private:
+    std::shared_ptr<Gate> gate_;
 };
 
 /** Polls `condition` until it holds or `timeout` passes. */

@@ -26,13 +26,15 @@ public:
     void post(std::function<void()> task) {
         std::unique_lock lock(mutex_);
         tasks_.push_back(std::move(task));
-        if (idle_ > 0) {
-            lock.unlock();
-            cv_.notify_one();
-            return;
-        }
-        if (running_ - blocked_ < target_) {
+        // An idle thread that was notified but has not woken yet still counts as idle:
+        // compare the queue with the idle threads, not just "is one idle".
+        if (tasks_.size() > idle_ && running_ - blocked_ < target_) {
             start_thread_locked();
+        }
+        bool const wake = idle_ > 0;
+        lock.unlock();
+        if (wake) {
+            cv_.notify_one();
         }
     }
 

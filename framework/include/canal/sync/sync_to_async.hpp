@@ -16,6 +16,7 @@
 #include <memory>
 #include <optional>
 #include <type_traits>
+#include <variant>
 #include <utility>
 
 namespace canal {
@@ -39,7 +40,7 @@ void start_on_pool(net::any_io_executor ex, Fn fn, Handler handler) {
     };
     auto state = std::make_shared<State>(State{std::move(fn), std::move(handler), ex,
                                                net::prefer(ex, net::execution::outstanding_work.tracked)});
-    post_to_handler_pool([state] {
+    post_to_handler_pool([state = std::move(state)]() mutable {
         std::exception_ptr error;
         std::optional<pool_result_t<R>> result;
         {
@@ -56,8 +57,14 @@ void start_on_pool(net::any_io_executor ex, Fn fn, Handler handler) {
             }
         }
         auto target = net::get_associated_executor(state->handler, state->ex);
-        net::post(target, [state, error, result = std::move(result)]() mutable {
-            std::move(state->handler)(error, std::move(result));
+        // Everything moves to the caller's executor and is released there, before the
+        // caller resumes: nothing of the caller's (its work count, its executor, the
+        // callable) is touched by this thread once the caller may have gone on.
+        net::post(target, [state = std::move(state), error = std::move(error),
+                           result = std::move(result)]() mutable {
+            auto handler = std::move(state->handler);
+            state.reset();
+            std::move(handler)(error, std::move(result));
         });
     });
 }
