@@ -80,6 +80,11 @@ ApplicationCommunicator::~ApplicationCommunicator() {
         send_input(Event{WebsocketDisconnect{1006}});
         impl_->run_until([this] { return impl_->finished; }, std::chrono::milliseconds(500));
     }
+    // Work started elsewhere for this context (a handler-pool task posting back to it)
+    // holds it until that thread is done with it: wait for that before destroying it.
+    detail::IoThreadScope io_thread;
+    impl_->ioc.restart();
+    impl_->ioc.run_for(std::chrono::seconds(2));
 }
 
 void ApplicationCommunicator::send_input(Event event) {

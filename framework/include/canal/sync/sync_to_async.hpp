@@ -34,13 +34,13 @@ void start_on_pool(net::any_io_executor ex, Fn fn, Handler handler) {
         Fn fn;
         Handler handler;
         net::any_io_executor ex;
-        // Keeps the caller's io_context from running out of work meanwhile.
-        decltype(net::prefer(std::declval<net::any_io_executor>(),
-                             net::execution::outstanding_work.tracked)) work;
     };
-    auto state = std::make_shared<State>(State{std::move(fn), std::move(handler), ex,
-                                               net::prefer(ex, net::execution::outstanding_work.tracked)});
-    post_to_handler_pool([state = std::move(state)]() mutable {
+    auto state = std::make_shared<State>(State{std::move(fn), std::move(handler), ex});
+    // Keeps the caller's io_context from running out of work until this thread has
+    // completely finished posting to it: whoever runs it cannot see run() return (and
+    // destroy it) while this thread still signals it.
+    auto work = net::prefer(ex, net::execution::outstanding_work.tracked);
+    post_to_handler_pool([state = std::move(state), work = std::move(work)]() mutable {
         std::exception_ptr error;
         std::optional<pool_result_t<R>> result;
         {
@@ -56,16 +56,18 @@ void start_on_pool(net::any_io_executor ex, Fn fn, Handler handler) {
                 error = std::current_exception();
             }
         }
-        auto target = net::get_associated_executor(state->handler, state->ex);
-        // Everything moves to the caller's executor and is released there, before the
-        // caller resumes: nothing of the caller's (its work count, its executor, the
-        // callable) is touched by this thread once the caller may have gone on.
-        net::post(target, [state = std::move(state), error = std::move(error),
-                           result = std::move(result)]() mutable {
-            auto handler = std::move(state->handler);
-            state.reset();
-            std::move(handler)(error, std::move(result));
-        });
+        {
+            auto target = net::get_associated_executor(state->handler, state->ex);
+            // The state (the callable, the handler) is released on the caller's executor
+            // before the caller resumes.
+            net::post(target, [state = std::move(state), error = std::move(error),
+                               result = std::move(result)]() mutable {
+                auto handler = std::move(state->handler);
+                state.reset();
+                std::move(handler)(error, std::move(result));
+            });
+        }
+        work = net::any_io_executor();
     });
 }
 
