@@ -9,17 +9,20 @@
 
 namespace chat {
 
-ChatConsumer::ChatConsumer() { on("chat.message", &ChatConsumer::chat_message); }
-
-canal::awaitable<void> ChatConsumer::connect() {
-    auto const& room = scope().url_route.kwargs.at("room_name");
+std::string group_for_room(std::string const& room) {
     auto group = "chat_" + room;
     if (!canal::ChannelLayer::is_valid_group_name(group)) {
         // Refuse clearly instead of failing inside the layer: HTTP 403 at the handshake.
         throw canal::DenyConnection("room name '" + room + "' is not allowed: use ASCII letters, "
                                     "digits, '-', '_' and '.', under 95 characters");
     }
-    group_ = std::move(group);
+    return group;
+}
+
+ChatConsumer::ChatConsumer() { on("chat.message", &ChatConsumer::chat_message); }
+
+canal::awaitable<void> ChatConsumer::connect() {
+    group_ = group_for_room(scope().url_route.kwargs.at("room_name"));
     co_await channel_layer().group_add(group_, channel_name());
     co_await accept();
 }
@@ -56,13 +59,7 @@ canal::awaitable<void> ChatConsumer::chat_message(canal::Message const& event) {
 SyncChatConsumer::SyncChatConsumer() { on("chat.message", &SyncChatConsumer::chat_message); }
 
 void SyncChatConsumer::connect() {
-    auto const& room = scope().url_route.kwargs.at("room_name");
-    auto group = "chat_" + room;
-    if (!canal::ChannelLayer::is_valid_group_name(group)) {
-        throw canal::DenyConnection("room name '" + room + "' is not allowed: use ASCII letters, "
-                                    "digits, '-', '_' and '.', under 95 characters");
-    }
-    group_ = std::move(group);
+    group_ = group_for_room(scope().url_route.kwargs.at("room_name"));
     canal::async_to_sync([&] { return channel_layer().group_add(group_, channel_name()); });
     accept();
 }

@@ -9,6 +9,9 @@
 
 namespace chat {
 
+/** The group of a room (`chat_<room>`); throws DenyConnection when that is not a valid name. */
+std::string group_for_room(std::string const& room);
+
 /**
  * The tutorial's ChatConsumer, async style. Joins group `chat_<room_name>`; each
  * `{"message": TEXT}` from a client is group_sent as a `chat.message` event, and each
