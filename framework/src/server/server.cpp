@@ -177,6 +177,9 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
 public:
     enum class Handshake { pending, accepted, refused, app_ended };
 
+    /** Client events read but not yet taken by the application; the reader pauses beyond. */
+    static constexpr std::size_t inbox_capacity = 64;
+
     WsSession(std::shared_ptr<Server::Impl> server, net::any_io_executor ex)
         : server_(std::move(server)), ex_(ex), inbox_ready_(ex), outbox_ready_(ex),
           handshake_done_(ex), app_done_(ex) {}
@@ -326,7 +329,7 @@ awaitable<void> WsSession::reader(websocket::stream<beast::tcp_stream>& ws) {
         }
         push_event(WebsocketReceive{beast::buffers_to_string(buf.data()), !ws.got_text()});
         // Bounded inbox: stop reading (TCP pushes back on the client) while it is full.
-        while (inbox_.size() >= 64 && !app_finished_) {
+        while (inbox_.size() >= inbox_capacity && !app_finished_) {
             co_await space.wait();
         }
     }
@@ -539,7 +542,6 @@ struct HttpExchange {
     int status = 0;
     Headers headers;
     std::string out;
-    bool done = false;
 
     awaitable<Event> receive() {
         if (!body_taken) {
@@ -557,8 +559,8 @@ struct HttpExchange {
             if (status == 0) {
                 throw Error("http response body before http response start");
             }
+            // Bodies are collected whole; more_body only says whether more parts follow.
             out += part->body;
-            done = !part->more_body;
         } else {
             throw Error("unexpected event sent by an http application");
         }

@@ -9,6 +9,16 @@
 
 namespace canal {
 
+namespace detail {
+/** Wraps a blocking member handler so that it runs on the handler pool. */
+template <typename C>
+AsyncConsumer::Handler blocking_handler(C* self, void (C::*fn)(Message const&)) {
+    return [self, fn](Message const& m) {
+        return sync_to_async([self, fn, m] { (self->*fn)(m); });
+    };
+}
+} // namespace detail
+
 /**
  * Base of the blocking consumers (channels.consumer.SyncConsumer).
  *
@@ -27,9 +37,7 @@ protected:
     template <typename C>
     void on(std::string type, void (C::*fn)(Message const&)) {
         static_assert(std::is_base_of_v<SyncConsumer, C>);
-        AsyncConsumer::on(std::move(type), Handler{[this, fn](Message const& m) {
-                              return run_blocking([this, fn, m] { (static_cast<C*>(this)->*fn)(m); });
-                          }});
+        AsyncConsumer::on(std::move(type), detail::blocking_handler(static_cast<C*>(this), fn));
     }
 
     /** Runs `f` on the handler pool; the consumer's next event waits for it. */

@@ -32,9 +32,7 @@ protected:
     template <typename C>
     void on(std::string type, void (C::*fn)(Message const&)) {
         static_assert(std::is_base_of_v<WebsocketConsumer, C>);
-        AsyncConsumer::on(std::move(type), Handler{[this, fn](Message const& m) {
-                              return run_blocking([this, fn, m] { (static_cast<C*>(this)->*fn)(m); });
-                          }});
+        AsyncConsumer::on(std::move(type), detail::blocking_handler(static_cast<C*>(this), fn));
     }
 
     /** Called on the handshake. Default: accept(). */
