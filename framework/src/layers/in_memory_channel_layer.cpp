@@ -1,6 +1,8 @@
 // InMemoryChannelLayer: bounded per-channel queues, expiring groups, wakeups across threads.
 #include <canal/layers/in_memory_channel_layer.hpp>
 
+#include "layers/local_channels.hpp"
+
 #include <canal/core/errors.hpp>
 
 #include <boost/asio/experimental/concurrent_channel.hpp>
@@ -428,6 +430,25 @@ awaitable<void> flush_op(std::shared_ptr<InMemoryLayerState> state) {
 }
 
 } // namespace
+
+std::shared_ptr<InMemoryLayerState> make_local_channels(LayerSettings settings) {
+    return std::make_shared<InMemoryLayerState>(settings);
+}
+
+bool offer_local(InMemoryLayerState& state, std::string const& channel, Message message) {
+    try {
+        state.send(channel, std::move(message));
+        return true;
+    } catch (ChannelFull const&) {
+        return false;
+    }
+}
+
+awaitable<Message> receive_local(std::shared_ptr<InMemoryLayerState> state, std::string channel) {
+    return receive_op(std::move(state), std::move(channel));
+}
+
+void flush_local(InMemoryLayerState& state) { state.flush(); }
 
 } // namespace detail
 

@@ -47,7 +47,7 @@ public:
      */
     virtual awaitable<Message> receive(std::string channel) = 0;
 
-    /** A new unique process-local channel name, `prefix` + `.` + `!` + random. */
+    /** A new unique process-local channel name: `prefix`, then `".!"`, then random letters. */
     virtual awaitable<std::string> new_channel(std::string prefix = "specific") = 0;
 
     /** Adds `channel` to `group` (renews its membership). */

@@ -1,0 +1,135 @@
+// RedisChannelLayer: a channel layer shared by many processes and machines through Redis,
+// wire-compatible with channels_redis 4 (Django Channels' Redis layer).
+#pragma once
+
+#include <canal/layers/channel_layer.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace canal {
+
+/** RedisChannelLayer's configuration: channels_redis' options with their defaults. */
+struct RedisLayerSettings : LayerSettings {
+    /**
+     * Redis servers as `redis://[:password@]host:port[/db]` URLs. Several servers are
+     * shards: groups and process-specific channels are placed by consistent hashing of
+     * their names, as channels_redis does.
+     */
+    std::vector<std::string> hosts{"redis://127.0.0.1:6379"};
+    /** Prefix of every Redis key (`asgi` in channels_redis). */
+    std::string prefix = "asgi";
+    /**
+     * Per-channel capacities: glob patterns (`*`, `?`, `[...]`, matched against the whole
+     * channel name) with their capacity; the first match wins, else `capacity`.
+     */
+    std::vector<std::pair<std::string, std::size_t>> channel_capacity;
+    /** Time allowed to connect to each server. */
+    std::chrono::milliseconds connect_timeout = std::chrono::seconds(2);
+    /** Time a request may wait for its reply before the connection is presumed dead. */
+    std::chrono::milliseconds command_timeout = std::chrono::seconds(5);
+    /** How long one blocking pop (BZPOPMIN) waits before it is issued again. */
+    std::chrono::milliseconds receive_poll = std::chrono::seconds(1);
+};
+
+/** Counters of a RedisChannelLayer since it was built (observability, benchmarks). */
+struct RedisLayerStats {
+    /** Request round trips to Redis, all connections together. */
+    std::uint64_t round_trips = 0;
+    /** group_send() calls that reached Redis. */
+    std::uint64_t group_sends = 0;
+    /** group_send() deliveries skipped because the target's Redis queue was full. */
+    std::uint64_t dropped_over_capacity = 0;
+    /** Messages from Redis dropped because a local channel's buffer was full. */
+    std::uint64_t dropped_local_full = 0;
+    /** Messages popped from Redis by this process's receive loops. */
+    std::uint64_t received = 0;
+    /** Payloads from Redis that could not be decoded (logged, skipped). */
+    std::uint64_t malformed = 0;
+};
+
+/**
+ * A channel layer for many processes: channels are Redis sorted sets scored by time,
+ * groups are sorted sets of channel names scored by when they joined, exactly as
+ * channels_redis 4 stores them, so Django processes using channels_redis on the same Redis
+ * and prefix talk to canal consumers in both directions.
+ *
+ * Process-specific channels (`specific.<process>!<id>`, from new_channel()) are received
+ * by one BZPOPMIN loop per process (and per shard) that hands each message to the local
+ * channel it names; a local channel whose buffer is full drops the message (counted in
+ * stats()) instead of holding up the others. With several hosts, a process-specific
+ * channel is always sent to the shard its receiver listens on (channels_redis #221 sends
+ * to a different one).
+ *
+ * When Redis is unreachable, calls fail at once with canal::Error naming the server and the
+ * command; the layer reconnects in the background and, once back, re-adds the group
+ * memberships of this process's channels that are still registered.
+ *
+ * @par Thread safety
+ * All member functions may be called from any thread and executor. The layer runs its Redis
+ * connections on a thread of its own; callers resume on their own executor.
+ */
+class RedisChannelLayer final : public ChannelLayer {
+public:
+    /**
+     * Validates the settings and starts connecting in the background.
+     *
+     * @throws std::invalid_argument for a malformed URL, no hosts, a zero capacity or a
+     * prefix that is not a valid group name.
+     */
+    explicit RedisChannelLayer(RedisLayerSettings settings = {});
+    /** Closes the connections; pending calls fail. */
+    ~RedisChannelLayer() override;
+    RedisChannelLayer(RedisChannelLayer const&) = delete;
+    RedisChannelLayer& operator=(RedisChannelLayer const&) = delete;
+
+    /**
+     * Blocks until every server answers PING, for up to `connect_timeout` each.
+     *
+     * Call it at start-up to fail early; not on an I/O thread.
+     *
+     * @throws canal::Error naming Redis and the first unreachable address.
+     */
+    void wait_connected();
+
+    awaitable<void> send(std::string channel, Message message) override;
+    /**
+     * Waits for the next message on `channel`; resumes on the caller's executor.
+     *
+     * Process-specific channels of this process are served from the local buffers the
+     * receive loop fills; other channels are popped from Redis directly.
+     *
+     * @par Cancellation
+     * Supports terminal cancellation (`system_error(operation_aborted)`); a message already
+     * popped is not lost for process-specific channels.
+     */
+    awaitable<Message> receive(std::string channel) override;
+    /** `prefix` + `.` + this process's random id + `!` + a random id, as channels_redis. */
+    awaitable<std::string> new_channel(std::string prefix = "specific") override;
+    awaitable<void> group_add(std::string group, std::string channel) override;
+    awaitable<void> group_discard(std::string group, std::string channel) override;
+    /**
+     * Sends to every member: one round trip to read the group, then one script per
+     * target shard. Members over capacity are skipped and counted.
+     */
+    awaitable<void> group_send(std::string group, Message message) override;
+    /** Deletes every key with the prefix on every shard, and the local buffers. */
+    awaitable<void> flush() override;
+    /** Messages skipped for capacity (in Redis or in a local buffer). */
+    [[nodiscard]] std::size_t dropped_count() const noexcept override;
+
+    /** Counters since the layer was built. */
+    [[nodiscard]] RedisLayerStats stats() const noexcept;
+    /** The settings the layer was built with. */
+    [[nodiscard]] RedisLayerSettings const& settings() const noexcept;
+
+private:
+    struct Impl;
+    std::shared_ptr<Impl> impl_;
+};
+
+} // namespace canal

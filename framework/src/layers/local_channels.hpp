@@ -1,0 +1,28 @@
+// Process-local channel queues shared by the in-memory layer and the Redis layer's receive
+// side (messages arriving from Redis are handed to the local channel they name).
+#pragma once
+
+#include <canal/core/message.hpp>
+#include <canal/core/net.hpp>
+#include <canal/layers/channel_layer.hpp>
+
+#include <memory>
+#include <string>
+
+namespace canal::detail {
+
+class InMemoryLayerState;
+
+/** Bounded local channels with the in-memory layer's semantics (capacity, expiry). */
+std::shared_ptr<InMemoryLayerState> make_local_channels(LayerSettings settings);
+
+/** Queues `message` on `channel` without waiting; false (nothing queued) when it is full. */
+bool offer_local(InMemoryLayerState& state, std::string const& channel, Message message);
+
+/** Waits for the next message of `channel` (one receiver per channel; cancellable). */
+awaitable<Message> receive_local(std::shared_ptr<InMemoryLayerState> state, std::string channel);
+
+/** Drops every queued message. */
+void flush_local(InMemoryLayerState& state);
+
+} // namespace canal::detail

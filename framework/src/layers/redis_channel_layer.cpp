@@ -1,0 +1,772 @@
+// RedisChannelLayer: channels_redis 4's storage model over canal's Redis client.
+#include <canal/layers/redis_channel_layer.hpp>
+
+#include "detail/log.hpp"
+#include "layers/local_channels.hpp"
+#include "layers/redis_wire.hpp"
+
+#include <canal/core/errors.hpp>
+#include <canal/redis/client.hpp>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_future.hpp>
+#include <boost/system/system_error.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdio>
+#include <map>
+#include <random>
+#include <set>
+#include <stdexcept>
+#include <thread>
+#include <unordered_map>
+
+namespace canal {
+
+namespace {
+
+using redis::Command;
+using redis::Reply;
+
+// Deletes every old message of each key, then adds one message per key unless the key is
+// at its capacity; returns the (1-based) indices of the keys that were full. channels_redis
+// runs the clean-up as a separate pipeline first; one script is one round trip.
+constexpr char const* group_send_lua = R"lua(
+local n = #KEYS
+local now = ARGV[2 * n + 1]
+local expiry = ARGV[2 * n + 2]
+local cutoff = ARGV[2 * n + 3]
+local over = {}
+for i = 1, n do
+    redis.call('ZREMRANGEBYSCORE', KEYS[i], 0, cutoff)
+    if redis.call('ZCOUNT', KEYS[i], '-inf', '+inf') < tonumber(ARGV[n + i]) then
+        redis.call('ZADD', KEYS[i], now, ARGV[i])
+        redis.call('EXPIRE', KEYS[i], expiry)
+    else
+        over[#over + 1] = i
+    end
+end
+return over
+)lua";
+
+// send(): the same steps for one key; returns 0 when the channel is full.
+constexpr char const* send_lua = R"lua(
+redis.call('ZREMRANGEBYSCORE', KEYS[1], 0, ARGV[3])
+if redis.call('ZCOUNT', KEYS[1], '-inf', '+inf') >= tonumber(ARGV[4]) then
+    return 0
+end
+redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
+redis.call('EXPIRE', KEYS[1], ARGV[5])
+return 1
+)lua";
+
+// flush(): channels_redis' deletion of every key with the prefix.
+constexpr char const* flush_lua = R"lua(
+local keys = redis.call('keys', ARGV[1])
+for i = 1, #keys, 5000 do
+    redis.call('del', unpack(keys, i, math.min(i + 4999, #keys)))
+end
+return #keys
+)lua";
+
+constexpr std::size_t max_prefix_length = 40;
+
+double now_seconds() {
+    return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
+
+std::string score(double seconds) {
+    char buffer[64];
+    std::snprintf(buffer, sizeof buffer, "%.6f", seconds);
+    return buffer;
+}
+
+long long whole_seconds(std::chrono::milliseconds d) {
+    return std::max<long long>(1, std::chrono::duration_cast<std::chrono::seconds>(d).count());
+}
+
+std::string random_hex(std::mt19937_64& rng, std::size_t digits) {
+    static constexpr char hex[] = "0123456789abcdef";
+    std::string out;
+    out.reserve(digits);
+    while (out.size() < digits) {
+        auto v = rng();
+        for (int i = 0; i < 16 && out.size() < digits; ++i, v >>= 4) {
+            out += hex[v & 0xf];
+        }
+    }
+    return out;
+}
+
+RedisLayerSettings checked(RedisLayerSettings s) {
+    if (s.hosts.empty()) {
+        throw std::invalid_argument("RedisLayerSettings::hosts is empty: give at least one "
+                                    "redis://host:port URL");
+    }
+    if (s.capacity == 0) {
+        throw std::invalid_argument("RedisLayerSettings::capacity must be at least 1");
+    }
+    if (s.expiry < std::chrono::seconds(1) || s.group_expiry < std::chrono::seconds(1)) {
+        throw std::invalid_argument(
+            "RedisLayerSettings::expiry and group_expiry must be at least 1 second "
+            "(Redis expires keys in whole seconds)");
+    }
+    if (s.prefix.empty() || s.prefix.size() > max_prefix_length ||
+        s.prefix.find_first_of(" \t\r\n*?[]") != std::string::npos) {
+        throw std::invalid_argument("RedisLayerSettings::prefix '" + s.prefix +
+                                    "' is invalid: 1 to 40 characters, no spaces or glob "
+                                    "characters");
+    }
+    return s;
+}
+
+void log_failure(std::exception_ptr ep, char const* what) {
+    if (!ep) {
+        return;
+    }
+    try {
+        std::rethrow_exception(ep);
+    } catch (std::exception const& e) {
+        detail::log_error(std::string("redis layer: ") + what + ": " + e.what());
+    }
+}
+
+} // namespace
+
+namespace detail {
+
+/** Everything the layer's coroutines share; lives on the layer's own I/O thread. */
+struct RedisLayerState : std::enable_shared_from_this<RedisLayerState> {
+    RedisLayerState(net::any_io_executor executor, RedisLayerSettings s)
+        : settings(checked(std::move(s))),
+          capacities(settings.channel_capacity, settings.capacity), ex(std::move(executor)),
+          local(make_local_channels(settings)), rng(std::random_device{}()),
+          send_script(send_lua), group_send_script(group_send_lua), flush_script(flush_lua) {
+        redis::ClientOptions options;
+        options.connect_timeout = settings.connect_timeout;
+        options.command_timeout = settings.command_timeout;
+        for (auto const& host : settings.hosts) {
+            urls.push_back(redis::Url::parse(host));
+        }
+        for (auto const& url : urls) {
+            clients.push_back(std::make_unique<redis::Client>(ex, url, options));
+            receivers.push_back(nullptr);
+        }
+        client_options = options;
+        local_keys.resize(urls.size());
+        loop_running.resize(urls.size(), false);
+        ever_connected.resize(urls.size(), false);
+        pauses.resize(urls.size());
+        client_prefix = random_hex(rng, 32);
+    }
+
+    RedisLayerSettings const settings;
+    CapacityTable const capacities;
+    net::any_io_executor ex;
+    std::shared_ptr<InMemoryLayerState> local;
+
+    // Below: touched on the layer's thread only (except the atomics).
+    std::mt19937_64 rng;
+    redis::Script const send_script;
+    redis::Script const group_send_script;
+    redis::Script const flush_script;
+    redis::ClientOptions client_options;
+    std::vector<redis::Url> urls;
+    std::vector<std::unique_ptr<redis::Client>> clients;
+    std::vector<std::unique_ptr<redis::Client>> receivers;
+    std::vector<std::vector<std::string>> local_keys;
+    std::vector<bool> loop_running;
+    std::vector<bool> ever_connected;
+    std::vector<std::unique_ptr<net::steady_timer>> pauses;
+    std::string client_prefix;
+    std::map<std::string, std::set<std::string>> memberships;
+    std::size_t send_rr = 0;
+    std::size_t receive_rr = 0;
+    bool stopping = false;
+
+    std::atomic<std::uint64_t> group_sends{0};
+    std::atomic<std::uint64_t> dropped_over_capacity{0};
+    std::atomic<std::uint64_t> dropped_local_full{0};
+    std::atomic<std::uint64_t> received{0};
+    std::atomic<std::uint64_t> malformed{0};
+
+    [[nodiscard]] std::size_t shards() const { return urls.size(); }
+
+    [[nodiscard]] std::string group_key(std::string_view group) const {
+        return settings.prefix + ":group:" + std::string(group);
+    }
+
+    [[nodiscard]] bool is_ours(std::string_view channel) const {
+        auto const nl = non_local_name(channel);
+        return nl.size() > client_prefix.size() + 1 && nl.back() == '!' &&
+               nl.substr(nl.size() - 1 - client_prefix.size(), client_prefix.size()) ==
+                   client_prefix;
+    }
+
+    void start() {
+        for (std::size_t i = 0; i < shards(); ++i) {
+            std::weak_ptr<RedisLayerState> weak = shared_from_this();
+            clients[i]->on_connect([weak, i] {
+                if (auto self = weak.lock()) {
+                    self->restore_memberships(i);
+                }
+            });
+            net::co_spawn(ex, first_connect(shared_from_this(), i), [](std::exception_ptr) {});
+        }
+    }
+
+    static awaitable<void> first_connect(std::shared_ptr<RedisLayerState> self, std::size_t i) {
+        try {
+            co_await self->clients[i]->connect();
+        } catch (std::exception const& e) {
+            detail::log_warning(std::string("redis layer: ") + e.what() +
+                                "; retrying in the background");
+        }
+    }
+
+    void stop() {
+        stopping = true;
+        for (auto& c : clients) {
+            c->close();
+        }
+        for (auto& r : receivers) {
+            if (r) {
+                r->close();
+            }
+        }
+        for (auto& p : pauses) {
+            if (p) {
+                p->cancel();
+            }
+        }
+    }
+
+    // Re-adds this process's memberships of the groups stored on `shard` (after Redis lost
+    // them, e.g. a restart without persistence).
+    void restore_memberships(std::size_t shard) {
+        ever_connected[shard] = true;
+        std::vector<Command> commands;
+        auto const now = score(now_seconds());
+        auto const expiry = std::to_string(whole_seconds(settings.group_expiry));
+        std::size_t channels = 0;
+        for (auto const& [group, members] : memberships) {
+            if (members.empty() || consistent_hash(group, shards()) != shard) {
+                continue;
+            }
+            auto const key = group_key(group);
+            Command zadd{"ZADD", key};
+            for (auto const& channel : members) {
+                zadd.push_back(now);
+                zadd.push_back(channel);
+                ++channels;
+            }
+            commands.push_back(std::move(zadd));
+            Command expire{"EXPIRE", key, expiry};
+            commands.push_back(std::move(expire));
+        }
+        if (commands.empty()) {
+            return;
+        }
+        detail::log_info("redis layer: restoring " + std::to_string(channels) +
+                         " group memberships on " + urls[shard].address());
+        net::co_spawn(ex, run_pipeline(shared_from_this(), shard, std::move(commands)),
+                      [](std::exception_ptr ep) { log_failure(ep, "restoring memberships"); });
+    }
+
+    static awaitable<void> run_pipeline(std::shared_ptr<RedisLayerState> self, std::size_t shard,
+                                        std::vector<Command> commands) {
+        auto replies = co_await self->clients[shard]->pipeline(std::move(commands));
+        for (auto const& r : replies) {
+            if (r.is_error()) {
+                throw Error("Redis " + self->urls[shard].address() + ": " + r.str);
+            }
+        }
+    }
+
+    // Waits for the first connection of a shard that never connected yet; afterwards
+    // calls fail fast while the client reconnects.
+    awaitable<redis::Client*> client(std::size_t shard) {
+        if (!ever_connected[shard] && !clients[shard]->connected()) {
+            co_await clients[shard]->connect();
+        }
+        co_return clients[shard].get();
+    }
+
+    // ---- operations (run on the layer's thread) ----
+
+    static awaitable<void> send_op(std::shared_ptr<RedisLayerState> self, std::string channel,
+                                   Message message) {
+        auto const specific = channel.find('!') != std::string::npos;
+        auto const nl = non_local_name(channel);
+        auto key = self->settings.prefix + std::string(nl);
+        // Process-specific channels go where their receiver listens: the shard of the
+        // non-local name (channels_redis hashes the full name here, #221).
+        auto const shard = specific ? consistent_hash(nl, self->shards())
+                                    : self->send_rr++ % self->shards();
+        AsgiChannel to;
+        if (specific) {
+            to.single = channel;
+        }
+        auto payload = encode_payload(message.object(), to, self->rng);
+        auto const now = now_seconds();
+        auto const expiry = whole_seconds(self->settings.expiry);
+        auto const capacity = self->capacities.capacity(channel);
+        std::vector<std::string> keys{std::move(key)};
+        std::vector<std::string> args;
+        args.push_back(std::move(payload));
+        args.push_back(score(now));
+        args.push_back(std::to_string(static_cast<long long>(now) - expiry));
+        args.push_back(std::to_string(capacity));
+        args.push_back(std::to_string(expiry));
+        auto* c = co_await self->client(shard);
+        auto reply = co_await c->eval(self->send_script, std::move(keys), std::move(args));
+        if (reply.kind == Reply::Kind::integer && reply.integer == 0) {
+            throw ChannelFull("channel '" + channel + "' is full (capacity " +
+                              std::to_string(capacity) + ")");
+        }
+    }
+
+    static awaitable<void> group_add_op(std::shared_ptr<RedisLayerState> self, std::string group,
+                                        std::string channel) {
+        auto const shard = consistent_hash(group, self->shards());
+        auto key = self->group_key(group);
+        std::vector<Command> commands;
+        Command zadd{"ZADD", key, score(now_seconds()), channel};
+        commands.push_back(std::move(zadd));
+        Command expire{"EXPIRE", key, std::to_string(whole_seconds(self->settings.group_expiry))};
+        commands.push_back(std::move(expire));
+        auto* c = co_await self->client(shard);
+        auto replies = co_await c->pipeline(std::move(commands));
+        for (auto const& r : replies) {
+            if (r.is_error()) {
+                throw Error("Redis " + self->urls[shard].address() + ": group_add failed: " +
+                            r.str);
+            }
+        }
+        if (self->is_ours(channel)) {
+            self->memberships[group].insert(channel);
+        }
+    }
+
+    static awaitable<void> group_discard_op(std::shared_ptr<RedisLayerState> self,
+                                            std::string group, std::string channel) {
+        auto it = self->memberships.find(group);
+        if (it != self->memberships.end()) {
+            it->second.erase(channel);
+            if (it->second.empty()) {
+                self->memberships.erase(it);
+            }
+        }
+        auto const shard = consistent_hash(group, self->shards());
+        Command zrem{"ZREM", self->group_key(group), channel};
+        auto* c = co_await self->client(shard);
+        co_await c->command(std::move(zrem));
+    }
+
+    struct Bucket {
+        std::string key;
+        std::vector<std::string> channels;
+        std::size_t capacity = 0;
+        std::size_t shard = 0;
+    };
+
+    static awaitable<void> group_send_op(std::shared_ptr<RedisLayerState> self, std::string group,
+                                         Message message) {
+        auto const group_shard = consistent_hash(group, self->shards());
+        auto const key = self->group_key(group);
+        auto const now = now_seconds();
+        auto const cutoff =
+            static_cast<long long>(now) - whole_seconds(self->settings.group_expiry);
+        std::vector<Command> lookup;
+        Command clean{"ZREMRANGEBYSCORE", key, "0", std::to_string(cutoff)};
+        lookup.push_back(std::move(clean));
+        Command range{"ZRANGE", key, "0", "-1"};
+        lookup.push_back(std::move(range));
+        auto* gc = co_await self->client(group_shard);
+        auto replies = co_await gc->pipeline(std::move(lookup));
+        if (replies.size() != 2 || replies[1].kind != Reply::Kind::array) {
+            auto const why = replies.size() == 2 ? replies[1].str : std::string("no reply");
+            throw Error("Redis " + self->urls[group_shard].address() +
+                        ": group_send failed reading group '" + group + "': " + why);
+        }
+        self->group_sends.fetch_add(1, std::memory_order_relaxed);
+
+        // One message per Redis key (a process's specific channels share one key), with
+        // the list of its channels in __asgi_channel__, as channels_redis does.
+        std::vector<Bucket> buckets;
+        std::unordered_map<std::string, std::size_t> index;
+        for (auto& member : replies[1].elements) {
+            std::string channel = std::move(member.str);
+            auto const nl = non_local_name(channel);
+            auto bucket_key = self->settings.prefix + std::string(nl);
+            auto [it, inserted] = index.try_emplace(bucket_key, buckets.size());
+            if (!inserted) {
+                buckets[it->second].channels.push_back(std::move(channel));
+                continue;
+            }
+            Bucket b;
+            b.capacity = self->capacities.capacity(channel);
+            b.shard = consistent_hash(nl, self->shards());
+            b.key = std::move(bucket_key);
+            b.channels.push_back(std::move(channel));
+            buckets.push_back(std::move(b));
+        }
+        if (buckets.empty()) {
+            co_return;
+        }
+        auto const expiry = whole_seconds(self->settings.expiry);
+        auto const message_cutoff = static_cast<long long>(now) - expiry;
+        for (std::size_t shard = 0; shard < self->shards(); ++shard) {
+            std::vector<std::size_t> mine;
+            for (std::size_t i = 0; i < buckets.size(); ++i) {
+                if (buckets[i].shard == shard) {
+                    mine.push_back(i);
+                }
+            }
+            if (mine.empty()) {
+                continue;
+            }
+            std::vector<std::string> keys;
+            std::vector<std::string> args;
+            keys.reserve(mine.size());
+            args.reserve(2 * mine.size() + 3);
+            for (auto i : mine) {
+                keys.push_back(buckets[i].key);
+                AsgiChannel to;
+                to.list = &buckets[i].channels;
+                args.push_back(encode_payload(message.object(), to, self->rng));
+            }
+            for (auto i : mine) {
+                args.push_back(std::to_string(buckets[i].capacity));
+            }
+            args.push_back(score(now));
+            args.push_back(std::to_string(expiry));
+            args.push_back(std::to_string(message_cutoff));
+            auto* c = co_await self->client(shard);
+            auto reply =
+                co_await c->eval(self->group_send_script, std::move(keys), std::move(args));
+            std::uint64_t dropped = 0;
+            for (auto const& over : reply.elements) {
+                auto const k = static_cast<std::size_t>(over.integer);
+                if (k >= 1 && k <= mine.size()) {
+                    dropped += buckets[mine[k - 1]].channels.size();
+                }
+            }
+            if (dropped > 0) {
+                self->dropped_over_capacity.fetch_add(dropped, std::memory_order_relaxed);
+            }
+        }
+    }
+
+    static awaitable<std::string> new_channel_op(std::shared_ptr<RedisLayerState> self,
+                                                 std::string prefix) {
+        auto non_local = prefix + "." + self->client_prefix + "!";
+        auto name = non_local + random_hex(self->rng, 32);
+        auto const shard = consistent_hash(non_local, self->shards());
+        auto key = self->settings.prefix + non_local;
+        auto& keys = self->local_keys[shard];
+        if (std::find(keys.begin(), keys.end(), key) == keys.end()) {
+            keys.push_back(std::move(key));
+        }
+        self->ensure_receive_loop(shard);
+        co_return name;
+    }
+
+    void ensure_receive_loop(std::size_t shard) {
+        if (loop_running[shard] || stopping) {
+            return;
+        }
+        loop_running[shard] = true;
+        receivers[shard] = std::make_unique<redis::Client>(ex, urls[shard], client_options);
+        pauses[shard] = std::make_unique<net::steady_timer>(ex);
+        net::co_spawn(ex, receive_loop(shared_from_this(), shard),
+                      [](std::exception_ptr ep) { log_failure(ep, "receive loop"); });
+    }
+
+    // The process's receive loop for one shard: pops messages for this process's channels
+    // and hands each to its local channel without waiting for any consumer.
+    static awaitable<void> receive_loop(std::shared_ptr<RedisLayerState> self, std::size_t shard) {
+        auto& client = *self->receivers[shard];
+        auto& pause = *self->pauses[shard];
+        auto backoff = std::chrono::milliseconds(50);
+        bool reported = false;
+        auto const poll = self->settings.receive_poll;
+        char seconds[32];
+        std::snprintf(seconds, sizeof seconds, "%.3f",
+                      std::chrono::duration<double>(poll).count());
+        while (!self->stopping) {
+            auto const& keys = self->local_keys[shard];
+            Command pop{"BZPOPMIN"};
+            pop.insert(pop.end(), keys.begin(), keys.end());
+            pop.emplace_back(seconds);
+            Reply reply;
+            std::string failure;
+            try {
+                if (!client.connected()) {
+                    co_await client.connect();
+                }
+                reply = co_await client.command(std::move(pop), poll);
+            } catch (std::exception const& e) {
+                failure = e.what();
+            }
+            if (self->stopping) {
+                break;
+            }
+            if (!failure.empty()) {
+                if (!reported) {
+                    detail::log_warning("redis layer: receive loop: " + failure);
+                    reported = true;
+                }
+                pause.expires_after(backoff);
+                co_await pause.async_wait(use_nothrow);
+                backoff = std::min(backoff * 2, std::chrono::milliseconds(1000));
+                continue;
+            }
+            if (reported) {
+                detail::log_info("redis layer: receive loop on " + self->urls[shard].address() +
+                                 " is back");
+                reported = false;
+            }
+            backoff = std::chrono::milliseconds(50);
+            if (reply.kind != Reply::Kind::array || reply.elements.size() < 3) {
+                continue;
+            }
+            self->dispatch(reply.elements[1].str);
+            // Drain what else is queued without blocking, in one round trip per batch.
+            for (;;) {
+                std::vector<Command> drain;
+                for (auto const& key : self->local_keys[shard]) {
+                    Command zpop{"ZPOPMIN", key, "64"};
+                    drain.push_back(std::move(zpop));
+                }
+                std::vector<Reply> batches;
+                try {
+                    batches = co_await client.pipeline(std::move(drain));
+                } catch (std::exception const&) {
+                    break;
+                }
+                std::size_t got = 0;
+                for (auto const& batch : batches) {
+                    for (std::size_t i = 0; i + 1 < batch.elements.size(); i += 2) {
+                        self->dispatch(batch.elements[i].str);
+                        ++got;
+                    }
+                }
+                if (got == 0 || self->stopping) {
+                    break;
+                }
+            }
+        }
+        self->loop_running[shard] = false;
+    }
+
+    void dispatch(std::string const& payload) {
+        DecodedPayload decoded;
+        try {
+            decoded = decode_payload(payload);
+        } catch (std::exception const& e) {
+            if (malformed.fetch_add(1, std::memory_order_relaxed) < 10) {
+                detail::log_warning(std::string("redis layer: skipped a message: ") + e.what());
+            }
+            return;
+        }
+        received.fetch_add(1, std::memory_order_relaxed);
+        Message message(std::move(decoded.message));
+        for (auto const& channel : decoded.channels) {
+            if (!offer_local(*local, channel, message)) {
+                dropped_local_full.fetch_add(1, std::memory_order_relaxed);
+            }
+        }
+    }
+
+    // A receive() on a channel that is not process-specific: popped from Redis directly,
+    // on a connection of its own (BZPOPMIN blocks the connection).
+    static awaitable<Message> receive_normal_op(std::shared_ptr<RedisLayerState> self,
+                                                std::string channel) {
+        auto const cancellation = co_await net::this_coro::cancellation_state;
+        auto const shard = self->receive_rr++ % self->shards();
+        redis::Client client(self->ex, self->urls[shard], self->client_options);
+        co_await client.connect();
+        auto const key = self->settings.prefix + channel;
+        auto const poll = self->settings.receive_poll;
+        char seconds[32];
+        std::snprintf(seconds, sizeof seconds, "%.3f",
+                      std::chrono::duration<double>(poll).count());
+        for (;;) {
+            Command pop{"BZPOPMIN", key, seconds};
+            auto reply = co_await client.command(std::move(pop), poll);
+            if (reply.kind == Reply::Kind::array && reply.elements.size() >= 3) {
+                auto decoded = decode_payload(reply.elements[1].str);
+                co_return Message(std::move(decoded.message));
+            }
+            if (cancellation.cancelled() != net::cancellation_type::none || self->stopping) {
+                throw boost::system::system_error(net::error::operation_aborted);
+            }
+        }
+    }
+
+    static awaitable<void> flush_op(std::shared_ptr<RedisLayerState> self) {
+        for (std::size_t shard = 0; shard < self->shards(); ++shard) {
+            auto* c = co_await self->client(shard);
+            std::vector<std::string> keys;
+            std::vector<std::string> args{self->settings.prefix + "*"};
+            co_await c->eval(self->flush_script, std::move(keys), std::move(args));
+        }
+        self->memberships.clear();
+        flush_local(*self->local);
+    }
+
+    static awaitable<void> connect_all(std::shared_ptr<RedisLayerState> self) {
+        for (std::size_t shard = 0; shard < self->shards(); ++shard) {
+            co_await self->clients[shard]->connect();
+            Command ping{"PING"};
+            co_await self->clients[shard]->command(std::move(ping));
+        }
+    }
+};
+
+} // namespace detail
+
+namespace {
+
+// Runs `op` on the layer's thread; the caller resumes on its own executor.
+template <typename T>
+awaitable<T> on_layer(net::any_io_executor ex, awaitable<T> op) {
+    co_return co_await net::co_spawn(ex, std::move(op), use_awaitable);
+}
+
+awaitable<void> on_layer(net::any_io_executor ex, awaitable<void> op) {
+    co_await net::co_spawn(ex, std::move(op), use_awaitable);
+}
+
+} // namespace
+
+struct RedisChannelLayer::Impl {
+    explicit Impl(RedisLayerSettings s) {
+        state = std::make_shared<detail::RedisLayerState>(ctx.get_executor(), std::move(s));
+        state->start();
+        thread = std::thread([this] { ctx.run(); });
+    }
+    Impl(Impl const&) = delete;
+    Impl& operator=(Impl const&) = delete;
+    ~Impl() {
+        auto s = state;
+        net::post(ctx, [s] { s->stop(); });
+        work.reset();
+        thread.join();
+        state.reset();
+    }
+
+    net::io_context ctx{1};
+    net::executor_work_guard<net::io_context::executor_type> work{ctx.get_executor()};
+    std::shared_ptr<detail::RedisLayerState> state;
+    std::thread thread;
+};
+
+RedisChannelLayer::RedisChannelLayer(RedisLayerSettings settings)
+    : impl_(std::make_shared<Impl>(std::move(settings))) {}
+
+RedisChannelLayer::~RedisChannelLayer() = default;
+
+void RedisChannelLayer::wait_connected() {
+    auto const& s = impl_->state;
+    if (std::this_thread::get_id() == impl_->thread.get_id()) {
+        throw Error("RedisChannelLayer::wait_connected() called on the layer's own thread");
+    }
+    auto op = detail::RedisLayerState::connect_all(s);
+    auto done = net::co_spawn(s->ex, std::move(op), net::use_future);
+    done.get();
+}
+
+awaitable<void> RedisChannelLayer::send(std::string channel, Message message) {
+    ChannelLayer::require_valid_channel_name(channel);
+    auto op = detail::RedisLayerState::send_op(impl_->state, std::move(channel), std::move(message));
+    return on_layer(impl_->state->ex, std::move(op));
+}
+
+awaitable<Message> RedisChannelLayer::receive(std::string channel) {
+    ChannelLayer::require_valid_channel_name(channel);
+    auto const& s = impl_->state;
+    if (channel.find('!') != std::string::npos) {
+        if (!s->is_ours(channel)) {
+            throw Error("channel '" + channel +
+                        "' is process-specific and belongs to another process: only the "
+                        "process that created it with new_channel() can receive on it");
+        }
+        return detail::receive_local(s->local, std::move(channel));
+    }
+    auto op = detail::RedisLayerState::receive_normal_op(s, std::move(channel));
+    return on_layer(s->ex, std::move(op));
+}
+
+awaitable<std::string> RedisChannelLayer::new_channel(std::string prefix) {
+    if (prefix.size() > max_prefix_length || !ChannelLayer::is_valid_group_name(prefix)) {
+        throw InvalidName("channel prefix '" + prefix.substr(0, 120) +
+                          "' is invalid: only ASCII letters, digits, '-', '_' and '.' are "
+                          "allowed, at most " +
+                          std::to_string(max_prefix_length) + " characters");
+    }
+    auto op = detail::RedisLayerState::new_channel_op(impl_->state, std::move(prefix));
+    return on_layer(impl_->state->ex, std::move(op));
+}
+
+awaitable<void> RedisChannelLayer::group_add(std::string group, std::string channel) {
+    ChannelLayer::require_valid_group_name(group);
+    ChannelLayer::require_valid_channel_name(channel);
+    auto op = detail::RedisLayerState::group_add_op(impl_->state, std::move(group),
+                                                    std::move(channel));
+    return on_layer(impl_->state->ex, std::move(op));
+}
+
+awaitable<void> RedisChannelLayer::group_discard(std::string group, std::string channel) {
+    ChannelLayer::require_valid_group_name(group);
+    ChannelLayer::require_valid_channel_name(channel);
+    auto op = detail::RedisLayerState::group_discard_op(impl_->state, std::move(group),
+                                                        std::move(channel));
+    return on_layer(impl_->state->ex, std::move(op));
+}
+
+awaitable<void> RedisChannelLayer::group_send(std::string group, Message message) {
+    ChannelLayer::require_valid_group_name(group);
+    auto op = detail::RedisLayerState::group_send_op(impl_->state, std::move(group),
+                                                     std::move(message));
+    return on_layer(impl_->state->ex, std::move(op));
+}
+
+awaitable<void> RedisChannelLayer::flush() {
+    auto op = detail::RedisLayerState::flush_op(impl_->state);
+    return on_layer(impl_->state->ex, std::move(op));
+}
+
+std::size_t RedisChannelLayer::dropped_count() const noexcept {
+    auto const& s = *impl_->state;
+    return static_cast<std::size_t>(s.dropped_over_capacity.load(std::memory_order_relaxed) +
+                                    s.dropped_local_full.load(std::memory_order_relaxed));
+}
+
+RedisLayerStats RedisChannelLayer::stats() const noexcept {
+    auto const& s = *impl_->state;
+    RedisLayerStats out;
+    for (auto const& c : s.clients) {
+        out.round_trips += c->round_trips();
+    }
+    out.group_sends = s.group_sends.load(std::memory_order_relaxed);
+    out.dropped_over_capacity = s.dropped_over_capacity.load(std::memory_order_relaxed);
+    out.dropped_local_full = s.dropped_local_full.load(std::memory_order_relaxed);
+    out.received = s.received.load(std::memory_order_relaxed);
+    out.malformed = s.malformed.load(std::memory_order_relaxed);
+    return out;
+}
+
+RedisLayerSettings const& RedisChannelLayer::settings() const noexcept {
+    return impl_->state->settings;
+}
+
+} // namespace canal

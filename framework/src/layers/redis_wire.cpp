@@ -1,0 +1,332 @@
+// channels_redis' wire format with msgpack-cxx (built without Boost) and Boost.CRC.
+#include "layers/redis_wire.hpp"
+
+#include <canal/core/errors.hpp>
+
+#include <boost/crc.hpp>
+#include <boost/json/value.hpp>
+
+#include <msgpack.hpp>
+
+#include <stdexcept>
+
+namespace canal::detail {
+
+namespace {
+
+constexpr std::size_t random_prefix_size = 12;
+constexpr std::string_view channel_field = "__asgi_channel__";
+constexpr std::size_t max_depth = 64;
+
+using Packer = msgpack::packer<msgpack::sbuffer>;
+
+void pack_string(Packer& pk, std::string_view s) {
+    pk.pack_str(static_cast<std::uint32_t>(s.size()));
+    pk.pack_str_body(s.data(), static_cast<std::uint32_t>(s.size()));
+}
+
+void pack_value(Packer& pk, boost::json::value const& v, std::size_t depth);
+
+void pack_object(Packer& pk, boost::json::object const& o, std::size_t depth) {
+    pk.pack_map(static_cast<std::uint32_t>(o.size()));
+    for (auto const& kv : o) {
+        pack_string(pk, kv.key());
+        pack_value(pk, kv.value(), depth + 1);
+    }
+}
+
+void pack_value(Packer& pk, boost::json::value const& v, std::size_t depth) {
+    if (depth > max_depth) {
+        throw Error("message nests deeper than " + std::to_string(max_depth) + " levels");
+    }
+    switch (v.kind()) {
+    case boost::json::kind::null:
+        pk.pack_nil();
+        break;
+    case boost::json::kind::bool_:
+        if (v.get_bool()) {
+            pk.pack_true();
+        } else {
+            pk.pack_false();
+        }
+        break;
+    case boost::json::kind::int64:
+        pk.pack_int64(v.get_int64());
+        break;
+    case boost::json::kind::uint64:
+        pk.pack_uint64(v.get_uint64());
+        break;
+    case boost::json::kind::double_:
+        pk.pack_double(v.get_double());
+        break;
+    case boost::json::kind::string:
+        pack_string(pk, v.get_string());
+        break;
+    case boost::json::kind::array: {
+        auto const& a = v.get_array();
+        pk.pack_array(static_cast<std::uint32_t>(a.size()));
+        for (auto const& e : a) {
+            pack_value(pk, e, depth + 1);
+        }
+        break;
+    }
+    case boost::json::kind::object:
+        pack_object(pk, v.get_object(), depth);
+        break;
+    }
+}
+
+boost::json::value to_json(msgpack::object const& o, std::size_t depth) {
+    if (depth > max_depth) {
+        throw Error("payload nests deeper than " + std::to_string(max_depth) + " levels");
+    }
+    switch (o.type) {
+    case msgpack::type::NIL:
+        return nullptr;
+    case msgpack::type::BOOLEAN:
+        return o.via.boolean;
+    case msgpack::type::POSITIVE_INTEGER:
+        return o.via.u64;
+    case msgpack::type::NEGATIVE_INTEGER:
+        return o.via.i64;
+    case msgpack::type::FLOAT32:
+    case msgpack::type::FLOAT64:
+        return o.via.f64;
+    case msgpack::type::STR:
+        return boost::json::string(std::string_view(o.via.str.ptr, o.via.str.size));
+    case msgpack::type::BIN:
+        return boost::json::string(std::string_view(o.via.bin.ptr, o.via.bin.size));
+    case msgpack::type::ARRAY: {
+        boost::json::array a;
+        a.reserve(o.via.array.size);
+        for (std::uint32_t i = 0; i < o.via.array.size; ++i) {
+            a.push_back(to_json(o.via.array.ptr[i], depth + 1));
+        }
+        return a;
+    }
+    case msgpack::type::MAP: {
+        boost::json::object m;
+        for (std::uint32_t i = 0; i < o.via.map.size; ++i) {
+            auto const& kv = o.via.map.ptr[i];
+            if (kv.key.type != msgpack::type::STR) {
+                throw Error("payload has a map key that is not a string");
+            }
+            m[std::string_view(kv.key.via.str.ptr, kv.key.via.str.size)] =
+                to_json(kv.val, depth + 1);
+        }
+        return m;
+    }
+    case msgpack::type::EXT:
+        break;
+    }
+    throw Error("payload holds a msgpack extension type, which has no JSON form");
+}
+
+} // namespace
+
+std::string encode_payload(boost::json::object const& message, AsgiChannel to,
+                           std::mt19937_64& rng) {
+    msgpack::sbuffer buffer(256);
+    Packer pk(buffer);
+    bool const with_channel = to.list != nullptr || !to.single.empty();
+    std::size_t fields = 0;
+    for (auto const& kv : message) {
+        if (kv.key() != channel_field) {
+            ++fields;
+        }
+    }
+    pk.pack_map(static_cast<std::uint32_t>(fields + (with_channel ? 1 : 0)));
+    for (auto const& kv : message) {
+        if (kv.key() == channel_field) {
+            continue;
+        }
+        pack_string(pk, kv.key());
+        pack_value(pk, kv.value(), 1);
+    }
+    if (with_channel) {
+        pack_string(pk, channel_field);
+        if (to.list != nullptr) {
+            pk.pack_array(static_cast<std::uint32_t>(to.list->size()));
+            for (auto const& c : *to.list) {
+                pack_string(pk, c);
+            }
+        } else {
+            pack_string(pk, to.single);
+        }
+    }
+    std::string out;
+    out.reserve(random_prefix_size + buffer.size());
+    auto const a = rng();
+    auto const b = rng();
+    for (std::size_t i = 0; i < 8; ++i) {
+        out += static_cast<char>((a >> (8 * i)) & 0xff);
+    }
+    for (std::size_t i = 0; i < 4; ++i) {
+        out += static_cast<char>((b >> (8 * i)) & 0xff);
+    }
+    out.append(buffer.data(), buffer.size());
+    return out;
+}
+
+DecodedPayload decode_payload(std::string_view payload) {
+    if (payload.size() <= random_prefix_size) {
+        throw Error("payload of " + std::to_string(payload.size()) +
+                    " bytes is too short for channels_redis' format");
+    }
+    auto const body = payload.substr(random_prefix_size);
+    msgpack::object_handle handle;
+    try {
+        std::size_t offset = 0;
+        handle = msgpack::unpack(body.data(), body.size(), offset);
+        if (offset != body.size()) {
+            throw Error("payload has " + std::to_string(body.size() - offset) +
+                        " trailing bytes after the msgpack map");
+        }
+    } catch (msgpack::unpack_error const& e) {
+        throw Error(std::string("payload is not valid msgpack: ") + e.what());
+    } catch (msgpack::type_error const& e) {
+        throw Error(std::string("payload is not valid msgpack: ") + e.what());
+    }
+    auto const& root = handle.get();
+    if (root.type != msgpack::type::MAP) {
+        throw Error("payload is not a msgpack map");
+    }
+    DecodedPayload out;
+    auto value = to_json(root, 0);
+    out.message = std::move(value.as_object());
+    if (auto* field = out.message.if_contains(channel_field)) {
+        if (field->is_string()) {
+            out.channels.emplace_back(field->get_string());
+        } else if (field->is_array()) {
+            for (auto const& c : field->get_array()) {
+                if (!c.is_string()) {
+                    throw Error("payload's __asgi_channel__ list holds a non-string");
+                }
+                out.channels.emplace_back(c.get_string());
+            }
+        } else {
+            throw Error("payload's __asgi_channel__ is neither a string nor a list");
+        }
+        out.message.erase(channel_field);
+    }
+    return out;
+}
+
+std::size_t consistent_hash(std::string_view value, std::size_t ring_size) {
+    if (ring_size <= 1) {
+        return 0;
+    }
+    boost::crc_32_type crc;
+    crc.process_bytes(value.data(), value.size());
+    auto const bucket = static_cast<double>(crc.checksum() & 0xFFFu);
+    auto const divisor = 4096.0 / static_cast<double>(ring_size);
+    return static_cast<std::size_t>(bucket / divisor);
+}
+
+std::string_view non_local_name(std::string_view channel) {
+    auto const bang = channel.find('!');
+    return bang == std::string_view::npos ? channel : channel.substr(0, bang + 1);
+}
+
+bool glob_match(std::string_view pattern, std::string_view name) {
+    // Iterative matcher with back-tracking on the last '*' (fnmatch semantics, no '/' rule).
+    std::size_t p = 0;
+    std::size_t n = 0;
+    std::size_t star = std::string_view::npos;
+    std::size_t star_n = 0;
+    auto match_class = [&](std::size_t& pi, char c) -> int {
+        // Returns 1 match, 0 no match, -1 not a class (treat '[' literally); advances pi.
+        std::size_t i = pi + 1;
+        bool negate = false;
+        if (i < pattern.size() && (pattern[i] == '!' || pattern[i] == '^')) {
+            negate = true;
+            ++i;
+        }
+        bool matched = false;
+        bool first = true;
+        while (i < pattern.size() && (pattern[i] != ']' || first)) {
+            first = false;
+            char lo = pattern[i];
+            char hi = lo;
+            if (i + 2 < pattern.size() && pattern[i + 1] == '-' && pattern[i + 2] != ']') {
+                hi = pattern[i + 2];
+                i += 2;
+            }
+            if (c >= lo && c <= hi) {
+                matched = true;
+            }
+            ++i;
+        }
+        if (i >= pattern.size()) {
+            return -1;
+        }
+        pi = i + 1;
+        return matched != negate ? 1 : 0;
+    };
+    while (n < name.size()) {
+        if (p < pattern.size() && pattern[p] == '*') {
+            star = p++;
+            star_n = n;
+            continue;
+        }
+        if (p < pattern.size()) {
+            if (pattern[p] == '?') {
+                ++p;
+                ++n;
+                continue;
+            }
+            if (pattern[p] == '[') {
+                std::size_t pi = p;
+                int const r = match_class(pi, name[n]);
+                if (r == 1) {
+                    p = pi;
+                    ++n;
+                    continue;
+                }
+                if (r == -1 && name[n] == '[') {
+                    ++p;
+                    ++n;
+                    continue;
+                }
+            } else if (pattern[p] == name[n]) {
+                ++p;
+                ++n;
+                continue;
+            }
+        }
+        if (star == std::string_view::npos) {
+            return false;
+        }
+        p = star + 1;
+        n = ++star_n;
+    }
+    while (p < pattern.size() && pattern[p] == '*') {
+        ++p;
+    }
+    return p == pattern.size();
+}
+
+CapacityTable::CapacityTable(std::vector<std::pair<std::string, std::size_t>> patterns,
+                             std::size_t default_capacity)
+    : patterns_(std::move(patterns)), default_(default_capacity) {
+    for (auto const& [pattern, cap] : patterns_) {
+        if (cap == 0) {
+            throw std::invalid_argument("channel capacity for pattern '" + pattern +
+                                        "' must be at least 1");
+        }
+        if (pattern.empty()) {
+            throw std::invalid_argument("channel capacity pattern must not be empty");
+        }
+    }
+}
+
+std::size_t CapacityTable::capacity(std::string_view channel) const {
+    for (auto const& [pattern, cap] : patterns_) {
+        if (glob_match(pattern, channel)) {
+            return cap;
+        }
+    }
+    return default_;
+}
+
+} // namespace canal::detail
