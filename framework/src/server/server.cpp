@@ -3,7 +3,7 @@
 #include <canal/server/server.hpp>
 
 #include <canal/core/errors.hpp>
-#include <canal/layers/in_memory_channel_layer.hpp>
+#include <canal/layers/make_channel_layer.hpp>
 #include <canal/sync/handler_pool.hpp>
 
 #include "detail/log.hpp"
@@ -745,7 +745,7 @@ void Server::start() {
         set_handler_threads(s.handler_threads); // the pool is process-wide
     }
     if (!s.channel_layer) {
-        s.channel_layer = std::make_shared<InMemoryChannelLayer>();
+        s.channel_layer = make_channel_layer(s.layer);
     }
     boost::system::error_code ec;
     auto address = net::ip::make_address(s.host, ec);

@@ -29,7 +29,9 @@ Settings Settings::from_args(int argc, char** argv, std::vector<Flag>* extra) {
         "when a client reads too slowly: close (1008) or drop")(
         "handler-threads", po::value(&s.handler_threads)->default_value(0),
         "threads for sync consumers and sync_to_async (0: twice the cores, at least 4)")(
-        "access-log", po::bool_switch(&s.access_log), "log requests and connections");
+        "access-log", po::bool_switch(&s.access_log), "log requests and connections")(
+        "layer", po::value(&s.layer)->composing(),
+        "channel layer: memory (the default), or redis://HOST:PORT[/DB]; repeat for shards");
     if (extra != nullptr) {
         for (auto& flag : *extra) {
             opts.add_options()(flag.name.c_str(),

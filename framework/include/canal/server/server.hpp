@@ -20,6 +20,7 @@ namespace canal {
  */
 class Server {
 public:
+    /** A server for `app`; nothing happens until start(). */
     Server(Application app, Settings settings);
     ~Server();
     Server(Server const&) = delete;
@@ -53,9 +54,11 @@ private:
 };
 
 /**
- * Runs `app` until SIGINT or SIGTERM, then stops gracefully. Creates an
- * InMemoryChannelLayer when `settings.channel_layer` is null. Prints the listening address.
- * @return the process exit code: 0 after a clean stop, 1 when the server could not start.
+ * Runs `app` until SIGINT or SIGTERM, then stops gracefully. When
+ * `settings.channel_layer` is null, builds the layer `settings.layer` names (in-memory by
+ * default, Redis for `redis://` URLs). Prints the listening address.
+ * @return the process exit code: 0 after a clean stop, 1 when the server could not start
+ * (e.g. Redis unreachable: the message names Redis and the address).
  */
 int run(Application app, Settings settings);
 

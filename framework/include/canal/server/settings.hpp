@@ -42,8 +42,13 @@ struct Settings {
     OverflowPolicy overflow_policy = OverflowPolicy::close;
     /** Time a graceful shutdown waits for connections to close. */
     std::chrono::milliseconds shutdown_timeout = std::chrono::seconds(3);
-    /** The channel layer put in every scope; run() creates an InMemoryChannelLayer if null. */
+    /**
+     * The channel layer put in every scope. When null, Server::start() builds one from
+     * `layer` (make_channel_layer(): in-memory by default).
+     */
     std::shared_ptr<ChannelLayer> channel_layer;
+    /** `--layer`: `memory` (the default), or Redis URLs, several for shards. */
+    std::vector<std::string> layer;
     /** Log each request and websocket connection to stderr. */
     bool access_log = false;
 
@@ -64,7 +69,7 @@ struct Settings {
     };
 
     /**
-     * Reads `--host`, `--port`, `--threads`, `--handler-threads`, `--access-log` and the
+     * Reads `--host`, `--port`, `--threads`, `--handler-threads`, `--layer`, `--access-log` and the
      * limits, plus the application's own `extra` flags, from the command line. `--help`
      * prints usage and exits 0; unknown or malformed flags print an error and exit 2.
      */
