@@ -423,11 +423,15 @@ struct RedisLayerState : std::enable_shared_from_this<RedisLayerState> {
         }
         auto const expiry = whole_seconds(self->settings.expiry);
         auto const message_cutoff = static_cast<long long>(now) - expiry;
+        // One script per target shard; the shards are written to at the same time.
+        auto join = std::make_shared<ShardJoin>(self->ex);
         for (std::size_t shard = 0; shard < self->shards(); ++shard) {
             std::vector<std::size_t> mine;
+            std::vector<std::size_t> counts;
             for (std::size_t i = 0; i < buckets.size(); ++i) {
                 if (buckets[i].shard == shard) {
                     mine.push_back(i);
+                    counts.push_back(buckets[i].channels.size());
                 }
             }
             if (mine.empty()) {
@@ -449,19 +453,51 @@ struct RedisLayerState : std::enable_shared_from_this<RedisLayerState> {
             args.push_back(score(now));
             args.push_back(std::to_string(expiry));
             args.push_back(std::to_string(message_cutoff));
-            auto* c = co_await self->client(shard);
-            auto reply =
-                co_await c->eval(self->group_send_script, std::move(keys), std::move(args));
-            std::uint64_t dropped = 0;
-            for (auto const& over : reply.elements) {
-                auto const k = static_cast<std::size_t>(over.integer);
-                if (k >= 1 && k <= mine.size()) {
-                    dropped += buckets[mine[k - 1]].channels.size();
+            ++join->outstanding;
+            auto op = send_to_shard(self, shard, std::move(keys), std::move(args),
+                                    std::move(counts));
+            net::co_spawn(self->ex, std::move(op), [join](std::exception_ptr ep) {
+                if (ep && !join->failure) {
+                    join->failure = ep;
                 }
+                if (--join->outstanding == 0) {
+                    join->done.cancel();
+                }
+            });
+        }
+        if (join->outstanding > 0) {
+            co_await join->done.async_wait(use_nothrow);
+        }
+        if (join->failure) {
+            std::rethrow_exception(join->failure);
+        }
+    }
+
+    // Waits for the per-shard scripts of one group_send (all on the layer's thread).
+    struct ShardJoin {
+        explicit ShardJoin(net::any_io_executor const& ex) : done(ex) {
+            done.expires_at(net::steady_timer::time_point::max());
+        }
+        net::steady_timer done;
+        std::size_t outstanding = 0;
+        std::exception_ptr failure;
+    };
+
+    static awaitable<void> send_to_shard(std::shared_ptr<RedisLayerState> self, std::size_t shard,
+                                         std::vector<std::string> keys,
+                                         std::vector<std::string> args,
+                                         std::vector<std::size_t> counts) {
+        auto* c = co_await self->client(shard);
+        auto reply = co_await c->eval(self->group_send_script, std::move(keys), std::move(args));
+        std::uint64_t dropped = 0;
+        for (auto const& over : reply.elements) {
+            auto const k = static_cast<std::size_t>(over.integer);
+            if (k >= 1 && k <= counts.size()) {
+                dropped += counts[k - 1];
             }
-            if (dropped > 0) {
-                self->dropped_over_capacity.fetch_add(dropped, std::memory_order_relaxed);
-            }
+        }
+        if (dropped > 0) {
+            self->dropped_over_capacity.fetch_add(dropped, std::memory_order_relaxed);
         }
     }
 
