@@ -14,8 +14,10 @@ namespace canal {
  */
 class ProtocolTypeRouter {
 public:
+    /** `apps` maps a scope type (`"http"`, `"websocket"`) to its application. */
     explicit ProtocolTypeRouter(std::map<std::string, Application, std::less<>> apps);
 
+    /** Runs the application of `scope.type`; throws RouteNotFound when there is none. */
     awaitable<void> operator()(Scope scope, Receive receive, Send send) const;
 
 private:

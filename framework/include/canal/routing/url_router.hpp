@@ -22,7 +22,9 @@ public:
     /** A compiled pattern; shared because routes are copied into routers. */
     struct Pattern;
 
+    /** A route to an application (path() and re_path() build these). */
     Route(std::shared_ptr<Pattern const> pattern, Application app);
+    /** A route to an inner router that matches the rest of the path. */
     Route(std::shared_ptr<Pattern const> pattern, std::shared_ptr<URLRouter const> inner);
 
     /** The pattern as written. */
@@ -74,6 +76,7 @@ struct RouteMatch {
  */
 class URLRouter {
 public:
+    /** Tries `routes` in order; the first match wins. */
     explicit URLRouter(std::vector<Route> routes);
 
     /** Runs the application the scope's path leads to. */

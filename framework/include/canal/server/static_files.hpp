@@ -16,7 +16,9 @@ namespace canal {
  */
 class StaticFiles {
 public:
+    /** Serves `root` under the URL path `url_prefix`. */
     explicit StaticFiles(std::filesystem::path root, std::string url_prefix = "/");
+    /** Answers one HTTP request. */
     awaitable<void> operator()(Scope scope, Receive receive, Send send) const;
 
 private:

@@ -21,6 +21,7 @@ namespace canal {
  */
 class ApplicationCommunicator {
 public:
+    /** One instance of `app` with `scope`, run on the communicator's own io_context. */
     ApplicationCommunicator(Application app, Scope scope);
     ~ApplicationCommunicator();
     ApplicationCommunicator(ApplicationCommunicator const&) = delete;
@@ -46,6 +47,7 @@ private:
 
 /** The outcome of WebsocketCommunicator::connect(). */
 struct ConnectResult {
+    /** True when the application accepted the handshake. */
     bool accepted = false;
     /** Chosen subprotocol when accepted. */
     std::string subprotocol;
