@@ -1,5 +1,6 @@
 // The tutorial chat consumer and its routes.
 #include "chat_app.hpp"
+#include "echo_app.hpp"
 
 #include <canal/routing/protocol_type_router.hpp>
 #include <canal/routing/url_router.hpp>
@@ -98,6 +99,9 @@ canal::Application make_application(std::filesystem::path const& static_dir, Con
         canal::path("ws/chat/<str:room_name>/", style == ConsumerStyle::sync
                                                     ? canal::as_app<SyncChatConsumer>()
                                                     : canal::as_app<ChatConsumer>()),
+        // Echo for the benchmarks (benchmarks/), in the same consumer style as the chat.
+        canal::path("ws/echo/", style == ConsumerStyle::sync ? canal::as_app<SyncEchoConsumer>()
+                                                             : canal::as_app<EchoConsumer>()),
     }};
     std::map<std::string, canal::Application, std::less<>> apps;
     apps.emplace("http", std::move(http));

@@ -55,7 +55,8 @@ enum class ConsumerStyle { async, sync };
 
 /**
  * The chat application: `/chat/` (lobby page), `/chat/<room>/` (room page), `/static/...`
- * from `static_dir`, and the websocket route `/ws/chat/<room_name>/`.
+ * from `static_dir`, the websocket route `/ws/chat/<room_name>/` and, for the benchmarks,
+ * `/ws/echo/` (EchoConsumer or SyncEchoConsumer, per `style`).
  */
 canal::Application make_application(std::filesystem::path const& static_dir,
                                     ConsumerStyle style = ConsumerStyle::async);

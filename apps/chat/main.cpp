@@ -1,18 +1,24 @@
 // canal-chat: the sample chat server.
 //   canal-chat [--host H] [--port P] [--threads N] [--consumer async|sync]
 #include "chat_app.hpp"
+#include "multichat_app.hpp"
 
 #include <canal/server/server.hpp>
 
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
+#include <string_view>
 
 int main(int argc, char** argv) {
+    if (argc > 1 && std::string_view(argv[1]) == "createuser") {
+        return chat::createuser_main(argc - 1, argv + 1); // canal-chat createuser --users F NAME
+    }
     std::vector<canal::Settings::Flag> flags{
         {"consumer", "chat consumer style: async (coroutines) or sync (blocking, thread pool)",
          "async"},
     };
+    chat::add_multichat_flags(flags); // --users, --rooms, --sessions...
     auto settings = canal::Settings::from_args(argc, argv, &flags);
     auto const& style = flags[0].value;
     if (style != "async" && style != "sync") {
@@ -26,5 +32,6 @@ int main(int argc, char** argv) {
     }
     auto app = chat::make_application(
         static_dir, style == "sync" ? chat::ConsumerStyle::sync : chat::ConsumerStyle::async);
+    app = chat::with_multichat(std::move(app), static_dir, flags); // with --users and --rooms
     return canal::run(std::move(app), std::move(settings));
 }

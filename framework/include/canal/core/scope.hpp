@@ -13,6 +13,8 @@
 namespace canal {
 
 class ChannelLayer;
+class Session;
+struct User;
 
 /** Kwargs and positional args captured by the URL router (`scope["url_route"]` in Channels). */
 struct UrlRoute {
@@ -24,7 +26,9 @@ struct UrlRoute {
 
 /** A host and port pair (`scope["client"]`, `scope["server"]`). */
 struct Endpoint {
+    /** The IP address, as text. */
     std::string host;
+    /** The TCP port. */
     unsigned short port = 0;
 };
 
@@ -64,6 +68,10 @@ struct Scope {
     UrlRoute url_route;
     /** Filled by CookieMiddleware. */
     std::map<std::string, std::string, std::less<>> cookies;
+    /** Filled by SessionMiddleware; shared by every copy of the scope (null without one). */
+    std::shared_ptr<Session> session;
+    /** Filled by AuthMiddleware: the logged-in user, or an anonymous one (null without it). */
+    std::shared_ptr<User const> user;
     /** The channel layer consumers of this application use (null: no layer). */
     std::shared_ptr<ChannelLayer> channel_layer;
     /** Free-form values added by middleware or the server (ASGI `extensions`). */

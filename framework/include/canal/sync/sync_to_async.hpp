@@ -58,16 +58,18 @@ void start_on_pool(net::any_io_executor ex, Fn fn, Handler handler) {
         }
         {
             auto target = net::get_associated_executor(state->handler, state->ex);
-            // The state (the callable, the handler) is released on the caller's executor
-            // before the caller resumes.
+            // The state (the callable, the handler) and the work guard are released on the
+            // caller's executor: once posted, this thread holds nothing of the caller's, so
+            // a server that stops and destroys its io_context right after the caller
+            // resumed is never touched from here again.
             net::post(target, [state = std::move(state), error = std::move(error),
-                               result = std::move(result)]() mutable {
+                               result = std::move(result), work = std::move(work)]() mutable {
                 auto handler = std::move(state->handler);
                 state.reset();
                 std::move(handler)(error, std::move(result));
+                work = net::any_io_executor();
             });
         }
-        work = net::any_io_executor();
     });
 }
 
