@@ -36,7 +36,36 @@ using Clock = std::chrono::steady_clock;
 // (a race, and a lost wakeup when the cancel comes first). This channel is thread-safe,
 // keeps one pending wakeup in its buffer until the receiver waits, coalesces the rest,
 // posts the completion to the receiver's own executor and counts as outstanding work.
-using Wakeup = net::experimental::concurrent_channel<void(boost::system::error_code)>;
+//
+// The channel belongs to the receiver's io_context, so only the receiver destroys it
+// (retire(), while that io_context is alive): a sender that copied the pointer under the
+// layer's lock and notifies after the receive ended (and its io_context is gone) finds
+// the channel retired and touches nothing of the dead context.
+class Wakeup {
+public:
+    explicit Wakeup(net::any_io_executor const& ex) : channel_(std::in_place, ex, 1) {}
+
+    /** From any thread: wakes the receiver unless it is gone. */
+    void notify() {
+        std::lock_guard lock(mutex_);
+        if (channel_) {
+            channel_->try_send(boost::system::error_code());
+        }
+    }
+
+    /** The receiver's side: waits for a notification (or a cancellation). */
+    auto wait() { return channel_->async_receive(use_nothrow); }
+
+    /** The receiver's side, when its receive() ends: destroys the channel. */
+    void retire() noexcept {
+        std::lock_guard lock(mutex_);
+        channel_.reset();
+    }
+
+private:
+    std::mutex mutex_;
+    std::optional<net::experimental::concurrent_channel<void(boost::system::error_code)>> channel_;
+};
 
 constexpr std::string_view inmemory_marker = ".inmemory!";
 constexpr std::size_t random_letters = 12;
@@ -105,7 +134,7 @@ public:
             receiver = queue.receiver;
         }
         if (receiver) {
-            receiver->try_send(boost::system::error_code());
+            receiver->notify();
         }
     }
 
@@ -254,7 +283,7 @@ public:
             }
         }
         for (auto const& receiver : receivers) {
-            receiver->try_send(boost::system::error_code());
+            receiver->notify();
         }
     }
 
@@ -344,11 +373,12 @@ public:
     ~ReceiverRegistration() {
         if (wakeup_) {
             state_->unregister(channel_, wakeup_.get());
+            wakeup_->retire();
         }
     }
 
     [[nodiscard]] std::shared_ptr<Wakeup> const& wakeup() const noexcept { return wakeup_; }
-    void create(net::any_io_executor const& ex) { wakeup_ = std::make_shared<Wakeup>(ex, 1); }
+    void create(net::any_io_executor const& ex) { wakeup_ = std::make_shared<Wakeup>(ex); }
 
 private:
     std::shared_ptr<InMemoryLayerState> state_;
@@ -389,7 +419,7 @@ awaitable<Message> receive_op(std::shared_ptr<InMemoryLayerState> state, std::st
             throw_aborted();
         }
         // Any result (woken, or cancelled: channel_cancelled) means "look again".
-        co_await registration.wakeup()->async_receive(use_nothrow);
+        co_await registration.wakeup()->wait();
         if (cancellation.cancelled() != net::cancellation_type::none) {
             throw_aborted();
         }

@@ -162,6 +162,7 @@ struct RedisLayerState : std::enable_shared_from_this<RedisLayerState> {
         client_options = options;
         local_keys.resize(urls.size());
         loop_running.resize(urls.size(), false);
+        receiver_ids.resize(urls.size(), 0);
         ever_connected.resize(urls.size(), false);
         pauses.resize(urls.size());
         client_prefix = random_hex(rng, 32);
@@ -183,6 +184,8 @@ struct RedisLayerState : std::enable_shared_from_this<RedisLayerState> {
     std::vector<std::unique_ptr<redis::Client>> receivers;
     std::vector<std::vector<std::string>> local_keys;
     std::vector<bool> loop_running;
+    // The receive loops' Redis connection ids (CLIENT ID), 0 when unknown.
+    std::vector<long long> receiver_ids;
     std::vector<bool> ever_connected;
     std::vector<std::unique_ptr<net::steady_timer>> pauses;
     std::string client_prefix;
@@ -508,11 +511,27 @@ struct RedisLayerState : std::enable_shared_from_this<RedisLayerState> {
         auto const shard = consistent_hash(non_local, self->shards());
         auto key = self->settings.prefix + non_local;
         auto& keys = self->local_keys[shard];
-        if (std::find(keys.begin(), keys.end(), key) == keys.end()) {
+        bool const added = std::find(keys.begin(), keys.end(), key) == keys.end();
+        if (added) {
             keys.push_back(std::move(key));
         }
+        bool const was_running = self->loop_running[shard];
         self->ensure_receive_loop(shard);
+        if (added && was_running && self->receiver_ids[shard] > 0) {
+            // The loop waits in BZPOPMIN on the keys it knew: wake it, so that it waits on
+            // this one too instead of after receive_poll.
+            net::co_spawn(self->ex, unblock(self, shard, self->receiver_ids[shard]),
+                          [](std::exception_ptr) {
+                              // Best effort: without it the loop sees the key next poll.
+                          });
+        }
         co_return name;
+    }
+
+    static awaitable<void> unblock(std::shared_ptr<RedisLayerState> self, std::size_t shard,
+                                   long long id) {
+        Command command{"CLIENT", "UNBLOCK", std::to_string(id)};
+        co_await self->clients[shard]->command(std::move(command));
     }
 
     void ensure_receive_loop(std::size_t shard) {
@@ -548,9 +567,14 @@ struct RedisLayerState : std::enable_shared_from_this<RedisLayerState> {
                 if (!client.connected()) {
                     co_await client.connect();
                 }
+                if (self->receiver_ids[shard] == 0) {
+                    Command id{"CLIENT", "ID"};
+                    self->receiver_ids[shard] = (co_await client.command(std::move(id))).integer;
+                }
                 reply = co_await client.command(std::move(pop), poll);
             } catch (std::exception const& e) {
                 failure = e.what();
+                self->receiver_ids[shard] = 0; // a new connection gets a new id
             }
             if (self->stopping) {
                 break;
@@ -586,6 +610,7 @@ struct RedisLayerState : std::enable_shared_from_this<RedisLayerState> {
                 try {
                     batches = co_await client.pipeline(std::move(drain));
                 } catch (std::exception const&) {
+                    self->receiver_ids[shard] = 0;
                     break;
                 }
                 std::size_t got = 0;

@@ -8,6 +8,8 @@
 
 #include <msgpack.hpp>
 
+#include <cstdint>
+#include <limits>
 #include <stdexcept>
 
 namespace canal::detail {
@@ -86,6 +88,11 @@ boost::json::value to_json(msgpack::object const& o, std::size_t depth) {
     case msgpack::type::BOOLEAN:
         return o.via.boolean;
     case msgpack::type::POSITIVE_INTEGER:
+        // As boost::json::parse does: int64 when it fits, so that as_int64() works on what
+        // another process sent (msgpack has no sign for non-negative integers).
+        if (o.via.u64 <= static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) {
+            return static_cast<std::int64_t>(o.via.u64);
+        }
         return o.via.u64;
     case msgpack::type::NEGATIVE_INTEGER:
         return o.via.i64;

@@ -138,6 +138,7 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
     net::steady_timer backoff_timer;
     std::function<void()> on_connect;
     std::atomic<bool> up{false};
+    std::atomic<bool> closing{false};
     std::atomic<std::uint64_t> trips{0};
 
     // Fails every request in flight, closes the socket and (unless closed) reconnects.
@@ -281,19 +282,25 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
                 Command select{"SELECT", std::to_string(self->url.db)};
                 hello.push_back(std::move(select));
             }
-            if (!hello.empty()) {
-                try {
-                    auto replies =
-                        co_await request(self, std::move(hello), self->options.connect_timeout, true);
-                    for (auto const& r : replies) {
-                        if (r.is_error()) {
-                            failure = "AUTH/SELECT refused: " + r.str;
-                            break;
-                        }
-                    }
-                } catch (std::exception const& e) {
-                    failure = e.what();
+            // A PING too: a server that accepts connections but does not answer (hung,
+            // stopped) fails the attempt within connect_timeout, not later on every request.
+            Command ping{"PING"};
+            hello.push_back(std::move(ping));
+            try {
+                std::vector<std::string> names;
+                for (auto const& c : hello) {
+                    names.push_back(c.front());
                 }
+                auto replies =
+                    co_await request(self, std::move(hello), self->options.connect_timeout, true);
+                for (std::size_t i = 0; i < replies.size(); ++i) {
+                    if (replies[i].is_error()) {
+                        failure = names[i] + " refused: " + replies[i].str;
+                        break;
+                    }
+                }
+            } catch (std::exception const& e) {
+                failure = e.what();
             }
         }
         watchdog.cancel();
@@ -436,6 +443,9 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
     }
 
     static awaitable<void> connect_op(std::shared_ptr<Impl> self) {
+        // The attempt is shared by every waiting caller (and bounded by connect_timeout):
+        // one caller's cancellation must not abort it for the others ("Operation canceled").
+        co_await net::this_coro::reset_cancellation_state(net::disable_cancellation());
         if (self->state == State::connected) {
             co_return;
         }
@@ -541,6 +551,9 @@ std::uint64_t Client::round_trips() const noexcept {
 Url const& Client::url() const noexcept { return impl_->url; }
 
 void Client::close() {
+    if (impl_->closing.exchange(true)) {
+        return;
+    }
     auto impl = impl_;
     net::post(impl->strand, [impl] { impl->shutdown(); });
 }

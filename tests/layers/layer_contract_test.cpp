@@ -1,0 +1,450 @@
+// The channel-layer contract, run against every layer: InMemoryChannelLayer, and
+// RedisChannelLayer on a real redis-server started for each test.
+#include <canal/layers/channel_layer.hpp>
+
+#include <canal/core/errors.hpp>
+#include <canal/layers/in_memory_channel_layer.hpp>
+#include <canal/layers/redis_channel_layer.hpp>
+
+#include "support/async_run.hpp"
+#include "support/redis_server.hpp"
+
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_signal.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+#include <boost/mpl/list.hpp>
+#include <boost/system/system_error.hpp>
+#include <boost/test/unit_test.hpp>
+
+#include <atomic>
+#include <memory>
+#include <set>
+#include <thread>
+#include <vector>
+
+using namespace std::chrono_literals;
+
+namespace {
+
+using canal::awaitable;
+using canal::ChannelLayer;
+using canal::LayerSettings;
+using canal::Message;
+using canal::test::numbered;
+using canal::test::run_async;
+using canal::test::run_sync;
+namespace net = canal::net;
+
+// Builds the layers of one test. `scale` shrinks the load tests for layers whose every
+// operation is a network round trip.
+struct InMemoryLayers {
+    static constexpr int scale = 10;
+    std::unique_ptr<ChannelLayer> make(LayerSettings settings) {
+        return std::make_unique<canal::InMemoryChannelLayer>(settings);
+    }
+};
+
+struct RedisLayers {
+    static constexpr int scale = 1;
+    canal::test::RedisProcess server;
+    std::unique_ptr<ChannelLayer> make(LayerSettings settings) {
+        canal::RedisLayerSettings s;
+        static_cast<LayerSettings&>(s) = settings;
+        s.hosts = {server.url()};
+        s.receive_poll = 200ms;
+        auto layer = std::make_unique<canal::RedisChannelLayer>(s);
+        layer->wait_connected();
+        return layer;
+    }
+};
+
+using Layers = boost::mpl::list<InMemoryLayers, RedisLayers>;
+
+std::atomic<std::int64_t> marker_ids{0};
+
+// True when `channel` holds no message: a marker sent now is the next one received.
+awaitable<bool> is_empty(ChannelLayer& layer, std::string channel) {
+    auto const id = ++marker_ids;
+    co_await layer.send(channel, numbered("test.marker", id));
+    auto const next = co_await layer.receive(channel);
+    co_return next.type() == "test.marker" && next.at("n").as_int64() == id;
+}
+
+awaitable<void> group_send_numbered(ChannelLayer& layer, std::string group, std::int64_t sender,
+                                    int count) {
+    for (int i = 0; i < count; ++i) {
+        boost::json::object obj;
+        obj["type"] = "count";
+        obj["sender"] = sender;
+        obj["n"] = i;
+        co_await layer.group_send(group, Message(std::move(obj)));
+    }
+}
+
+// What one receiver of the concurrency test saw. Boost.Test assertions are not
+// thread-safe: threads record, the main thread checks.
+constexpr int senders = 4;
+struct Tally {
+    int received = 0;
+    int out_of_order = 0;
+    std::vector<std::int64_t> next = std::vector<std::int64_t>(senders, 0);
+    std::exception_ptr failure;
+};
+
+// The "n" of a numbered() message (a function: g++ 12 misparses `(co_await x).f()` in
+// templates).
+std::int64_t n_of(Message const& m) { return m.at("n").as_int64(); }
+
+bool is_operation_aborted(std::exception_ptr e) {
+    if (!e) {
+        return false;
+    }
+    try {
+        std::rethrow_exception(e);
+    } catch (boost::system::system_error const& error) {
+        return error.code() == net::error::operation_aborted;
+    } catch (...) {
+        return false;
+    }
+}
+
+void rethrow(std::exception_ptr e) {
+    if (e) {
+        std::rethrow_exception(e);
+    }
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_SUITE(layer_contract)
+
+BOOST_AUTO_TEST_CASE_TEMPLATE(receives_in_send_order, Factory, Layers) {
+    Factory factory;
+    std::unique_ptr<ChannelLayer> layer = factory.make(LayerSettings{});
+    run_async([&]() -> awaitable<void> {
+        // A named channel, and a process-specific one from new_channel().
+        std::vector<std::string> channels;
+        channels.emplace_back("inbox");
+        channels.push_back(co_await layer->new_channel());
+        for (auto const& channel : channels) {
+            for (int i = 0; i < 5; ++i) {
+                co_await layer->send(channel, numbered("chat.message", i));
+            }
+            for (int i = 0; i < 5; ++i) {
+                auto const m = co_await layer->receive(channel);
+                BOOST_TEST(m.type() == "chat.message");
+                BOOST_TEST(m.at("n").as_int64() == i);
+            }
+            BOOST_TEST(co_await is_empty(*layer, channel));
+        }
+    });
+}
+
+BOOST_AUTO_TEST_CASE_TEMPLATE(a_message_arrives_as_it_was_sent, Factory, Layers) {
+    Factory factory;
+    std::unique_ptr<ChannelLayer> layer = factory.make(LayerSettings{});
+    run_async([&]() -> awaitable<void> {
+        auto sent = boost::json::parse(R"({"type": "chat.message", "text": "héllo \"x\"",
+            "n": -3, "big": 1099511627776, "zero": 0, "f": 1.5, "yes": true, "no": false,
+            "none": null, "list": [1, "two", [3, {"four": 4}]], "obj": {"k": "v", "e": {}}})")
+                        .as_object();
+        auto const channel = co_await layer->new_channel();
+        co_await layer->send(channel, Message(sent));
+        auto const got = co_await layer->receive(channel);
+        BOOST_TEST(got.object() == sent, boost::json::serialize(got.object()));
+        // What consumers do with numbers works the same on every layer.
+        BOOST_TEST(got.at("n").as_int64() == -3);
+        BOOST_TEST(got.at("zero").as_int64() == 0);
+        BOOST_TEST(got.at("big").as_int64() == 1099511627776);
+        BOOST_TEST(got.at("f").as_double() == 1.5);
+    });
+}
+
+BOOST_AUTO_TEST_CASE_TEMPLATE(send_throws_channel_full_at_capacity, Factory, Layers) {
+    Factory factory;
+    std::unique_ptr<ChannelLayer> layer = factory.make(LayerSettings{.capacity = 3});
+    run_async([&]() -> awaitable<void> {
+        for (int i = 0; i < 3; ++i) {
+            co_await layer->send("inbox", numbered("m", i));
+        }
+        CANAL_CO_CHECK_THROW(canal::ChannelFull, co_await layer->send("inbox", numbered("m", 3)),
+                             "channel 'inbox' is full (capacity 3)");
+        co_await layer->send("other", numbered("m", 0)); // another channel is not affected
+        BOOST_TEST(n_of(co_await layer->receive("inbox")) == 0);
+        co_await layer->send("inbox", numbered("m", 4)); // receiving made room for one
+        CANAL_CO_CHECK_THROW(canal::ChannelFull, co_await layer->send("inbox", numbered("m", 5)),
+                             "channel 'inbox' is full");
+        for (int n : {1, 2, 4}) {
+            BOOST_TEST(n_of(co_await layer->receive("inbox")) == n);
+        }
+        BOOST_TEST(n_of(co_await layer->receive("other")) == 0);
+    });
+    BOOST_TEST(layer->dropped_count() == 0u); // send throws, it does not count
+}
+
+BOOST_AUTO_TEST_CASE_TEMPLATE(group_send_skips_a_full_member_and_counts_it, Factory, Layers) {
+    Factory factory;
+    std::unique_ptr<ChannelLayer> layer = factory.make(LayerSettings{.capacity = 3});
+    run_async([&]() -> awaitable<void> {
+        co_await layer->group_add("room", "full");
+        co_await layer->group_add("room", "free");
+        for (int i = 0; i < 3; ++i) {
+            co_await layer->send("full", numbered("own", i));
+        }
+        co_await layer->group_send("room", numbered("room.message", 1));
+        BOOST_TEST(layer->dropped_count() == 1u);
+        auto const got = co_await layer->receive("free");
+        BOOST_TEST(got.type() == "room.message");
+        for (int i = 0; i < 3; ++i) { // the full member kept its own messages only
+            auto const own = co_await layer->receive("full");
+            BOOST_TEST(own.type() == "own");
+            BOOST_TEST(own.at("n").as_int64() == i);
+        }
+        BOOST_TEST(co_await is_empty(*layer, "full"));
+        co_await layer->group_send("room", numbered("room.message", 2)); // room again
+        BOOST_TEST(layer->dropped_count() == 1u);
+        BOOST_TEST(n_of(co_await layer->receive("full")) == 2);
+        BOOST_TEST(n_of(co_await layer->receive("free")) == 2);
+    });
+}
+
+BOOST_AUTO_TEST_CASE_TEMPLATE(group_send_reaches_every_member_once, Factory, Layers) {
+    Factory factory;
+    std::unique_ptr<ChannelLayer> layer = factory.make(LayerSettings{});
+    run_async([&]() -> awaitable<void> {
+        std::vector<std::string> members;
+        for (int i = 0; i < 3; ++i) {
+            members.push_back(co_await layer->new_channel());
+        }
+        members.emplace_back("named-member");
+        for (auto const& m : members) {
+            co_await layer->group_add("room", m);
+        }
+        co_await layer->group_add("room", members.front()); // twice: delivered once
+        auto const outsider = co_await layer->new_channel();
+        co_await layer->group_add("other", outsider);
+        co_await layer->group_send("room", numbered("room.message", 7));
+        for (auto const& m : members) {
+            auto const got = co_await layer->receive(m);
+            BOOST_TEST(got.type() == "room.message");
+            BOOST_TEST(got.at("n").as_int64() == 7);
+            BOOST_TEST(co_await is_empty(*layer, m), m);
+        }
+        BOOST_TEST(co_await is_empty(*layer, outsider));
+        co_await layer->group_send("nobody", numbered("room.message", 8)); // nothing happens
+    });
+    BOOST_TEST(layer->dropped_count() == 0u);
+}
+
+BOOST_AUTO_TEST_CASE_TEMPLATE(group_discard_stops_delivery, Factory, Layers) {
+    Factory factory;
+    std::unique_ptr<ChannelLayer> layer = factory.make(LayerSettings{});
+    run_async([&]() -> awaitable<void> {
+        auto const a = co_await layer->new_channel();
+        auto const b = co_await layer->new_channel();
+        co_await layer->group_add("room", a);
+        co_await layer->group_add("room", b);
+        co_await layer->group_discard("room", a);
+        co_await layer->group_discard("room", "not-a-member"); // no-op
+        co_await layer->group_discard("no-such-group", a);     // no-op
+        co_await layer->group_send("room", numbered("room.message", 1));
+        BOOST_TEST(n_of(co_await layer->receive(b)) == 1);
+        BOOST_TEST(co_await is_empty(*layer, a));
+        co_await layer->group_discard("room", b);
+        co_await layer->group_send("room", numbered("room.message", 2));
+        BOOST_TEST(co_await is_empty(*layer, b));
+        co_await layer->group_add("room", b); // joining again works
+        co_await layer->group_send("room", numbered("room.message", 3));
+        BOOST_TEST(n_of(co_await layer->receive(b)) == 3);
+    });
+}
+
+BOOST_AUTO_TEST_CASE_TEMPLATE(new_channel_names_are_unique_and_valid, Factory, Layers) {
+    Factory factory;
+    std::unique_ptr<ChannelLayer> layer = factory.make(LayerSettings{});
+    run_async([&]() -> awaitable<void> {
+        std::set<std::string> names;
+        for (int i = 0; i < 200; ++i) {
+            auto name = co_await layer->new_channel();
+            BOOST_TEST(ChannelLayer::is_valid_channel_name(name), name);
+            BOOST_TEST(name.starts_with("specific."), name);
+            BOOST_TEST(name.find('!') != std::string::npos, name);
+            BOOST_TEST(name.back() != '!', name);
+            names.insert(std::move(name));
+        }
+        BOOST_TEST(names.size() == 200u);
+        auto const custom = co_await layer->new_channel("worker");
+        BOOST_TEST(custom.starts_with("worker."), custom);
+        BOOST_TEST(ChannelLayer::is_valid_channel_name(custom), custom);
+        CANAL_CO_CHECK_THROW(canal::InvalidName, (void)co_await layer->new_channel("bad prefix"),
+                             "channel prefix 'bad prefix'");
+    });
+}
+
+BOOST_AUTO_TEST_CASE_TEMPLATE(flush_drops_channels_and_groups, Factory, Layers) {
+    Factory factory;
+    std::unique_ptr<ChannelLayer> layer = factory.make(LayerSettings{});
+    run_async([&]() -> awaitable<void> {
+        auto const member = co_await layer->new_channel();
+        co_await layer->send("inbox", numbered("old", 1));
+        co_await layer->send(member, numbered("old", 2));
+        co_await layer->group_add("room", member);
+        co_await layer->flush();
+        BOOST_TEST(co_await is_empty(*layer, "inbox"));
+        BOOST_TEST(co_await is_empty(*layer, member));
+        co_await layer->group_send("room", numbered("room.message", 1));
+        BOOST_TEST(co_await is_empty(*layer, member));
+        // The layer works as before after a flush.
+        co_await layer->group_add("room", member);
+        co_await layer->group_send("room", numbered("room.message", 2));
+        BOOST_TEST(n_of(co_await layer->receive(member)) == 2);
+    });
+}
+
+BOOST_AUTO_TEST_CASE_TEMPLATE(receive_resumes_on_its_strand_when_another_thread_sends, Factory,
+                              Layers) {
+    net::io_context ioc; // outlives the layer (see canal::test::ContextLease)
+    Factory factory;
+    std::unique_ptr<ChannelLayer> layer = factory.make(LayerSettings{});
+    auto const channel = run_sync(layer->new_channel());
+    auto strand = net::make_strand(ioc);
+    std::thread sender;
+    std::optional<Message> got;
+    bool on_strand = false;
+    std::thread::id resumed_on;
+    net::co_spawn(
+        strand,
+        [&]() -> awaitable<void> {
+            // Runs after this coroutine waits inside receive(): the send must wake it.
+            net::post(strand, [&] {
+                sender = std::thread([&] { run_sync(layer->send(channel, numbered("hello", 1))); });
+            });
+            got = co_await layer->receive(channel);
+            on_strand = strand.running_in_this_thread();
+            resumed_on = std::this_thread::get_id();
+        },
+        rethrow);
+    ioc.run_for(canal::test::run_deadline);
+    sender.join();
+    BOOST_REQUIRE(got.has_value());
+    BOOST_TEST(got->type() == "hello");
+    BOOST_TEST(on_strand);
+    BOOST_TEST((resumed_on == std::this_thread::get_id()));
+}
+
+BOOST_AUTO_TEST_CASE_TEMPLATE(a_cancelled_receive_loses_nothing, Factory, Layers) {
+    net::io_context ioc; // outlives the layer (see canal::test::ContextLease)
+    Factory factory;
+    std::unique_ptr<ChannelLayer> layer = factory.make(LayerSettings{});
+    auto const channel = run_sync(layer->new_channel());
+    net::cancellation_signal cancel;
+    std::exception_ptr failure;
+    bool finished = false;
+    net::co_spawn(
+        ioc,
+        [&]() -> awaitable<void> {
+            net::post(ioc, [&] { cancel.emit(net::cancellation_type::terminal); });
+            (void)co_await layer->receive(channel);
+        },
+        net::bind_cancellation_slot(cancel.slot(), [&](std::exception_ptr e) {
+            failure = e;
+            finished = true;
+        }));
+    ioc.run_for(canal::test::run_deadline);
+    BOOST_REQUIRE(finished);
+    BOOST_TEST(is_operation_aborted(failure));
+    // The cancelled receive() is gone: what is sent afterwards goes to the next one.
+    run_sync(layer->send(channel, numbered("later", 1)));
+    run_sync(layer->send(channel, numbered("later", 2)));
+    BOOST_TEST(run_sync(layer->receive(channel)).at("n").as_int64() == 1);
+    BOOST_TEST(run_sync(layer->receive(channel)).at("n").as_int64() == 2);
+}
+
+BOOST_AUTO_TEST_CASE_TEMPLATE(concurrent_group_sends_reach_every_member_in_sender_order, Factory,
+                              Layers) {
+    constexpr int per_sender = 25 * Factory::scale;
+    constexpr int members = 5;
+    net::io_context receivers; // outlives the layer (see canal::test::ContextLease)
+    Factory factory;
+    std::unique_ptr<ChannelLayer> layer =
+        factory.make(LayerSettings{.capacity = senders * per_sender + 1});
+    std::vector<std::string> channels;
+    for (int m = 0; m < members; ++m) {
+        channels.push_back(run_sync(layer->new_channel()));
+        run_sync(layer->group_add("all", channels.back()));
+    }
+    std::vector<Tally> tallies(members);
+    for (int m = 0; m < members; ++m) {
+        net::co_spawn(
+            net::make_strand(receivers),
+            [&layer, &tally = tallies[m], channel = channels[m]]() -> awaitable<void> {
+                for (int i = 0; i < senders * per_sender; ++i) {
+                    auto const message = co_await layer->receive(channel);
+                    auto const sender = message.at("sender").as_int64();
+                    auto const seq = message.at("n").as_int64();
+                    if (seq != tally.next[sender]) {
+                        ++tally.out_of_order;
+                    }
+                    tally.next[sender] = seq + 1;
+                    ++tally.received;
+                }
+            },
+            [&tally = tallies[m]](std::exception_ptr e) { tally.failure = e; });
+    }
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 2; ++t) {
+        threads.emplace_back([&] { receivers.run_for(canal::test::run_deadline); });
+    }
+    std::vector<std::exception_ptr> send_failures(senders);
+    for (int s = 0; s < senders; ++s) {
+        threads.emplace_back([&layer, &send_failures, s] {
+            try {
+                run_sync(group_send_numbered(*layer, "all", s, per_sender));
+            } catch (...) {
+                send_failures[s] = std::current_exception();
+            }
+        });
+    }
+    for (auto& t : threads) {
+        t.join();
+    }
+    for (auto const& f : send_failures) {
+        BOOST_TEST(!f);
+    }
+    for (auto const& tally : tallies) {
+        BOOST_TEST(!tally.failure);
+        BOOST_TEST(tally.received == senders * per_sender);
+        BOOST_TEST(tally.out_of_order == 0);
+        for (auto const next : tally.next) {
+            BOOST_TEST(next == per_sender);
+        }
+    }
+    BOOST_TEST(layer->dropped_count() == 0u);
+}
+
+BOOST_AUTO_TEST_CASE_TEMPLATE(operations_reject_invalid_names, Factory, Layers) {
+    Factory factory;
+    std::unique_ptr<ChannelLayer> layer = factory.make(LayerSettings{});
+    run_async([&]() -> awaitable<void> {
+        auto const m = numbered("x", 1);
+        CANAL_CO_CHECK_THROW(canal::InvalidName, co_await layer->send("bad name", m),
+                             "channel name 'bad name' is invalid");
+        CANAL_CO_CHECK_THROW(canal::InvalidName, (void)co_await layer->receive("!bad"),
+                             "channel name '!bad' is invalid");
+        CANAL_CO_CHECK_THROW(canal::InvalidName, co_await layer->group_add("a!b", "ok"),
+                             "group name 'a!b' is invalid");
+        CANAL_CO_CHECK_THROW(canal::InvalidName, co_await layer->group_add("ok", "bad name"),
+                             "channel name 'bad name' is invalid");
+        CANAL_CO_CHECK_THROW(canal::InvalidName, co_await layer->group_discard("chat lobby", "ok"),
+                             "group name 'chat lobby' is invalid");
+        CANAL_CO_CHECK_THROW(canal::InvalidName, co_await layer->group_send("", m),
+                             "group name '' is invalid");
+        CANAL_CO_CHECK_THROW(canal::InvalidName, co_await layer->send(std::string(100, 'c'), m),
+                             "channel name 'ccc");
+    });
+}
+
+BOOST_AUTO_TEST_SUITE_END()
