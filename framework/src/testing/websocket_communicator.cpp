@@ -2,6 +2,8 @@
 // io_context, driven step by step from the test thread.
 #include <canal/testing/websocket_communicator.hpp>
 
+#include "routing/dispatch.hpp"
+
 #include <canal/core/errors.hpp>
 #include <canal/sync/handler_pool.hpp>
 
@@ -67,7 +69,11 @@ ApplicationCommunicator::ApplicationCommunicator(Application app, Scope scope)
     auto impl = impl_;
     Receive receive = [impl]() { return impl->receive(); };
     Send send = [impl](Event ev) { return impl->send(std::move(ev)); };
-    net::co_spawn(impl->ioc, app(std::move(scope), std::move(receive), std::move(send)),
+    // run_routed keeps its own copy of the application alive while it runs: an application
+    // may return a coroutine that refers to itself (middleware does).
+    net::co_spawn(impl->ioc,
+                  detail::run_routed(std::move(app), std::move(scope), std::move(receive),
+                                     std::move(send)),
                   [impl](std::exception_ptr e) {
                       impl->finished = true;
                       impl->error = e;

@@ -21,6 +21,10 @@ using Send = std::function<awaitable<void>(Event)>;
  * The server calls it on the connection's strand. It returns when the connection is
  * done; an exception ends the connection (websocket: close 1011; before accept: HTTP 500,
  * or 404 for RouteNotFound).
+ *
+ * Whoever calls an application keeps that Application object alive until the returned
+ * awaitable has completed (the server, the routers and the communicators do): the coroutine
+ * it returns may refer to it, as middleware does.
  */
 using Application = std::function<awaitable<void>(Scope, Receive, Send)>;
 
