@@ -1,6 +1,8 @@
 // canal-bench: a load generator for canal servers: one thread, its own io_context, Beast
-// websocket clients in Asio C++20 coroutines. Mode `room`: the fan-out of the Channels
-// tutorial chat (apps/chat). What it measures and how to read it: benchmarks/README.md.
+// websocket clients in Asio C++20 coroutines. Modes: `room` (the fan-out of the Channels
+// tutorial chat, apps/chat), `echo` (round trips), `connect` (handshakes/s) and `idle`
+// (server memory per idle connection). What it measures and how to read it:
+// benchmarks/README.md.
 #include <canal/core/net.hpp>
 
 #include <boost/asio/co_spawn.hpp>
@@ -78,45 +80,64 @@ std::string fixed(double v, int decimals) {
 // ---------------------------------------------------------------------------------------------
 // Command line
 
-constexpr char const* usage_text = R"(usage: canal-bench room [options]
+constexpr char const* usage_text = R"(usage: canal-bench room|echo|connect|idle [options]
 
-Connects MEMBERS websocket clients to ws://HOST:PORT/ws/chat/ROOM/ (the canal-chat app),
-lets SENDERS of them send {"message": "..."} for DURATION seconds and measures the fan-out:
-messages sent, deliveries, losses, per-sender order and delivery latency.
+room     Connects MEMBERS websocket clients to ws://HOST:PORT/ws/chat/ROOM/ (the canal-chat
+         app), lets SENDERS of them send {"message": "..."} for DURATION seconds and measures
+         the fan-out: messages sent, deliveries, losses, per-sender order and delivery latency.
+echo     Opens CONNECTIONS clients to ws://HOST:PORT/PATH (default /ws/echo/); each keeps
+         WINDOW messages of SIZE bytes in flight to an echo server: round trips/s and latency.
+connect  CONNECTIONS clients in parallel connect, handshake and close, again and again:
+         handshakes/s and handshake latency.
+idle     Opens CONNECTIONS clients and holds them idle for DURATION seconds: the server's
+         RSS growth per connection (/proc, needs --spawn or --server-pid).
 
   --host H              server address (default 127.0.0.1)
-  --port P              server port (required unless --spawn)
+  --port P              server port (required unless --spawn); repeat it for several
+                        servers: connections go to them in turn
   --members C           connected room members (default 10)
+  --connections C       echo, connect, idle: clients (defaults 10, 8, 1000)
+  --size S              echo: bytes per message text (default 64)
+  --path PATH           echo, connect, idle: websocket path (default /ws/echo/)
   --senders K           members that also send (default 1, at most C)
   --duration S          measured seconds (default 5)
   --warmup S            seconds of sending before measuring starts (default 1)
   --rate R              messages per second over all senders; 0 = closed loop (default 0)
-  --window W            closed loop: messages each sender keeps in flight (default 4)
+  --window W            closed loop: messages each sender keeps in flight (default 4;
+                        echo: 16)
   --room NAME           room name: letters, digits, '-', '_', '.' (default bench)
   --pad N               extra bytes in each message text (default 0)
   --spawn PATH          start PATH (canal-chat) on a free port, stop it at the end
+  --servers N           --spawn N servers (default 1; with a shared channel layer, e.g.
+                        --server-arg --layer=redis://...), connections go to them in turn
   --server-threads N    --threads given to the spawned server (default 1)
   --server-arg ARG      one more argument for the spawned server, e.g. --server-arg
                         --consumer=sync (repeatable)
   --server-cpu LIST     pin the spawned server to these CPUs (e.g. 0 or 0,2 or 0-1)
   --client-cpu LIST     pin canal-bench to these CPUs
-  --server-pid PID      also report the CPU use of this (not spawned) server process
+  --server-pid PID      also report the CPU use (idle: the RSS) of this server process,
+                        not spawned (repeatable: the sum over them)
   -h, --help            this help
 
-Prints a table, then one JSON line starting with {"mode":"room". Exit status: 0 done,
+Prints a table, then one JSON line starting with {"mode":"MODE". Exit status: 0 done,
 1 the run failed (connect failure, server death, disconnects), 2 bad command line.
 )";
 
 struct Options {
     std::string mode;
     std::string host = "127.0.0.1";
-    std::optional<unsigned> port;
+    std::vector<unsigned> ports;
     std::size_t members = 10;
+    std::optional<std::size_t> connections;
+    std::size_t size = 64;
+    std::string path = "/ws/echo/";
+    unsigned servers = 1;
     std::size_t senders = 1;
     double duration = 5;
     double warmup = 1;
     double rate = 0;
     std::size_t window = 4;
+    bool window_given = false;
     std::string room = "bench";
     std::size_t pad = 0;
     std::string spawn;
@@ -124,7 +145,7 @@ struct Options {
     std::vector<std::string> server_args;
     std::vector<int> server_cpus;
     std::vector<int> client_cpus;
-    int server_pid = 0;
+    std::vector<int> server_pids;
 };
 
 [[noreturn]] void usage_error(std::string const& message) {
@@ -196,9 +217,17 @@ Options parse_options(int argc, char** argv) {
         if (flag == "--host") {
             o.host = value;
         } else if (flag == "--port") {
-            o.port = parse_number<unsigned>(flag, value);
+            o.ports.push_back(parse_number<unsigned>(flag, value));
         } else if (flag == "--members") {
             o.members = parse_number<std::size_t>(flag, value);
+        } else if (flag == "--connections") {
+            o.connections = parse_number<std::size_t>(flag, value);
+        } else if (flag == "--size") {
+            o.size = parse_number<std::size_t>(flag, value);
+        } else if (flag == "--path") {
+            o.path = value;
+        } else if (flag == "--servers") {
+            o.servers = parse_number<unsigned>(flag, value);
         } else if (flag == "--senders") {
             o.senders = parse_number<std::size_t>(flag, value);
         } else if (flag == "--duration") {
@@ -209,6 +238,7 @@ Options parse_options(int argc, char** argv) {
             o.rate = parse_number<double>(flag, value);
         } else if (flag == "--window") {
             o.window = parse_number<std::size_t>(flag, value);
+            o.window_given = true;
         } else if (flag == "--room") {
             o.room = value;
         } else if (flag == "--pad") {
@@ -224,32 +254,60 @@ Options parse_options(int argc, char** argv) {
         } else if (flag == "--client-cpu") {
             o.client_cpus = parse_cpus(flag, value);
         } else if (flag == "--server-pid") {
-            o.server_pid = parse_number<int>(flag, value);
+            o.server_pids.push_back(parse_number<int>(flag, value));
         } else {
             usage_error("unknown option '" + std::string(flag) + "'");
         }
     }
     if (o.mode.empty()) {
-        usage_error("no mode given: the only mode is 'room'");
+        usage_error("no mode given: room, echo, connect or idle");
     }
-    if (o.mode != "room") {
-        usage_error("unknown mode '" + o.mode + "': the only mode is 'room'");
+    if (o.mode != "room" && o.mode != "echo" && o.mode != "connect" && o.mode != "idle") {
+        usage_error("unknown mode '" + o.mode + "': room, echo, connect or idle");
     }
-    if (o.spawn.empty() && !o.port) {
+    if (o.spawn.empty() && o.ports.empty()) {
         usage_error("--port is required (or --spawn PATH_TO_CANAL_CHAT to start a server)");
     }
-    if (!o.spawn.empty() && o.port) {
+    if (!o.spawn.empty() && !o.ports.empty()) {
         usage_error("--spawn picks a free port itself: drop --port");
     }
-    if (o.port && (*o.port == 0 || *o.port > 65535)) {
-        usage_error("--port must be 1..65535");
+    for (auto port : o.ports) {
+        if (port == 0 || port > 65535) {
+            usage_error("--port must be 1..65535");
+        }
     }
-    if (o.spawn.empty() &&
-        (!o.server_cpus.empty() || o.server_threads != 1 || !o.server_args.empty())) {
-        usage_error("--server-cpu, --server-threads and --server-arg only apply with --spawn");
+    if (o.spawn.empty() && (!o.server_cpus.empty() || o.server_threads != 1 ||
+                            !o.server_args.empty() || o.servers != 1)) {
+        usage_error(
+            "--server-cpu, --server-threads, --servers and --server-arg only apply with --spawn");
+    }
+    if (o.servers == 0 || o.servers > 16) {
+        usage_error("--servers must be 1..16");
+    }
+    if (o.connections && o.mode == "room") {
+        usage_error("room counts --members, not --connections");
+    }
+    if (o.mode != "room") {
+        // The other modes reuse the member machinery: every connection is a member, and in
+        // echo every one sends.
+        std::size_t defaults = o.mode == "echo" ? 10 : o.mode == "connect" ? 8 : 1000;
+        o.members = o.connections.value_or(defaults);
+        o.senders = o.mode == "echo" ? o.members : 1;
+        if (o.mode == "echo" && !o.window_given) {
+            o.window = 16;
+        }
+        if (o.mode != "room" && o.rate > 0 && o.mode != "echo") {
+            usage_error("--rate applies to room and echo only");
+        }
+    }
+    if (o.size > 1'000'000) {
+        usage_error("--size must be at most 1000000 bytes");
+    }
+    if (o.path.empty() || o.path.front() != '/') {
+        usage_error("--path must start with '/'");
     }
     if (o.members == 0 || o.members > 1'000'000) {
-        usage_error("--members must be 1..1000000");
+        usage_error("--members / --connections must be 1..1000000");
     }
     if (o.senders == 0 || o.senders > o.members) {
         usage_error("--senders must be 1..members (" + std::to_string(o.members) + ")");
@@ -383,6 +441,36 @@ std::optional<double> process_cpu_seconds(int pid) {
         }
     }
     return static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
+/** Resident set size of process `pid` in KiB (VmRSS in /proc/PID/status; 0 = self), or nullopt. */
+std::optional<double> process_rss_kib(int pid) {
+    std::ifstream in(pid == 0 ? std::string("/proc/self/status")
+                              : "/proc/" + std::to_string(pid) + "/status");
+    std::string line;
+    while (std::getline(in, line)) {
+        if (line.starts_with("VmRSS:")) {
+            return std::strtod(line.c_str() + 6, nullptr);
+        }
+    }
+    return std::nullopt;
+}
+
+/** Sum of `f(pid)` over `pids`; nullopt when there are none or one is unreadable. */
+template <typename F>
+std::optional<double> sum_over(std::vector<int> const& pids, F f) {
+    if (pids.empty()) {
+        return std::nullopt;
+    }
+    double total = 0;
+    for (int pid : pids) {
+        auto v = f(pid);
+        if (!v) {
+            return std::nullopt;
+        }
+        total += *v;
+    }
+    return total;
 }
 
 bool pin_to(pid_t pid, std::vector<int> const& cpus) {
@@ -633,6 +721,8 @@ struct Member {
         : index(i), wake(ioc), last_seq(senders, 0) {}
 
     std::size_t index;
+    /** Which server (of --port / --servers) this member talks to. */
+    std::size_t server = 0;
     std::optional<Ws> ws;
     /** Wakes this member's sender: cancelled when a slot frees or a message is scheduled. */
     net::steady_timer wake;
@@ -667,23 +757,39 @@ struct Results {
     double mean_us = 0;
     double client_cpu_pct = 0;
     std::optional<double> server_cpu_pct;
+    // connect
+    std::uint64_t handshakes = 0;
+    std::uint64_t connect_errors = 0;
+    // idle
+    std::optional<double> server_rss_before_kib;
+    std::optional<double> server_rss_after_kib;
+    std::optional<double> client_rss_kib;
 };
 
 class Bench {
 public:
-    Bench(net::io_context& ioc, Options const& o, tcp::endpoint endpoint, ServerProcess* server,
-          int watched_pid)
-        : ioc_(ioc), o_(o), endpoint_(std::move(endpoint)), server_(server),
-          watched_pid_(watched_pid), phase_timer_(ioc), watchdog_timer_(ioc), monitor_timer_(ioc),
-          signals_(ioc, SIGINT, SIGTERM) {
-        host_header_ = o.host + ":" + std::to_string(endpoint_.port());
-        target_ = "/ws/chat/" + o.room + "/";
+    Bench(net::io_context& ioc, Options const& o, std::vector<tcp::endpoint> endpoints,
+          std::vector<ServerProcess*> servers, std::vector<int> watched_pids)
+        : ioc_(ioc), o_(o), endpoints_(std::move(endpoints)), servers_(std::move(servers)),
+          watched_pids_(std::move(watched_pids)), phase_timer_(ioc), watchdog_timer_(ioc),
+          monitor_timer_(ioc), signals_(ioc, SIGINT, SIGTERM) {
+        for (auto const& ep : endpoints_) {
+            host_headers_.push_back(o.host + ":" + std::to_string(ep.port()));
+        }
+        room_ = o.mode == "room";
+        echo_ = o.mode == "echo";
+        target_ = room_ ? "/ws/chat/" + o.room + "/" : o.path;
         std::random_device rd;
         run_id_ = rd() % 1'000'000'000;
+        if (o.mode == "connect") {
+            return; // no standing members: each worker connects and closes in a loop
+        }
         members_.reserve(o.members);
         for (std::size_t i = 0; i < o.members; ++i) {
-            members_.push_back(std::make_unique<Member>(i, ioc, o.senders));
-            members_.back()->sender = i < o.senders;
+            // Echo checks the order of a member's own messages only: one slot.
+            members_.push_back(std::make_unique<Member>(i, ioc, room_ ? o.senders : 1));
+            members_.back()->sender = i < o.senders && (room_ || echo_);
+            members_.back()->server = i % endpoints_.size();
         }
     }
 
@@ -696,12 +802,15 @@ public:
     void start() {
         net::co_spawn(ioc_, run(), on_done("run"));
         net::co_spawn(ioc_, watchdog(), on_done("watchdog"));
-        if (server_ != nullptr) {
+        if (!servers_.empty()) {
             net::co_spawn(ioc_, watch_server(), on_done("server monitor"));
-            int fd = server_->take_output_fd();
+        }
+        for (auto* server : servers_) {
+            int fd = server->take_output_fd();
             if (fd >= 0) {
-                server_out_.emplace(ioc_, fd);
-                net::co_spawn(ioc_, forward_server_output(), on_done("server output"));
+                server_out_.push_back(std::make_unique<net::posix::stream_descriptor>(ioc_, fd));
+                net::co_spawn(ioc_, forward_server_output(*server_out_.back()),
+                              on_done("server output"));
             }
         }
         signals_.async_wait([this](boost::system::error_code ec, int sig) {
@@ -759,11 +868,24 @@ private:
         co_await t.async_wait(use_nothrow);
     }
 
-    std::string server_address() const {
-        return endpoint_.address().to_string() + ":" + std::to_string(endpoint_.port());
+    std::string server_address(std::size_t server) const {
+        auto const& ep = endpoints_[server];
+        return ep.address().to_string() + ":" + std::to_string(ep.port());
     }
 
+    [[nodiscard]] std::optional<double> server_cpu_seconds() const {
+        return sum_over(watched_pids_, process_cpu_seconds);
+    }
+
+    /** Messages each sent message should produce: one per member in a room, one echo. */
+    [[nodiscard]] std::uint64_t copies() const { return room_ ? members_.size() : 1; }
+
     awaitable<void> run() {
+        if (o_.mode == "connect") {
+            co_await run_connect();
+            co_return;
+        }
+        auto rss0 = sum_over(watched_pids_, process_rss_kib);
         auto t0 = Clock::now();
         // Connect everyone, a bounded number at a time, before anybody sends.
         phase_timer_.expires_after(connect_limit());
@@ -785,6 +907,22 @@ private:
         }
         results_.connect_s = std::chrono::duration<double>(Clock::now() - t0).count();
 
+        if (o_.mode == "idle") {
+            // Hold them; the server's RSS growth over its idle baseline is their cost.
+            results_.server_rss_before_kib = rss0;
+            measure_start_ns_ = now_ns();
+            measure_end_ns_ = measure_start_ns_ + seconds_to_ns(o_.duration);
+            double client_cpu0 = own_cpu_seconds();
+            auto server_cpu0 = server_cpu_seconds();
+            co_await sleep_until(from_ns(measure_end_ns_));
+            record_cpu(client_cpu0, server_cpu0, measure_start_ns_);
+            results_.server_rss_after_kib = sum_over(watched_pids_, process_rss_kib);
+            results_.client_rss_kib = process_rss_kib(0);
+            collect();
+            co_await close_all();
+            co_return;
+        }
+
         send_start_ns_ = now_ns();
         measure_start_ns_ = send_start_ns_ + seconds_to_ns(o_.warmup);
         measure_end_ns_ = measure_start_ns_ + seconds_to_ns(o_.duration);
@@ -801,16 +939,10 @@ private:
 
         co_await sleep_until(from_ns(measure_start_ns_));
         double client_cpu0 = own_cpu_seconds();
-        auto server_cpu0 = watched_pid_ > 0 ? process_cpu_seconds(watched_pid_) : std::nullopt;
+        auto server_cpu0 = server_cpu_seconds();
         auto wall0 = now_ns();
         co_await sleep_until(from_ns(measure_end_ns_));
-        double client_cpu1 = own_cpu_seconds();
-        auto server_cpu1 = watched_pid_ > 0 ? process_cpu_seconds(watched_pid_) : std::nullopt;
-        double wall = static_cast<double>(now_ns() - wall0) / 1e9;
-        results_.client_cpu_pct = 100 * (client_cpu1 - client_cpu0) / wall;
-        if (server_cpu0 && server_cpu1) {
-            results_.server_cpu_pct = 100 * (*server_cpu1 - *server_cpu0) / wall;
-        }
+        record_cpu(client_cpu0, server_cpu0, wall0);
 
         // Stop sending; what is still scheduled is never sent (and not expected).
         sending_ = false;
@@ -827,7 +959,7 @@ private:
         auto drain_end = drain_start + std::chrono::duration_cast<Clock::duration>(
                                            std::chrono::duration<double>(drain_limit));
         while (!stopping_ && Clock::now() < drain_end &&
-               (senders_active_ > 0 || delivered_ < sent_ * members_.size())) {
+               (senders_active_ > 0 || delivered_ < sent_ * copies())) {
             co_await sleep_until(Clock::now() + std::chrono::milliseconds(5));
         }
         if (stopping_) {
@@ -835,8 +967,23 @@ private:
         }
         results_.drain_s = std::chrono::duration<double>(Clock::now() - drain_start).count();
         collect();
+        co_await close_all();
+    }
 
-        // Close politely (1000), bounded; whoever has not closed by then is cut off.
+    /** CPU use since `client_cpu0` / `server_cpu0` were read at `wall0_ns`. */
+    void record_cpu(double client_cpu0, std::optional<double> server_cpu0, std::int64_t wall0_ns) {
+        double client_cpu1 = own_cpu_seconds();
+        auto server_cpu1 = server_cpu_seconds();
+        double wall = static_cast<double>(now_ns() - wall0_ns) / 1e9;
+        results_.client_cpu_pct = 100 * (client_cpu1 - client_cpu0) / wall;
+        if (server_cpu0 && server_cpu1) {
+            results_.server_cpu_pct = 100 * (*server_cpu1 - *server_cpu0) / wall;
+        }
+    }
+
+    /** Closes every member politely (1000), bounded; then ends the run as completed. */
+    awaitable<void> close_all() {
+        // Whoever has not closed by the limit is cut off.
         closing_ = true;
         for (auto& m : members_) {
             if (m->open) {
@@ -863,8 +1010,8 @@ private:
         monitor_timer_.cancel();
         boost::system::error_code ignored;
         signals_.cancel(ignored);
-        if (server_out_) {
-            server_out_->cancel(ignored);
+        for (auto& out : server_out_) {
+            out->cancel(ignored);
         }
         // Nothing else matters now; don't wait for stragglers.
         ioc_.stop();
@@ -874,7 +1021,7 @@ private:
         auto& r = results_;
         r.sent = sent_;
         r.delivered = delivered_;
-        r.expected = sent_ * members_.size();
+        r.expected = sent_ * copies();
         r.lost = static_cast<std::int64_t>(r.expected) - static_cast<std::int64_t>(r.delivered);
         r.out_of_order = out_of_order_;
         r.foreign = foreign_;
@@ -886,6 +1033,83 @@ private:
         r.p999_us = latency_.percentile(0.999) / 1e3;
         r.max_us = static_cast<double>(latency_.max()) / 1e3;
         r.mean_us = latency_.mean() / 1e3;
+        r.handshakes = handshakes_;
+        r.connect_errors = connect_errors_;
+    }
+
+    /** Mode connect: workers connect, handshake and close in a loop for warmup + duration. */
+    awaitable<void> run_connect() {
+        send_start_ns_ = now_ns();
+        measure_start_ns_ = send_start_ns_ + seconds_to_ns(o_.warmup);
+        measure_end_ns_ = measure_start_ns_ + seconds_to_ns(o_.duration);
+        for (std::size_t i = 0; i < o_.members; ++i) {
+            ++cycle_workers_;
+            net::co_spawn(ioc_, connect_cycles(i), on_done("connect"));
+        }
+        co_await sleep_until(from_ns(measure_start_ns_));
+        double client_cpu0 = own_cpu_seconds();
+        auto server_cpu0 = server_cpu_seconds();
+        auto wall0 = now_ns();
+        co_await sleep_until(from_ns(measure_end_ns_));
+        record_cpu(client_cpu0, server_cpu0, wall0);
+        // Let the cycles in progress finish (bounded).
+        auto drain_start = Clock::now();
+        auto drain_end = drain_start + std::chrono::duration_cast<Clock::duration>(
+                                           std::chrono::duration<double>(drain_limit));
+        while (!stopping_ && cycle_workers_ > 0 && Clock::now() < drain_end) {
+            co_await sleep_until(Clock::now() + std::chrono::milliseconds(5));
+        }
+        if (stopping_) {
+            co_return;
+        }
+        results_.drain_s = std::chrono::duration<double>(Clock::now() - drain_start).count();
+        collect();
+        co_await close_all();
+    }
+
+    /** One connect worker: TCP connect, websocket handshake, close 1000; again until the end. */
+    awaitable<void> connect_cycles(std::size_t worker) {
+        std::size_t errors_in_a_row = 0;
+        std::size_t server = worker % endpoints_.size();
+        while (!stopping_ && now_ns() < measure_end_ns_) {
+            auto t0 = now_ns();
+            beast::tcp_stream stream(ioc_);
+            stream.expires_after(std::chrono::seconds(5));
+            auto [ec] = co_await stream.async_connect(endpoints_[server], use_nothrow);
+            std::optional<Ws> ws;
+            if (!ec) {
+                tcp::socket socket = stream.release_socket();
+                boost::system::error_code ignored;
+                socket.set_option(tcp::no_delay(true), ignored);
+                ws.emplace(std::move(socket));
+                auto timeouts =
+                    websocket::stream_base::timeout::suggested(beast::role_type::client);
+                timeouts.handshake_timeout = std::chrono::seconds(5);
+                timeouts.keep_alive_pings = false;
+                ws->set_option(timeouts);
+                auto [hec] =
+                    co_await ws->async_handshake(host_headers_[server], target_, use_nothrow);
+                ec = hec;
+            }
+            if (ec) {
+                ++connect_errors_;
+                if (++errors_in_a_row >= 100) {
+                    fail("connect: 100 failures in a row against " + server_address(server) +
+                         ", the last: " + ec.message());
+                    break;
+                }
+                continue;
+            }
+            errors_in_a_row = 0;
+            auto done = now_ns();
+            if (t0 >= measure_start_ns_ && done <= measure_end_ns_) {
+                ++handshakes_;
+                latency_.record(static_cast<std::uint64_t>(done - t0));
+            }
+            websocket::close_reason reason(websocket::close_code::normal);
+            co_await ws->async_close(reason, use_nothrow);
+        }
+        --cycle_workers_;
     }
 
     awaitable<void> connect_worker() {
@@ -900,10 +1124,10 @@ private:
     awaitable<bool> connect_member(Member& m) {
         beast::tcp_stream stream(ioc_);
         stream.expires_after(std::chrono::seconds(5));
-        auto [ec] = co_await stream.async_connect(endpoint_, use_nothrow);
+        auto [ec] = co_await stream.async_connect(endpoints_[m.server], use_nothrow);
         if (ec) {
-            fail("member " + std::to_string(m.index) + ": cannot connect to " + server_address() +
-                 ": " + ec.message() +
+            fail("member " + std::to_string(m.index) + ": cannot connect to " +
+                 server_address(m.server) + ": " + ec.message() +
                  (ec == net::error::connection_refused ? " (is the server running on that port?)"
                                                        : ""));
             co_return false;
@@ -922,13 +1146,14 @@ private:
         ws.auto_fragment(false);
         ws.text(true);
         websocket::response_type res;
-        auto [hec] = co_await ws.async_handshake(res, host_header_, target_, use_nothrow);
+        auto [hec] =
+            co_await ws.async_handshake(res, host_headers_[m.server], target_, use_nothrow);
         if (hec) {
             std::string answer = res.result_int() != 0 ? " (the server answered HTTP " +
                                                              std::to_string(res.result_int()) + ")"
                                                        : "";
             fail("member " + std::to_string(m.index) + ": websocket handshake with ws://" +
-                 host_header_ + target_ + " failed: " + hec.message() + answer);
+                 host_headers_[m.server] + target_ + " failed: " + hec.message() + answer);
             co_return false;
         }
         m.open = true;
@@ -958,11 +1183,19 @@ private:
 
     void on_message(Member& m, std::string_view text, std::int64_t received) {
         Stamp s;
-        if (!parse_stamp(text, s) || s.run != run_id_ || s.sender >= o_.senders) {
+        if (!parse_stamp(text, s) || s.run != run_id_ || s.sender >= o_.senders ||
+            (!room_ && s.sender != m.index)) {
             ++foreign_; // someone else's message in the room, or an error reply
             return;
         }
-        if (s.sender == m.index && m.in_flight > 0) {
+        if (!room_) {
+            s.sender = 0; // echo: one order slot, for the member's own messages
+            if (m.in_flight > 0) {
+                --m.in_flight;
+                m.wake.cancel();
+            }
+        }
+        if (room_ && s.sender == m.index && m.in_flight > 0) {
             --m.in_flight; // our own copy is back: a closed-loop slot is free
             m.wake.cancel();
         }
@@ -1009,18 +1242,18 @@ private:
 
     /** Every member lost its connection: tell whether the server died (it may take a moment). */
     awaitable<void> all_closed(std::string why) {
-        if (server_ != nullptr) {
-            for (int i = 0; i < 50 && !server_->exited(); ++i) {
+        for (auto* server : servers_) {
+            for (int i = 0; i < 50 && !server->exited(); ++i) {
                 co_await sleep_until(Clock::now() + std::chrono::milliseconds(10));
             }
-            if (server_->exited()) {
-                fail("the server (pid " + std::to_string(server_->pid()) +
-                     ") exited during the run: " + server_->status());
+            if (server->exited()) {
+                fail("the server (pid " + std::to_string(server->pid()) +
+                     ") exited during the run: " + server->status());
                 co_return;
             }
         }
         fail("the server closed all " + std::to_string(members_.size()) +
-             " connections (last: " + why + ")" + (server_ != nullptr ? "" : "; did it exit?"));
+             " connections (last: " + why + ")" + (!servers_.empty() ? "" : "; did it exit?"));
     }
 
     std::string make_text(Member& m, std::int64_t ts) {
@@ -1041,7 +1274,10 @@ private:
         put(ts, 0);
         std::string text = "{\"message\": \"";
         text.append(buf.data(), p);
-        text.append(o_.pad, 'x');
+        // Echo: pad the whole text to --size bytes; room: --pad more bytes.
+        std::size_t pad =
+            echo_ ? (o_.size > text.size() + 2 ? o_.size - text.size() - 2 : 0) : o_.pad;
+        text.append(pad, 'x');
         text += "\"}";
         return text;
     }
@@ -1146,18 +1382,20 @@ private:
             if (ec) {
                 co_return;
             }
-            if (server_->exited()) {
-                fail("the server (pid " + std::to_string(server_->pid()) +
-                     ") exited during the run: " + server_->status());
-                co_return;
+            for (auto* server : servers_) {
+                if (server->exited()) {
+                    fail("the server (pid " + std::to_string(server->pid()) +
+                         ") exited during the run: " + server->status());
+                    co_return;
+                }
             }
         }
     }
 
-    awaitable<void> forward_server_output() {
+    awaitable<void> forward_server_output(net::posix::stream_descriptor& out) {
         std::array<char, 4096> buf{};
         for (;;) {
-            auto [ec, n] = co_await server_out_->async_read_some(net::buffer(buf), use_nothrow);
+            auto [ec, n] = co_await out.async_read_some(net::buffer(buf), use_nothrow);
             if (ec) {
                 co_return;
             }
@@ -1167,11 +1405,13 @@ private:
 
     net::io_context& ioc_;
     Options const& o_;
-    tcp::endpoint endpoint_;
-    ServerProcess* server_;
-    int watched_pid_;
-    std::string host_header_;
+    std::vector<tcp::endpoint> endpoints_;
+    std::vector<ServerProcess*> servers_;
+    std::vector<int> watched_pids_;
+    std::vector<std::string> host_headers_;
     std::string target_;
+    bool room_ = false;
+    bool echo_ = false;
     std::uint64_t run_id_ = 0;
 
     std::vector<std::unique_ptr<Member>> members_;
@@ -1179,7 +1419,7 @@ private:
     net::steady_timer watchdog_timer_;
     net::steady_timer monitor_timer_;
     net::signal_set signals_;
-    std::optional<net::posix::stream_descriptor> server_out_;
+    std::vector<std::unique_ptr<net::posix::stream_descriptor>> server_out_;
 
     std::size_t next_connect_ = 0;
     std::size_t connected_ = 0;
@@ -1203,6 +1443,9 @@ private:
     std::uint64_t disconnects_ = 0;
     std::uint64_t stalls_ = 0;
     std::uint64_t backlog_dropped_ = 0;
+    std::uint64_t handshakes_ = 0;
+    std::uint64_t connect_errors_ = 0;
+    std::size_t cycle_workers_ = 0;
     Histogram latency_;
     Results results_;
 };
@@ -1243,78 +1486,186 @@ std::string json_string(std::string_view s) {
     return out + "\"";
 }
 
-void report(Options const& o, tcp::endpoint const& ep, Results const& r,
+void report(Options const& o, std::vector<tcp::endpoint> const& eps, Results const& r,
             std::string const& server_exit) {
-    double sent_per_s = static_cast<double>(r.sent) / o.duration;
-    double deliveries_per_s = static_cast<double>(r.delivered) / o.duration;
+    double per_s = 1 / o.duration;
+    double sent_per_s = static_cast<double>(r.sent) * per_s;
+    double deliveries_per_s = static_cast<double>(r.delivered) * per_s;
     std::string load = o.rate > 0 ? "fixed rate " + fixed(o.rate, 0) + " msg/s"
                                   : "closed loop (window " + std::to_string(o.window) + ")";
     std::string server_cpu = r.server_cpu_pct ? fixed(*r.server_cpu_pct, 1) + " %" : "n/a";
+    std::string path = o.mode == "room" ? "/ws/chat/" + o.room + "/" : o.path;
     auto& out = std::cout;
-    out << "canal-bench room: " << o.members << " members, " << o.senders << " sender"
-        << (o.senders == 1 ? "" : "s") << ", " << load << ", " << fixed(o.duration, 1)
-        << " s measured after " << fixed(o.warmup, 1) << " s warmup\n";
-    out << "  server        ws://" << ep.address().to_string() << ":" << ep.port() << "/ws/chat/"
-        << o.room << "/";
-    if (!o.spawn.empty()) {
-        out << "  (spawned, --threads " << o.server_threads << ", exit: " << server_exit << ")";
+    std::string plural = o.members == 1 ? "" : "s";
+    if (o.mode == "room") {
+        out << "canal-bench room: " << o.members << " members, " << o.senders << " sender"
+            << (o.senders == 1 ? "" : "s") << ", " << load << ", " << fixed(o.duration, 1)
+            << " s measured after " << fixed(o.warmup, 1) << " s warmup\n";
+    } else if (o.mode == "echo") {
+        out << "canal-bench echo: " << o.members << " connection" << plural << ", " << o.size
+            << "-byte messages, " << load << ", " << fixed(o.duration, 1) << " s measured after "
+            << fixed(o.warmup, 1) << " s warmup\n";
+    } else if (o.mode == "connect") {
+        out << "canal-bench connect: " << o.members << " parallel worker" << plural << ", "
+            << fixed(o.duration, 1) << " s measured after " << fixed(o.warmup, 1) << " s warmup\n";
+    } else {
+        out << "canal-bench idle: " << o.members << " connection" << plural << " held for "
+            << fixed(o.duration, 1) << " s\n";
+    }
+    for (auto const& ep : eps) {
+        out << "  server        ws://" << ep.address().to_string() << ":" << ep.port() << path;
+        if (!o.spawn.empty()) {
+            out << "  (spawned, --threads " << o.server_threads << ", exit: " << server_exit << ")";
+        }
+        out << "\n";
+    }
+    if (o.mode == "room" || o.mode == "echo") {
+        out << "  connect       " << fixed(r.connect_s, 2) << " s for " << o.members
+            << (o.mode == "room" ? " members\n" : " connections\n");
+        out << "  sent          " << r.sent << " msgs, " << fixed(sent_per_s, 1) << " /s\n";
+        out << "  " << (o.mode == "room" ? "delivered   " : "echoed      ") << "  " << r.delivered
+            << ", " << fixed(deliveries_per_s, 1) << " /s (expected " << r.expected << ", lost "
+            << r.lost << ", drained in " << fixed(r.drain_s, 2) << " s)\n";
+        out << "  out of order  " << r.out_of_order << "\n";
+    } else if (o.mode == "connect") {
+        out << "  handshakes    " << r.handshakes << ", "
+            << fixed(static_cast<double>(r.handshakes) * per_s, 1) << " /s (connect errors "
+            << r.connect_errors << ")\n";
+    } else {
+        out << "  connect       " << fixed(r.connect_s, 2) << " s for " << o.members
+            << " connections\n";
+    }
+    if (o.mode != "idle") {
+        out << "  latency (us)  p50 " << fixed(r.p50_us, 1) << "  p99 " << fixed(r.p99_us, 1)
+            << "  p99.9 " << fixed(r.p999_us, 1) << "  max " << fixed(r.max_us, 1) << "  mean "
+            << fixed(r.mean_us, 1)
+            << (o.mode == "echo"      ? " (round trip)"
+                : o.mode == "connect" ? " (connect + handshake)"
+                                      : "")
+            << "\n";
+    }
+    std::optional<double> rss_per_conn;
+    if (r.server_rss_before_kib && r.server_rss_after_kib) {
+        rss_per_conn =
+            (*r.server_rss_after_kib - *r.server_rss_before_kib) / static_cast<double>(o.members);
+        out << "  server RSS    " << fixed(*r.server_rss_before_kib / 1024, 1) << " MiB -> "
+            << fixed(*r.server_rss_after_kib / 1024, 1) << " MiB, " << fixed(*rss_per_conn, 2)
+            << " KiB per connection\n";
+    } else if (o.mode == "idle") {
+        out << "  server RSS    n/a (needs --spawn or --server-pid)\n";
+    }
+    if (r.client_rss_kib) {
+        out << "  client RSS    " << fixed(*r.client_rss_kib / 1024, 1) << " MiB\n";
+    }
+    out << "  cpu           client " << fixed(r.client_cpu_pct, 1) << " %, server " << server_cpu
+        << " (100 % = one core)";
+    if (r.server_cpu_pct && o.mode != "idle") {
+        auto n = o.mode == "connect" ? r.handshakes : r.delivered;
+        if (n > 0) {
+            out << ", server "
+                << fixed(*r.server_cpu_pct / 100 * o.duration * 1e6 / static_cast<double>(n), 2)
+                << (o.mode == "room"   ? " us/delivery"
+                    : o.mode == "echo" ? " us/round trip"
+                                       : " us/handshake");
+        }
     }
     out << "\n";
-    out << "  connect       " << fixed(r.connect_s, 2) << " s for " << o.members << " members\n";
-    out << "  sent          " << r.sent << " msgs, " << fixed(sent_per_s, 1) << " /s\n";
-    out << "  delivered     " << r.delivered << ", " << fixed(deliveries_per_s, 1)
-        << " /s (expected " << r.expected << ", lost " << r.lost << ", drained in "
-        << fixed(r.drain_s, 2) << " s)\n";
-    out << "  out of order  " << r.out_of_order << "\n";
-    out << "  latency (us)  p50 " << fixed(r.p50_us, 1) << "  p99 " << fixed(r.p99_us, 1)
-        << "  p99.9 " << fixed(r.p999_us, 1) << "  max " << fixed(r.max_us, 1) << "  mean "
-        << fixed(r.mean_us, 1) << "\n";
-    out << "  cpu           client " << fixed(r.client_cpu_pct, 1) << " %, server " << server_cpu
-        << " (100 % = one core)\n";
     if (r.disconnects + r.stalls + r.backlog_dropped + r.foreign != 0) {
         out << "  anomalies     disconnects " << r.disconnects << ", window stalls " << r.stalls
             << ", unsent backlog " << r.backlog_dropped << ", foreign messages " << r.foreign
             << "\n";
     }
 
-    std::string j = "{\"mode\":\"room\"";
+    std::string j = "{\"mode\":" + json_string(o.mode);
     auto field = [&j](std::string_view key, std::string const& value) {
         j += ",\"";
         j += key;
         j += "\":";
         j += value;
     };
-    field("host", json_string(ep.address().to_string()));
-    field("port", std::to_string(ep.port()));
-    field("room", json_string(o.room));
-    field("members", std::to_string(o.members));
-    field("senders", std::to_string(o.senders));
-    field("rate", fixed(o.rate, 1));
-    field("window", o.rate > 0 ? "null" : std::to_string(o.window));
-    field("pad", std::to_string(o.pad));
+    auto optional = [](std::optional<double> v, int decimals) {
+        return v ? fixed(*v, decimals) : std::string("null");
+    };
+    field("host", json_string(eps.front().address().to_string()));
+    std::string ports = "[";
+    for (auto const& ep : eps) {
+        ports += (ports.size() > 1 ? "," : "") + std::to_string(ep.port());
+    }
+    field("ports", ports + "]");
+    field("path", json_string(path));
+    if (o.mode == "room") {
+        field("room", json_string(o.room));
+        field("members", std::to_string(o.members));
+        field("senders", std::to_string(o.senders));
+    } else {
+        field("connections", std::to_string(o.members));
+    }
+    if (o.mode == "room" || o.mode == "echo") {
+        field("rate", fixed(o.rate, 1));
+        field("window", o.rate > 0 ? "null" : std::to_string(o.window));
+        if (o.mode == "room") {
+            field("pad", std::to_string(o.pad));
+        } else {
+            field("size", std::to_string(o.size));
+        }
+    }
     field("duration_s", fixed(o.duration, 3));
-    field("warmup_s", fixed(o.warmup, 3));
-    field("connect_s", fixed(r.connect_s, 3));
-    field("sent", std::to_string(r.sent));
-    field("sent_per_s", fixed(sent_per_s, 1));
-    field("delivered", std::to_string(r.delivered));
-    field("deliveries_per_s", fixed(deliveries_per_s, 1));
-    field("expected", std::to_string(r.expected));
-    field("lost", std::to_string(r.lost));
-    field("out_of_order", std::to_string(r.out_of_order));
-    field("latency_p50_us", fixed(r.p50_us, 1));
-    field("latency_p99_us", fixed(r.p99_us, 1));
-    field("latency_p999_us", fixed(r.p999_us, 1));
-    field("latency_max_us", fixed(r.max_us, 1));
-    field("latency_mean_us", fixed(r.mean_us, 1));
+    field("warmup_s", o.mode == "idle" ? "0" : fixed(o.warmup, 3));
+    if (o.mode == "room" || o.mode == "echo") {
+        field("connect_s", fixed(r.connect_s, 3));
+        field("sent", std::to_string(r.sent));
+        field("sent_per_s", fixed(sent_per_s, 1));
+        field("delivered", std::to_string(r.delivered));
+        field("deliveries_per_s", fixed(deliveries_per_s, 1));
+        if (o.mode == "echo") {
+            field("msgs_per_s", fixed(deliveries_per_s, 1)); // round trips per second
+        }
+        field("expected", std::to_string(r.expected));
+        field("lost", std::to_string(r.lost));
+        field("out_of_order", std::to_string(r.out_of_order));
+    }
+    if (o.mode == "connect") {
+        field("handshakes", std::to_string(r.handshakes));
+        field("handshakes_per_s", fixed(static_cast<double>(r.handshakes) * per_s, 1));
+        field("connect_errors", std::to_string(r.connect_errors));
+    }
+    if (o.mode != "idle") {
+        field("latency_p50_us", fixed(r.p50_us, 1));
+        field("latency_p99_us", fixed(r.p99_us, 1));
+        field("latency_p999_us", fixed(r.p999_us, 1));
+        field("latency_max_us", fixed(r.max_us, 1));
+        field("latency_mean_us", fixed(r.mean_us, 1));
+    } else {
+        field("connect_s", fixed(r.connect_s, 3));
+        field("server_rss_before_kib", optional(r.server_rss_before_kib, 0));
+        field("server_rss_after_kib", optional(r.server_rss_after_kib, 0));
+        field("server_rss_per_conn_kib", optional(rss_per_conn, 3));
+        field("client_rss_kib", optional(r.client_rss_kib, 0));
+    }
     field("client_cpu_pct", fixed(r.client_cpu_pct, 1));
-    field("server_cpu_pct", r.server_cpu_pct ? fixed(*r.server_cpu_pct, 1) : "null");
+    field("server_cpu_pct", optional(r.server_cpu_pct, 1));
+    // Server CPU per delivery / round trip / handshake: less sensitive than the rate to a
+    // server that did not get its core to itself.
+    std::optional<double> ops;
+    if (o.mode == "room" || o.mode == "echo") {
+        ops = static_cast<double>(r.delivered);
+    } else if (o.mode == "connect") {
+        ops = static_cast<double>(r.handshakes);
+    }
+    std::optional<double> cpu_per_op;
+    if (ops && *ops > 0 && r.server_cpu_pct) {
+        cpu_per_op = *r.server_cpu_pct / 100 * o.duration * 1e6 / *ops;
+    }
+    field("server_cpu_us_per_op", optional(cpu_per_op, 3));
     field("drain_s", fixed(r.drain_s, 3));
     field("disconnects", std::to_string(r.disconnects));
-    field("window_stalls", std::to_string(r.stalls));
-    field("unsent_backlog", std::to_string(r.backlog_dropped));
-    field("foreign", std::to_string(r.foreign));
+    if (o.mode == "room" || o.mode == "echo") {
+        field("window_stalls", std::to_string(r.stalls));
+        field("unsent_backlog", std::to_string(r.backlog_dropped));
+        field("foreign", std::to_string(r.foreign));
+    }
     field("spawned", o.spawn.empty() ? "false" : "true");
+    field("servers", std::to_string(eps.size()));
     field("server_threads", o.spawn.empty() ? "null" : std::to_string(o.server_threads));
     std::string server_args = "[";
     for (auto const& a : o.server_args) {
@@ -1326,39 +1677,54 @@ void report(Options const& o, tcp::endpoint const& ep, Results const& r,
     out << j << std::endl;
 }
 
-int run_room(Options const& o) {
+int run_bench(Options const& o) {
     raise_fd_limit(o.members);
-    // Spawn before pinning ourselves: the child would inherit our affinity.
-    std::unique_ptr<ServerProcess> server;
+    // Spawn before pinning ourselves: the children would inherit our affinity.
+    std::vector<std::unique_ptr<ServerProcess>> servers;
     if (!o.spawn.empty()) {
-        server = std::make_unique<ServerProcess>(o);
+        for (unsigned i = 0; i < o.servers; ++i) {
+            servers.push_back(std::make_unique<ServerProcess>(o));
+        }
     }
     if (!o.client_cpus.empty() && !pin_to(0, o.client_cpus)) {
         throw std::runtime_error(std::string("cannot pin canal-bench to --client-cpu: ") +
                                  std::strerror(errno));
     }
-    unsigned short port = server ? server->port() : static_cast<unsigned short>(*o.port);
+    std::vector<unsigned> ports = o.ports;
+    for (auto const& server : servers) {
+        ports.push_back(server->port());
+    }
     boost::system::error_code ec;
     auto address = net::ip::make_address(o.host, ec);
     if (ec) {
         // A name: resolve it once, synchronously, before the clock starts.
         net::io_context resolver_ctx;
         tcp::resolver resolver(resolver_ctx);
-        auto results = resolver.resolve(o.host, std::to_string(port), ec);
+        auto results = resolver.resolve(o.host, std::to_string(ports.front()), ec);
         if (ec || results.empty()) {
             throw std::runtime_error("cannot resolve --host '" + o.host + "': " + ec.message());
         }
         address = results.begin()->endpoint().address();
     }
-    tcp::endpoint endpoint(address, port);
-    int watched_pid = server ? server->pid() : o.server_pid;
+    std::vector<tcp::endpoint> endpoints;
+    for (auto port : ports) {
+        endpoints.emplace_back(address, static_cast<unsigned short>(port));
+    }
+    std::vector<ServerProcess*> spawned;
+    std::vector<int> watched_pids;
+    for (auto const& server : servers) {
+        spawned.push_back(server.get());
+        watched_pids.push_back(server->pid());
+    }
+    // Other server-side processes (a Redis server, a server not spawned) count too.
+    watched_pids.insert(watched_pids.end(), o.server_pids.begin(), o.server_pids.end());
 
     bool completed = false;
     std::string error;
     Results results;
     {
         net::io_context ioc(1);
-        Bench bench(ioc, o, endpoint, server.get(), watched_pid);
+        Bench bench(ioc, o, endpoints, spawned, watched_pids);
         // Last resort if the event loop itself hangs: SIGALRM ends us, PDEATHSIG the server.
         alarm(static_cast<unsigned>(bench.time_limit().count() + 10));
         bench.start();
@@ -1369,11 +1735,14 @@ int run_room(Options const& o) {
         results = bench.results();
     }
     std::string server_exit;
-    if (server) {
+    for (auto const& server : servers) {
         bool died = server->exited();
-        server_exit = server->stop();
+        auto status = server->stop();
         if (died && error.empty()) {
-            error = "the server exited during the run (" + server_exit + ")";
+            error = "the server exited during the run (" + status + ")";
+        }
+        if (server_exit.empty() || status != "exit status 0") {
+            server_exit = status; // the worst one
         }
     }
     if (!error.empty() || !completed) {
@@ -1381,8 +1750,8 @@ int run_room(Options const& o) {
                   << "\n";
         return 1;
     }
-    report(o, endpoint, results, server_exit);
-    if (server && server_exit != "exit status 0") {
+    report(o, endpoints, results, server_exit);
+    if (!servers.empty() && server_exit != "exit status 0") {
         std::cerr << "canal-bench: warning: the server did not exit cleanly on SIGTERM: "
                   << server_exit << "\n";
     }
@@ -1399,7 +1768,7 @@ int run_room(Options const& o) {
 int main(int argc, char** argv) {
     Options options = parse_options(argc, argv);
     try {
-        return run_room(options);
+        return run_bench(options);
     } catch (std::exception const& e) {
         std::cerr << "canal-bench: " << e.what() << "\n";
         return 1;

@@ -3,9 +3,7 @@
 
 namespace chat {
 
-canal::awaitable<void> EchoConsumer::receive(std::string text) {
-    co_await send(std::move(text));
-}
+canal::awaitable<void> EchoConsumer::receive(std::string text) { co_await send(std::move(text)); }
 
 canal::awaitable<void> EchoConsumer::receive_bytes(std::string bytes) {
     co_await send_bytes(std::move(bytes));

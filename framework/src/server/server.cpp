@@ -22,6 +22,10 @@
 #include <boost/beast/websocket.hpp>
 #include <boost/url/parse.hpp>
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
 #include <atomic>
 #include <deque>
 #include <future>
@@ -341,8 +345,24 @@ awaitable<void> WsSession::reader(websocket::stream<beast::tcp_stream>& ws) {
     outbox_ready_.notify();
 }
 
+// TCP_CORK on or off; false when the socket refused (the frames then go out one by one).
+bool set_cork(tcp::socket& socket, bool on) {
+    int value = on ? 1 : 0;
+    return ::setsockopt(socket.native_handle(), IPPROTO_TCP, TCP_CORK, &value, sizeof(value)) == 0;
+}
+
 awaitable<void> WsSession::writer(websocket::stream<beast::tcp_stream>& ws) {
+    // Coalescing: while more frames wait behind the one being written, the socket is corked,
+    // so the kernel sends them as one segment instead of one packet (and one trip through the
+    // loopback or network stack) each; it is uncorked as soon as the queue is empty. Beast's
+    // own frames (pong, close) written meanwhile go out at that uncork at the latest.
+    auto& socket = beast::get_lowest_layer(ws).socket();
+    bool corked = false;
     for (;;) {
+        if (outbox_.empty() && corked) {
+            set_cork(socket, false);
+            corked = false;
+        }
         while (outbox_.empty() && !closing_ && open_) {
             co_await outbox_ready_.wait();
         }
@@ -352,6 +372,9 @@ awaitable<void> WsSession::writer(websocket::stream<beast::tcp_stream>& ws) {
         if (!outbox_.empty()) {
             auto frame = std::move(outbox_.front());
             outbox_.pop_front();
+            if (!corked && !outbox_.empty()) {
+                corked = set_cork(socket, true);
+            }
             ws.binary(frame.binary);
             auto [ec, n] = co_await ws.async_write(net::buffer(*frame.data), use_nothrow);
             if (ec) {
@@ -361,6 +384,10 @@ awaitable<void> WsSession::writer(websocket::stream<beast::tcp_stream>& ws) {
             continue;
         }
         // closing_: send the close frame; the reader sees the peer's answer and ends.
+        if (corked) {
+            set_cork(socket, false);
+            corked = false;
+        }
         // A peer that never reads cannot take the close frame: give it a deadline.
         net::steady_timer deadline(ex_, server_->settings.handshake_timeout);
         deadline.async_wait([self = shared_from_this(), &ws](boost::system::error_code ec) {
@@ -711,8 +738,13 @@ awaitable<void> Server::Impl::serve(tcp::socket socket) {
 
 awaitable<void> Server::Impl::accept_loop() {
     for (;;) {
-        auto [ec, socket] =
-            co_await acceptor->async_accept(net::make_strand(ioc->get_executor()), use_nothrow);
+        // Each connection runs on its own strand. With one I/O thread every handler is already
+        // serialized: the strand would only add a lock and an indirection to every step of
+        // every delivery (measured: docs/benchmarks.md).
+        net::any_io_executor conn_ex =
+            settings.threads == 1 ? net::any_io_executor(ioc->get_executor())
+                                  : net::any_io_executor(net::make_strand(ioc->get_executor()));
+        auto [ec, socket] = co_await acceptor->async_accept(conn_ex, use_nothrow);
         if (ec) {
             if (ec == net::error::operation_aborted || stopping.load()) {
                 co_return;
