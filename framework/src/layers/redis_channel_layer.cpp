@@ -55,6 +55,48 @@ end
 return over
 )lua";
 
+// group_send() when everything lives on one Redis (one shard, no capacity patterns): reads
+// the group and writes one message per receiving key in the same script, one round trip.
+// The payload is the random prefix, the message's msgpack map (announcing one more entry)
+// and, appended here, the list of the key's member channels as `__asgi_channel__`'s value.
+// Returns {members, channels skipped because their key was full}.
+constexpr char const* group_send_one_trip_lua = R"lua(
+local prefix = ARGV[1]
+local random = ARGV[2]
+local head = ARGV[3]
+local now = ARGV[4]
+local expiry = ARGV[5]
+local cutoff = ARGV[6]
+local capacity = tonumber(ARGV[8])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], 0, ARGV[7])
+local members = redis.call('ZRANGE', KEYS[1], 0, -1)
+local buckets = {}
+local order = {}
+for _, channel in ipairs(members) do
+    local bang = string.find(channel, '!', 1, true)
+    local key = prefix .. (bang and string.sub(channel, 1, bang) or channel)
+    local bucket = buckets[key]
+    if not bucket then
+        bucket = {}
+        buckets[key] = bucket
+        order[#order + 1] = key
+    end
+    bucket[#bucket + 1] = channel
+end
+local dropped = 0
+for _, key in ipairs(order) do
+    local bucket = buckets[key]
+    redis.call('ZREMRANGEBYSCORE', key, 0, cutoff)
+    if redis.call('ZCOUNT', key, '-inf', '+inf') < capacity then
+        redis.call('ZADD', key, now, random .. head .. cmsgpack.pack(bucket))
+        redis.call('EXPIRE', key, expiry)
+    else
+        dropped = dropped + #bucket
+    end
+end
+return {#members, dropped}
+)lua";
+
 // send(): the same steps for one key; returns 0 when the channel is full.
 constexpr char const* send_lua = R"lua(
 redis.call('ZREMRANGEBYSCORE', KEYS[1], 0, ARGV[3])
@@ -105,6 +147,18 @@ std::string random_hex(std::mt19937_64& rng, std::size_t digits) {
     return out;
 }
 
+std::string random_bytes(std::mt19937_64& rng, std::size_t n) {
+    std::string out;
+    out.reserve(n);
+    while (out.size() < n) {
+        auto v = rng();
+        for (int i = 0; i < 8 && out.size() < n; ++i, v >>= 8) {
+            out += static_cast<char>(v & 0xff);
+        }
+    }
+    return out;
+}
+
 RedisLayerSettings checked(RedisLayerSettings s) {
     if (s.hosts.empty()) {
         throw std::invalid_argument("RedisLayerSettings::hosts is empty: give at least one "
@@ -148,7 +202,8 @@ struct RedisLayerState : std::enable_shared_from_this<RedisLayerState> {
         : settings(checked(std::move(s))),
           capacities(settings.channel_capacity, settings.capacity), ex(std::move(executor)),
           local(make_local_channels(settings)), rng(std::random_device{}()),
-          send_script(send_lua), group_send_script(group_send_lua), flush_script(flush_lua) {
+          send_script(send_lua), group_send_script(group_send_lua),
+          group_send_one_trip_script(group_send_one_trip_lua), flush_script(flush_lua) {
         redis::ClientOptions options;
         options.connect_timeout = settings.connect_timeout;
         options.command_timeout = settings.command_timeout;
@@ -177,6 +232,7 @@ struct RedisLayerState : std::enable_shared_from_this<RedisLayerState> {
     std::mt19937_64 rng;
     redis::Script const send_script;
     redis::Script const group_send_script;
+    redis::Script const group_send_one_trip_script;
     redis::Script const flush_script;
     redis::ClientOptions client_options;
     std::vector<redis::Url> urls;
@@ -382,6 +438,10 @@ struct RedisLayerState : std::enable_shared_from_this<RedisLayerState> {
 
     static awaitable<void> group_send_op(std::shared_ptr<RedisLayerState> self, std::string group,
                                          Message message) {
+        if (self->shards() == 1 && self->settings.channel_capacity.empty()) {
+            co_await group_send_one_trip(self, std::move(group), std::move(message));
+            co_return;
+        }
         auto const group_shard = consistent_hash(group, self->shards());
         auto const key = self->group_key(group);
         auto const now = now_seconds();
@@ -473,6 +533,33 @@ struct RedisLayerState : std::enable_shared_from_this<RedisLayerState> {
         }
         if (join->failure) {
             std::rethrow_exception(join->failure);
+        }
+    }
+
+    // group_send on a single Redis: one script reads the group and writes to its members.
+    static awaitable<void> group_send_one_trip(std::shared_ptr<RedisLayerState> self,
+                                               std::string group, Message message) {
+        auto const now = now_seconds();
+        auto const expiry = whole_seconds(self->settings.expiry);
+        std::vector<std::string> keys{self->group_key(group)};
+        std::vector<std::string> args;
+        args.push_back(self->settings.prefix);
+        args.push_back(random_bytes(self->rng, 12));
+        args.push_back(encode_payload_head(message.object()));
+        args.push_back(score(now));
+        args.push_back(std::to_string(expiry));
+        args.push_back(std::to_string(static_cast<long long>(now) - expiry));
+        args.push_back(std::to_string(static_cast<long long>(now) -
+                                      whole_seconds(self->settings.group_expiry)));
+        args.push_back(std::to_string(self->settings.capacity));
+        auto* c = co_await self->client(0);
+        auto reply =
+            co_await c->eval(self->group_send_one_trip_script, std::move(keys), std::move(args));
+        self->group_sends.fetch_add(1, std::memory_order_relaxed);
+        if (reply.kind == Reply::Kind::array && reply.elements.size() == 2 &&
+            reply.elements[1].integer > 0) {
+            self->dropped_over_capacity.fetch_add(
+                static_cast<std::uint64_t>(reply.elements[1].integer), std::memory_order_relaxed);
         }
     }
 

@@ -175,6 +175,27 @@ std::string encode_payload(boost::json::object const& message, AsgiChannel to,
     return out;
 }
 
+std::string encode_payload_head(boost::json::object const& message) {
+    msgpack::sbuffer buffer(256);
+    Packer pk(buffer);
+    std::size_t fields = 0;
+    for (auto const& kv : message) {
+        if (kv.key() != channel_field) {
+            ++fields;
+        }
+    }
+    pk.pack_map(static_cast<std::uint32_t>(fields + 1));
+    for (auto const& kv : message) {
+        if (kv.key() == channel_field) {
+            continue;
+        }
+        pack_string(pk, kv.key());
+        pack_value(pk, kv.value(), 1);
+    }
+    pack_string(pk, channel_field);
+    return std::string(buffer.data(), buffer.size());
+}
+
 DecodedPayload decode_payload(std::string_view payload) {
     if (payload.size() <= random_prefix_size) {
         throw Error("payload of " + std::to_string(payload.size()) +

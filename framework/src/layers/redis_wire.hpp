@@ -29,6 +29,13 @@ struct AsgiChannel {
 std::string encode_payload(boost::json::object const& message, AsgiChannel to,
                            std::mt19937_64& rng);
 
+/**
+ * The msgpack part of a group_send payload without its last value: the map header counts
+ * one more entry than `message` has, and the bytes end with the key `__asgi_channel__`, so
+ * that a Lua script can append the list of channels (cmsgpack) per Redis key. No prefix.
+ */
+std::string encode_payload_head(boost::json::object const& message);
+
 /** A decoded payload: the message, and the channels named by `__asgi_channel__`. */
 struct DecodedPayload {
     /** The message without `__asgi_channel__`. */
