@@ -856,6 +856,12 @@ void Server::wait() {
     // Handlers still queued (a cancelled timer's, an abandoned application's) hold the
     // Impl: destroy them with the io_context so that nothing outlives the Server.
     if (impl_->stopping.load()) {
+        // A sync_to_async task may still be inside its post back to this io_context
+        // (stop() does not wait for outstanding work): let it get out first.
+        if (!detail::wait_for_pool_posts(impl_->settings.shutdown_timeout)) {
+            detail::log_warning("server stopped while sync_to_async work is still running; "
+                                "it will post to a destroyed io_context");
+        }
         impl_->acceptor.reset();
         impl_->ioc.reset();
     }

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <mutex>
@@ -118,6 +119,25 @@ unsigned handler_threads() noexcept { return pool().target(); }
 namespace detail {
 
 void post_to_handler_pool(std::function<void()> task) { pool().post(std::move(task)); }
+
+namespace {
+std::atomic<std::size_t> pool_posts_in_flight{0};
+} // namespace
+
+void begin_pool_post() noexcept { pool_posts_in_flight.fetch_add(1, std::memory_order_relaxed); }
+
+void end_pool_post() noexcept { pool_posts_in_flight.fetch_sub(1, std::memory_order_release); }
+
+bool wait_for_pool_posts(std::chrono::milliseconds limit) {
+    auto const deadline = std::chrono::steady_clock::now() + limit;
+    while (pool_posts_in_flight.load(std::memory_order_acquire) != 0) {
+        if (std::chrono::steady_clock::now() >= deadline) {
+            return false;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    return true;
+}
 
 BlockingRegion::BlockingRegion() : counted_(t_pool_thread) {
     if (counted_) {

@@ -4,6 +4,7 @@
 #include <canal/core/net.hpp>
 
 #include <cstddef>
+#include <chrono>
 #include <functional>
 #include <memory>
 
@@ -25,6 +26,16 @@ namespace detail {
 
 /** Queues `task` on the handler pool. */
 void post_to_handler_pool(std::function<void()> task);
+
+/** Counts a pool task that will post back to an io_context (sync_to_async). */
+void begin_pool_post() noexcept;
+/** That task has finished touching the io_context. */
+void end_pool_post() noexcept;
+/**
+ * Waits up to `limit` until no pool task is between its work and the end of its post back
+ * (a Server does before destroying its io_context). True when none is left.
+ */
+bool wait_for_pool_posts(std::chrono::milliseconds limit);
 
 /**
  * While alive, the calling pool thread counts as blocked on async work (async_to_sync):

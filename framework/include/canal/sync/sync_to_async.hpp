@@ -40,6 +40,7 @@ void start_on_pool(net::any_io_executor ex, Fn fn, Handler handler) {
     // completely finished posting to it: whoever runs it cannot see run() return (and
     // destroy it) while this thread still signals it.
     auto work = net::prefer(ex, net::execution::outstanding_work.tracked);
+    begin_pool_post();
     post_to_handler_pool([state = std::move(state), work = std::move(work)]() mutable {
         std::exception_ptr error;
         std::optional<pool_result_t<R>> result;
@@ -58,18 +59,21 @@ void start_on_pool(net::any_io_executor ex, Fn fn, Handler handler) {
         }
         {
             auto target = net::get_associated_executor(state->handler, state->ex);
-            // The state (the callable, the handler) and the work guard are released on the
-            // caller's executor: once posted, this thread holds nothing of the caller's, so
-            // a server that stops and destroys its io_context right after the caller
-            // resumed is never touched from here again.
+            // The state (the callable, the handler) is released on the caller's executor
+            // before the caller resumes.
             net::post(target, [state = std::move(state), error = std::move(error),
-                               result = std::move(result), work = std::move(work)]() mutable {
+                               result = std::move(result)]() mutable {
                 auto handler = std::move(state->handler);
                 state.reset();
                 std::move(handler)(error, std::move(result));
-                work = net::any_io_executor();
             });
         }
+        // Released only after post() has returned: an io_context that runs out of work
+        // cannot return from run() (and be destroyed) while this thread is still inside
+        // post(). A server that stops its io_context regardless waits for this task to get
+        // here (handler_pool_posts_in_flight) before destroying it.
+        work = net::any_io_executor();
+        end_pool_post();
     });
 }
 
