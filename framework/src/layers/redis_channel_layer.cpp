@@ -181,17 +181,6 @@ RedisLayerSettings checked(RedisLayerSettings s) {
     return s;
 }
 
-void log_failure(std::exception_ptr ep, char const* what) {
-    if (!ep) {
-        return;
-    }
-    try {
-        std::rethrow_exception(ep);
-    } catch (std::exception const& e) {
-        detail::log_error(std::string("redis layer: ") + what + ": " + e.what());
-    }
-}
-
 } // namespace
 
 namespace detail {
@@ -199,10 +188,9 @@ namespace detail {
 /** Everything the layer's coroutines share; lives on the layer's own I/O thread. */
 struct RedisLayerState : std::enable_shared_from_this<RedisLayerState> {
     RedisLayerState(net::any_io_executor executor, RedisLayerSettings s)
-        : settings(checked(std::move(s))),
-          capacities(settings.channel_capacity, settings.capacity), ex(std::move(executor)),
-          local(make_local_channels(settings)), rng(std::random_device{}()),
-          send_script(send_lua), group_send_script(group_send_lua),
+        : settings(checked(std::move(s))), capacities(settings.channel_capacity, settings.capacity),
+          ex(std::move(executor)), local(make_local_channels(settings)),
+          rng(std::random_device{}()), send_script(send_lua), group_send_script(group_send_lua),
           group_send_one_trip_script(group_send_one_trip_lua), flush_script(flush_lua) {
         redis::ClientOptions options;
         options.connect_timeout = settings.connect_timeout;
@@ -336,7 +324,9 @@ struct RedisLayerState : std::enable_shared_from_this<RedisLayerState> {
         detail::log_info("redis layer: restoring " + std::to_string(channels) +
                          " group memberships on " + urls[shard].address());
         net::co_spawn(ex, run_pipeline(shared_from_this(), shard, std::move(commands)),
-                      [](std::exception_ptr ep) { log_failure(ep, "restoring memberships"); });
+                      [](std::exception_ptr ep) {
+                          canal::detail::log_exception("redis layer: restoring memberships", ep);
+                      });
     }
 
     static awaitable<void> run_pipeline(std::shared_ptr<RedisLayerState> self, std::size_t shard,
@@ -367,8 +357,8 @@ struct RedisLayerState : std::enable_shared_from_this<RedisLayerState> {
         auto key = self->settings.prefix + std::string(nl);
         // Process-specific channels go where their receiver listens: the shard of the
         // non-local name (channels_redis hashes the full name here, #221).
-        auto const shard = specific ? consistent_hash(nl, self->shards())
-                                    : self->send_rr++ % self->shards();
+        auto const shard =
+            specific ? consistent_hash(nl, self->shards()) : self->send_rr++ % self->shards();
         AsgiChannel to;
         if (specific) {
             to.single = channel;
@@ -405,8 +395,8 @@ struct RedisLayerState : std::enable_shared_from_this<RedisLayerState> {
         auto replies = co_await c->pipeline(std::move(commands));
         for (auto const& r : replies) {
             if (r.is_error()) {
-                throw Error("Redis " + self->urls[shard].address() + ": group_add failed: " +
-                            r.str);
+                throw Error("Redis " + self->urls[shard].address() +
+                            ": group_add failed: " + r.str);
             }
         }
         if (self->is_ours(channel)) {
@@ -517,8 +507,8 @@ struct RedisLayerState : std::enable_shared_from_this<RedisLayerState> {
             args.push_back(std::to_string(expiry));
             args.push_back(std::to_string(message_cutoff));
             ++join->outstanding;
-            auto op = send_to_shard(self, shard, std::move(keys), std::move(args),
-                                    std::move(counts));
+            auto op =
+                send_to_shard(self, shard, std::move(keys), std::move(args), std::move(counts));
             net::co_spawn(self->ex, std::move(op), [join](std::exception_ptr ep) {
                 if (ep && !join->failure) {
                     join->failure = ep;
@@ -628,8 +618,9 @@ struct RedisLayerState : std::enable_shared_from_this<RedisLayerState> {
         loop_running[shard] = true;
         receivers[shard] = std::make_unique<redis::Client>(ex, urls[shard], client_options);
         pauses[shard] = std::make_unique<net::steady_timer>(ex);
-        net::co_spawn(ex, receive_loop(shared_from_this(), shard),
-                      [](std::exception_ptr ep) { log_failure(ep, "receive loop"); });
+        net::co_spawn(ex, receive_loop(shared_from_this(), shard), [](std::exception_ptr ep) {
+            canal::detail::log_exception("redis layer: receive loop", ep);
+        });
     }
 
     // The process's receive loop for one shard: pops messages for this process's channels
@@ -641,8 +632,7 @@ struct RedisLayerState : std::enable_shared_from_this<RedisLayerState> {
         bool reported = false;
         auto const poll = self->settings.receive_poll;
         char seconds[32];
-        std::snprintf(seconds, sizeof seconds, "%.3f",
-                      std::chrono::duration<double>(poll).count());
+        std::snprintf(seconds, sizeof seconds, "%.3f", std::chrono::duration<double>(poll).count());
         while (!self->stopping) {
             auto const& keys = self->local_keys[shard];
             Command pop{"BZPOPMIN"};
@@ -745,8 +735,7 @@ struct RedisLayerState : std::enable_shared_from_this<RedisLayerState> {
         auto const key = self->settings.prefix + channel;
         auto const poll = self->settings.receive_poll;
         char seconds[32];
-        std::snprintf(seconds, sizeof seconds, "%.3f",
-                      std::chrono::duration<double>(poll).count());
+        std::snprintf(seconds, sizeof seconds, "%.3f", std::chrono::duration<double>(poll).count());
         for (;;) {
             Command pop{"BZPOPMIN", key, seconds};
             auto reply = co_await client.command(std::move(pop), poll);
@@ -835,7 +824,8 @@ void RedisChannelLayer::wait_connected() {
 
 awaitable<void> RedisChannelLayer::send(std::string channel, Message message) {
     ChannelLayer::require_valid_channel_name(channel);
-    auto op = detail::RedisLayerState::send_op(impl_->state, std::move(channel), std::move(message));
+    auto op =
+        detail::RedisLayerState::send_op(impl_->state, std::move(channel), std::move(message));
     return on_layer(impl_->state->ex, std::move(op));
 }
 
@@ -868,8 +858,8 @@ awaitable<std::string> RedisChannelLayer::new_channel(std::string prefix) {
 awaitable<void> RedisChannelLayer::group_add(std::string group, std::string channel) {
     ChannelLayer::require_valid_group_name(group);
     ChannelLayer::require_valid_channel_name(channel);
-    auto op = detail::RedisLayerState::group_add_op(impl_->state, std::move(group),
-                                                    std::move(channel));
+    auto op =
+        detail::RedisLayerState::group_add_op(impl_->state, std::move(group), std::move(channel));
     return on_layer(impl_->state->ex, std::move(op));
 }
 
@@ -883,8 +873,8 @@ awaitable<void> RedisChannelLayer::group_discard(std::string group, std::string 
 
 awaitable<void> RedisChannelLayer::group_send(std::string group, Message message) {
     ChannelLayer::require_valid_group_name(group);
-    auto op = detail::RedisLayerState::group_send_op(impl_->state, std::move(group),
-                                                     std::move(message));
+    auto op =
+        detail::RedisLayerState::group_send_op(impl_->state, std::move(group), std::move(message));
     return on_layer(impl_->state->ex, std::move(op));
 }
 

@@ -68,17 +68,6 @@ std::string describe_error(boost::system::error_code ec) {
     return ec.message();
 }
 
-void log_failure(std::exception_ptr ep, char const* what) {
-    if (!ep) {
-        return;
-    }
-    try {
-        std::rethrow_exception(ep);
-    } catch (std::exception const& e) {
-        canal::detail::log_error(std::string("redis client: ") + what + ": " + e.what());
-    }
-}
-
 } // namespace
 
 struct Client::OwnThread {
@@ -197,8 +186,9 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
             return;
         }
         reconnecting = true;
-        net::co_spawn(strand, reconnect_loop(shared_from_this()),
-                      [](std::exception_ptr ep) { log_failure(ep, "reconnect"); });
+        net::co_spawn(strand, reconnect_loop(shared_from_this()), [](std::exception_ptr ep) {
+            canal::detail::log_exception("redis client: reconnect", ep);
+        });
     }
 
     static awaitable<void> reconnect_loop(std::shared_ptr<Impl> self) {
@@ -254,8 +244,7 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
 
         std::string failure;
         auto const port = std::to_string(self->url.port);
-        auto [rec, endpoints] =
-            co_await resolver->async_resolve(self->url.host, port, use_nothrow);
+        auto [rec, endpoints] = co_await resolver->async_resolve(self->url.host, port, use_nothrow);
         if (rec) {
             failure = "cannot resolve the host: " + rec.message();
         } else {
@@ -267,8 +256,9 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
         if (failure.empty() && self->generation == gen) {
             boost::system::error_code ignored;
             socket->set_option(tcp::no_delay(true), ignored);
-            net::co_spawn(self->strand, read_loop(self, gen, socket),
-                          [](std::exception_ptr ep) { log_failure(ep, "reader"); });
+            net::co_spawn(self->strand, read_loop(self, gen, socket), [](std::exception_ptr ep) {
+                canal::detail::log_exception("redis client: reader", ep);
+            });
             std::vector<Command> hello;
             if (!self->url.password.empty()) {
                 Command auth{"AUTH"};
@@ -381,7 +371,9 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
         }
         writing = true;
         net::co_spawn(strand, write_loop(shared_from_this(), generation, socket),
-                      [](std::exception_ptr ep) { log_failure(ep, "writer"); });
+                      [](std::exception_ptr ep) {
+                          canal::detail::log_exception("redis client: writer", ep);
+                      });
     }
 
     static awaitable<void> write_loop(std::shared_ptr<Impl> self, std::uint64_t gen,
@@ -430,8 +422,8 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
         self->kick_writer();
         co_await p->timer.async_wait(use_nothrow);
         if (!p->done) {
-            auto const reason = "no reply to " + what + " within " +
-                                std::to_string(timeout.count()) + " ms";
+            auto const reason =
+                "no reply to " + what + " within " + std::to_string(timeout.count()) + " ms";
             self->drop(reason);
             throw Error(self->name + ": " + what + " failed: " + reason +
                         "; reconnecting in the background");
@@ -537,9 +529,8 @@ awaitable<Reply> Client::eval(Script const& script, std::vector<std::string> key
 
 void Client::on_connect(std::function<void()> hook) {
     auto impl = impl_;
-    net::post(impl->strand, [impl, hook = std::move(hook)]() mutable {
-        impl->on_connect = std::move(hook);
-    });
+    net::post(impl->strand,
+              [impl, hook = std::move(hook)]() mutable { impl->on_connect = std::move(hook); });
 }
 
 bool Client::connected() const noexcept { return impl_->up.load(std::memory_order_relaxed); }

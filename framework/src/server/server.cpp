@@ -147,21 +147,6 @@ struct ConnectionCount {
     std::atomic<std::size_t>& c_;
 };
 
-void log_exception(std::string_view what, std::exception_ptr e) {
-    if (!e) {
-        return;
-    }
-    try {
-        std::rethrow_exception(e);
-    } catch (boost::system::system_error const& se) {
-        if (se.code() != net::error::operation_aborted) {
-            detail::log_error(std::string(what) + ": " + se.what());
-        }
-    } catch (std::exception const& ex) {
-        detail::log_error(std::string(what) + ": " + ex.what());
-    }
-}
-
 // Writes a short plain-text HTTP response and closes.
 awaitable<void> refuse(beast::tcp_stream& stream, int status, std::string body, bool keep_alive) {
     http::response<http::string_body> res{static_cast<http::status>(status), 11};
@@ -239,7 +224,8 @@ public:
                 ++server_->dropped;
                 return;
             }
-            detail::log_warning("closing " + describe_ + ": client too slow, outbound queue full (" +
+            detail::log_warning("closing " + describe_ +
+                                ": client too slow, outbound queue full (" +
                                 std::to_string(outbox_.size()) + " messages)");
             outbox_.clear();
             request_close(1008, "outbound queue full: client too slow");
@@ -395,7 +381,8 @@ awaitable<void> WsSession::writer(websocket::stream<beast::tcp_stream>& ws) {
                 beast::get_lowest_layer(ws).socket().close(ec);
             }
         });
-        websocket::close_reason reason(static_cast<websocket::close_code>(close_code_), close_reason_);
+        websocket::close_reason reason(static_cast<websocket::close_code>(close_code_),
+                                       close_reason_);
         auto [ec] = co_await ws.async_close(reason, use_nothrow);
         if (ec) {
             beast::get_lowest_layer(ws).socket().close(ec);
@@ -446,7 +433,7 @@ awaitable<void> WsSession::run(beast::tcp_stream stream, http::request<http::str
                           self->handshake_ = Handshake::app_ended;
                           self->handshake_done_.notify();
                       } else if (e) {
-                          log_exception(self->describe_, e);
+                          detail::log_exception(self->describe_, e);
                           self->request_close(1011, "internal error");
                       } else {
                           self->request_close(1000, {});
@@ -497,8 +484,8 @@ awaitable<void> WsSession::run(beast::tcp_stream stream, http::request<http::str
             body = std::string(e.what()) + "\n";
             detail::log_warning("websocket " + path + ": 404: " + e.what());
         } catch (std::exception const& e) {
-            detail::log_error("websocket " + path + ": application failed before accept: " +
-                              e.what());
+            detail::log_error("websocket " + path +
+                              ": application failed before accept: " + e.what());
         }
         co_await refuse(stream, status, std::move(body), false);
     }
@@ -757,7 +744,7 @@ awaitable<void> Server::Impl::accept_loop() {
         }
         auto ex = socket.get_executor();
         net::co_spawn(ex, serve(std::move(socket)),
-                      [](std::exception_ptr e) { log_exception("connection", e); });
+                      [](std::exception_ptr e) { detail::log_exception("connection", e); });
     }
 }
 
@@ -805,7 +792,7 @@ void Server::start() {
     }
     impl_->bound_port = acc.local_endpoint().port();
     net::co_spawn(acc.get_executor(), impl_->accept_loop(),
-                  [](std::exception_ptr e) { log_exception("accept loop", e); });
+                  [](std::exception_ptr e) { detail::log_exception("accept loop", e); });
     for (unsigned i = 0; i < s.threads; ++i) {
         impl_->threads.emplace_back([impl = impl_] {
             detail::IoThreadScope io_thread; // async_to_sync() here is an error, not a hang
