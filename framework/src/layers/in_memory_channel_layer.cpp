@@ -117,6 +117,14 @@ public:
     std::atomic<std::size_t> dropped{0};
 
     void send(std::string const& channel, Message message) {
+        if (!offer(channel, std::move(message))) {
+            throw ChannelFull("channel '" + channel + "' is full (capacity " +
+                              std::to_string(settings.capacity) + ")");
+        }
+    }
+
+    /** Queues `message` unless `channel` holds `capacity` messages; false when it does. */
+    bool offer(std::string const& channel, Message message) {
         std::shared_ptr<Wakeup> receiver;
         {
             std::lock_guard lock(mutex_);
@@ -127,8 +135,7 @@ public:
                 leave_all_groups(channel);
             }
             if (queue.messages.size() >= settings.capacity) {
-                throw ChannelFull("channel '" + channel + "' is full (capacity " +
-                                  std::to_string(settings.capacity) + ")");
+                return false;
             }
             queue.messages.push_back(Envelope{now + settings.expiry, std::move(message)});
             receiver = queue.receiver;
@@ -136,6 +143,7 @@ public:
         if (receiver) {
             receiver->notify();
         }
+        return true;
     }
 
     /**
@@ -466,12 +474,7 @@ std::shared_ptr<InMemoryLayerState> make_local_channels(LayerSettings settings) 
 }
 
 bool offer_local(InMemoryLayerState& state, std::string const& channel, Message message) {
-    try {
-        state.send(channel, std::move(message));
-        return true;
-    } catch (ChannelFull const&) {
-        return false;
-    }
+    return state.offer(channel, std::move(message));
 }
 
 awaitable<Message> receive_local(std::shared_ptr<InMemoryLayerState> state, std::string channel) {
