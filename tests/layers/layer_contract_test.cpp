@@ -12,7 +12,10 @@
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/co_spawn.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <boost/mpl/list.hpp>
@@ -185,29 +188,58 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(send_throws_channel_full_at_capacity, Factory, Lay
     BOOST_TEST(layer->dropped_count() == 0u); // send throws, it does not count
 }
 
-BOOST_AUTO_TEST_CASE_TEMPLATE(group_send_skips_a_full_member_and_counts_it, Factory, Layers) {
+// A member still full after backpressure_timeout misses the message, and it is counted.
+BOOST_AUTO_TEST_CASE_TEMPLATE(group_send_gives_up_a_member_full_too_long, Factory, Layers) {
     Factory factory;
-    std::unique_ptr<ChannelLayer> layer = factory.make(LayerSettings{.capacity = 3});
+    std::unique_ptr<ChannelLayer> layer =
+        factory.make(LayerSettings{.capacity = 3, .backpressure_timeout = 200ms});
     run_async([&]() -> awaitable<void> {
         co_await layer->group_add("room", "full");
         co_await layer->group_add("room", "free");
         for (int i = 0; i < 3; ++i) {
             co_await layer->send("full", numbered("own", i));
         }
+        auto const start = std::chrono::steady_clock::now();
         co_await layer->group_send("room", numbered("room.message", 1));
+        BOOST_TEST((std::chrono::steady_clock::now() - start >= 200ms)); // it waited for room
         BOOST_TEST(layer->dropped_count() == 1u);
         auto const got = co_await layer->receive("free");
         BOOST_TEST(got.type() == "room.message");
-        for (int i = 0; i < 3; ++i) { // the full member kept its own messages only
-            auto const own = co_await layer->receive("full");
-            BOOST_TEST(own.type() == "own");
-            BOOST_TEST(own.at("n").as_int64() == i);
+    });
+}
+
+// A member that makes room while group_send waits gets the message, after its own ones.
+BOOST_AUTO_TEST_CASE_TEMPLATE(group_send_waits_for_room_in_a_full_member, Factory, Layers) {
+    Factory factory;
+    std::unique_ptr<ChannelLayer> layer =
+        factory.make(LayerSettings{.capacity = 3, .backpressure_timeout = 5s});
+    run_async([&]() -> awaitable<void> {
+        co_await layer->group_add("room", "full");
+        co_await layer->group_add("room", "free");
+        for (int i = 0; i < 3; ++i) {
+            co_await layer->send("full", numbered("own", i));
         }
-        BOOST_TEST(co_await is_empty(*layer, "full"));
-        co_await layer->group_send("room", numbered("room.message", 2)); // room again
-        BOOST_TEST(layer->dropped_count() == 1u);
+        auto ex = co_await net::this_coro::executor;
+        net::co_spawn(
+            ex,
+            [&]() -> awaitable<void> {
+                net::steady_timer t(ex, 100ms);
+                co_await t.async_wait(net::use_awaitable);
+                BOOST_TEST(n_of(co_await layer->receive("full")) == 0);
+            },
+            [](std::exception_ptr e) {
+                if (e) {
+                    std::rethrow_exception(e);
+                }
+            });
+        co_await layer->group_send("room", numbered("room.message", 9));
+        BOOST_TEST(layer->dropped_count() == 0u);
+        BOOST_TEST(n_of(co_await layer->receive("free")) == 9);
+        BOOST_TEST(n_of(co_await layer->receive("full")) == 1);
         BOOST_TEST(n_of(co_await layer->receive("full")) == 2);
-        BOOST_TEST(n_of(co_await layer->receive("free")) == 2);
+        auto const last = co_await layer->receive("full");
+        BOOST_TEST(last.type() == "room.message");
+        BOOST_TEST(n_of(last) == 9);
     });
 }
 

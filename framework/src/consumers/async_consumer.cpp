@@ -2,12 +2,15 @@
 // runs the handlers one at a time.
 #include <canal/consumers/async_consumer.hpp>
 
+#include <canal/sync/sync_to_async.hpp>
+
 #include "detail/log.hpp"
 #include "detail/notifier.hpp"
 
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/system/system_error.hpp>
 
@@ -20,12 +23,21 @@ namespace canal {
 struct AsyncConsumer::Inbox {
     explicit Inbox(net::any_io_executor ex) : not_empty(ex), not_full(ex) {}
 
-    using Item = std::variant<Event, Message>;
+    // A layer failure (e.g. ChannelOverflow) travels in order with the messages.
+    using Item = std::variant<Event, Message, std::exception_ptr>;
+
+    // Client events and layer messages have a quota each: a client's burst of frames must
+    // not keep the consumer's own channel from draining (a group_send of this consumer that
+    // waits for room in its own channel would otherwise wait for itself).
+    static bool from_client(Item const& item) { return std::holds_alternative<Event>(item); }
+
+    std::size_t& count_of(Item const& item) { return from_client(item) ? client_items : layer_items; }
 
     awaitable<void> push(Item item) {
-        while (items.size() >= inbox_capacity) {
+        while (count_of(item) >= inbox_capacity) {
             co_await not_full.wait();
         }
+        ++count_of(item);
         items.push_back(std::move(item));
         not_empty.notify();
     }
@@ -34,12 +46,20 @@ struct AsyncConsumer::Inbox {
         while (items.empty()) {
             co_await not_empty.wait();
         }
-        Item item = std::move(items.front());
-        items.pop_front();
+        Item item = take_front();
         not_full.notify();
         co_return item;
     }
 
+    Item take_front() {
+        Item item = std::move(items.front());
+        items.pop_front();
+        --count_of(item);
+        return item;
+    }
+
+    std::size_t client_items = 0;
+    std::size_t layer_items = 0;
     std::deque<Item> items;
     detail::Notifier not_empty;
     detail::Notifier not_full;
@@ -49,7 +69,39 @@ AsyncConsumer::AsyncConsumer() = default;
 AsyncConsumer::~AsyncConsumer() = default;
 
 void AsyncConsumer::on(std::string type, Handler handler) {
+    blocking_.erase(type);
     handlers_.insert_or_assign(std::move(type), std::move(handler));
+}
+
+void AsyncConsumer::on_blocking(std::string type, BlockingHandler handler) {
+    blocking_.insert_or_assign(std::move(type), std::move(handler));
+}
+
+// Not a coroutine: the batch and the callable are built here, outside any coroutine frame
+// (g++ 12 miscompiles callables kept in frames).
+awaitable<void> AsyncConsumer::dispatch_blocking(Message first) {
+    using Batch = std::vector<std::pair<BlockingHandler const*, Message>>;
+    auto batch = std::make_shared<Batch>();
+    batch->emplace_back(&blocking_.find(first.type())->second, std::move(first));
+    // Two thread hand-offs per message are the sync style's cost: take every layer message
+    // already queued behind this one (up to a bound) into the same trip to the pool.
+    while (batch->size() < inbox_capacity && !inbox_->items.empty()) {
+        auto* next = std::get_if<Message>(&inbox_->items.front());
+        if (next == nullptr) {
+            break;
+        }
+        auto it = blocking_.find(next->type());
+        if (it == blocking_.end()) {
+            break;
+        }
+        batch->emplace_back(&it->second, std::get<Message>(inbox_->take_front()));
+    }
+    inbox_->not_full.notify();
+    return sync_to_async([batch] {
+        for (auto const& [handler, message] : *batch) {
+            (*handler)(message);
+        }
+    });
 }
 
 ChannelLayer& AsyncConsumer::channel_layer() const {
@@ -96,13 +148,6 @@ awaitable<void> AsyncConsumer::client_pump(Receive receive) {
     }
 }
 
-awaitable<void> AsyncConsumer::layer_pump() {
-    for (;;) {
-        Message m = co_await layer_->receive(channel_name_);
-        co_await inbox_->push(std::move(m));
-    }
-}
-
 namespace {
 bool is_cancellation(std::exception_ptr const& e) {
     try {
@@ -114,6 +159,24 @@ bool is_cancellation(std::exception_ptr const& e) {
     }
 }
 } // namespace
+
+awaitable<void> AsyncConsumer::layer_pump() {
+    std::exception_ptr failure;
+    try {
+        for (;;) {
+            Message m = co_await layer_->receive(channel_name_);
+            co_await inbox_->push(std::move(m));
+        }
+    } catch (...) {
+        failure = std::current_exception();
+    }
+    if (is_cancellation(failure)) {
+        std::rethrow_exception(failure);
+    }
+    // A consumer that can no longer receive its messages must not go on as if nothing
+    // happened: the failure ends it through its error path (websocket: a close code).
+    co_await inbox_->push(failure);
+}
 
 awaitable<void> AsyncConsumer::run(Scope scope, Receive receive, Send send) {
     scope_ = std::move(scope);
@@ -152,13 +215,25 @@ awaitable<void> AsyncConsumer::run(Scope scope, Receive receive, Send send) {
     }
 
     std::exception_ptr failure;
+    std::size_t handled = 0;
     for (;;) {
         try {
+            // A client whose frames are all queued must not keep this thread from every
+            // other connection: let the others run now and then.
+            if (++handled % 32 == 0) {
+                co_await net::post(ex, net::use_awaitable);
+            }
             auto item = co_await inbox_->pop();
             if (auto* ev = std::get_if<Event>(&item)) {
                 co_await on_event(std::move(*ev));
+            } else if (auto* m = std::get_if<Message>(&item)) {
+                if (blocking_.contains(m->type())) {
+                    co_await dispatch_blocking(std::move(*m));
+                } else {
+                    co_await dispatch(*m);
+                }
             } else {
-                co_await dispatch(std::get<Message>(item));
+                std::rethrow_exception(std::get<std::exception_ptr>(item));
             }
         } catch (StopConsumer const&) {
             break;

@@ -106,16 +106,26 @@ awaitable<void> WebsocketBase::on_finish() {
 
 awaitable<void> WebsocketBase::on_error(std::exception_ptr error) {
     std::string what = "unknown exception";
+    bool overflow = false;
     try {
         std::rethrow_exception(error);
+    } catch (ChannelOverflow const& e) {
+        what = e.what();
+        overflow = true;
     } catch (std::exception const& e) {
         what = e.what();
     } catch (...) {
     }
-    log_error("consumer " + describe() + ": handler failed: " + what + "; closing with 1011");
+    // Lost layer messages are the server's fault, not the client's: 1013 "try again later".
+    int const code = overflow ? 1013 : 1011;
+    if (overflow) {
+        log_warning("consumer " + describe() + ": " + what + "; closing with 1013");
+    } else {
+        log_error("consumer " + describe() + ": handler failed: " + what + "; closing with 1011");
+    }
     if (!disconnect_called_) {
         try {
-            co_await run_disconnect(1011);
+            co_await run_disconnect(code);
         } catch (std::exception const& e) {
             log_error("consumer " + describe() + ": disconnect() failed too: " + e.what());
         }
@@ -126,7 +136,9 @@ awaitable<void> WebsocketBase::on_error(std::exception_ptr error) {
         log_error("consumer " + describe() + ": leaving groups failed: " + e.what());
     }
     if (accepted_) {
-        co_await send_optional(make_close(1011, "internal error"));
+        co_await send_optional(
+            make_close(code, overflow ? "server overloaded: messages lost, try again later"
+                                      : "internal error"));
     } else if (!closed_ && !client_gone_) {
         // Before the handshake was answered: let the server refuse it (HTTP 500).
         std::rethrow_exception(error);

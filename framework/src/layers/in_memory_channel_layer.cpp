@@ -6,6 +6,7 @@
 #include <canal/core/errors.hpp>
 
 #include <boost/asio/experimental/concurrent_channel.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/system/system_error.hpp>
 
@@ -78,11 +79,22 @@ struct Envelope {
 };
 
 struct ChannelQueue {
-    // Bounded: send() refuses and group_send() skips once it holds settings.capacity.
+    // Bounded: send() refuses and group_send() waits once it holds settings.capacity.
     std::deque<Envelope> messages;
     // The receive() currently waiting for this channel, if any (at most one).
     std::shared_ptr<Wakeup> receiver;
+    // group_send()s waiting for room here; woken when the receiver takes a message.
+    std::vector<std::shared_ptr<Wakeup>> space_waiters;
+    // A group message could not be queued in time: the next receive() throws ChannelOverflow.
+    bool overflowed = false;
 };
+
+void add_waiter(ChannelQueue& queue, std::shared_ptr<Wakeup> const& waiter) {
+    if (std::find(queue.space_waiters.begin(), queue.space_waiters.end(), waiter) ==
+        queue.space_waiters.end()) {
+        queue.space_waiters.push_back(waiter);
+    }
+}
 
 // A group: member channel → when its membership was last renewed.
 using Members = std::unordered_map<std::string, Clock::time_point>;
@@ -152,42 +164,82 @@ public:
      * already waits there.
      */
     std::optional<Message> take(std::string const& channel, std::shared_ptr<Wakeup> const& wakeup) {
-        std::lock_guard lock(mutex_);
-        auto const now = Clock::now();
-        sweep_if_due(now);
-        auto it = channels_.find(channel);
-        if (it == channels_.end()) {
-            if (wakeup) {
-                channels_[channel].receiver = wakeup;
+        std::vector<std::shared_ptr<Wakeup>> senders;
+        std::optional<Message> result;
+        std::exception_ptr error;
+        {
+            std::lock_guard lock(mutex_);
+            try {
+                result = take_locked(channel, wakeup, senders);
+            } catch (...) {
+                error = std::current_exception();
             }
-            return std::nullopt;
         }
-        auto& queue = it->second;
-        if (drop_expired(queue, now)) {
-            leave_all_groups(channel);
+        for (auto const& sender : senders) {
+            sender->notify();
         }
-        if (!queue.messages.empty()) {
-            Message message = std::move(queue.messages.front().message);
-            queue.messages.pop_front();
-            if (wakeup && queue.receiver == wakeup) {
-                queue.receiver.reset();
+        if (error) {
+            std::rethrow_exception(error);
+        }
+        return result;
+    }
+
+    /**
+     * Queues `message` on each of `channels` that has room; registers `waiter` on the
+     * others and returns them (the ones still full).
+     */
+    std::vector<std::string> offer_each(std::vector<std::string> const& channels,
+                                        Message const& message,
+                                        std::shared_ptr<Wakeup> const& waiter) {
+        std::vector<std::string> full;
+        std::vector<std::shared_ptr<Wakeup>> receivers;
+        {
+            std::lock_guard lock(mutex_);
+            auto const now = Clock::now();
+            for (auto const& channel : channels) {
+                auto& queue = channels_[channel];
+                drop_expired(queue, now);
+                if (queue.overflowed) {
+                    continue; // already given up: its receiver is being told
+                }
+                if (queue.messages.size() >= settings.capacity) {
+                    if (waiter) {
+                        add_waiter(queue, waiter);
+                    }
+                    full.push_back(channel);
+                    continue;
+                }
+                queue.messages.push_back(Envelope{now + settings.expiry, message});
+                if (queue.receiver) {
+                    receivers.push_back(queue.receiver);
+                }
             }
-            if (queue.messages.empty() && !queue.receiver) {
-                channels_.erase(it);
+        }
+        for (auto const& receiver : receivers) {
+            receiver->notify();
+        }
+        return full;
+    }
+
+    /** Gives up on `channels`: their receivers are told (ChannelOverflow) at their next receive. */
+    void overflow(std::vector<std::string> const& channels) {
+        std::vector<std::shared_ptr<Wakeup>> receivers;
+        {
+            std::lock_guard lock(mutex_);
+            for (auto const& channel : channels) {
+                auto& queue = channels_[channel];
+                if (!queue.overflowed) {
+                    queue.overflowed = true;
+                    dropped.fetch_add(1, std::memory_order_relaxed);
+                }
+                if (queue.receiver) {
+                    receivers.push_back(queue.receiver);
+                }
             }
-            return message;
         }
-        if (queue.receiver && queue.receiver != wakeup) {
-            throw Error("channel '" + channel +
-                        "' already has a waiting receive(): a channel has one receiver; "
-                        "use a group to deliver a message to several consumers");
+        for (auto const& receiver : receivers) {
+            receiver->notify();
         }
-        if (wakeup) {
-            queue.receiver = wakeup;
-        } else if (!queue.receiver) {
-            channels_.erase(it);
-        }
-        return std::nullopt;
     }
 
     /** Unregisters a receive() that ends without a message (cancelled or destroyed). */
@@ -198,7 +250,8 @@ public:
             return;
         }
         it->second.receiver.reset();
-        if (it->second.messages.empty()) {
+        if (it->second.messages.empty() && !it->second.overflowed &&
+            it->second.space_waiters.empty()) {
             channels_.erase(it);
         }
     }
@@ -244,15 +297,17 @@ public:
         }
     }
 
-    void group_send(std::string const& group, Message const& message) {
+    /** Queues `message` on every member with room; returns the members that are full. */
+    std::vector<std::string> group_send(std::string const& group, Message const& message) {
         std::vector<std::shared_ptr<Wakeup>> receivers;
+        std::vector<std::string> full;
         {
             std::lock_guard lock(mutex_);
             auto const now = Clock::now();
             sweep_if_due(now);
             auto g = groups_.find(group);
             if (g == groups_.end()) {
-                return;
+                return full;
             }
             std::vector<std::string> lapsed;
             auto& members = g->second;
@@ -272,8 +327,10 @@ public:
                     m = members.erase(m);
                     continue;
                 }
-                if (queue.messages.size() >= settings.capacity) {
-                    dropped.fetch_add(1, std::memory_order_relaxed);
+                if (queue.overflowed) {
+                    // Already given up (its consumer is being closed): nothing more for it.
+                } else if (queue.messages.size() >= settings.capacity) {
+                    full.push_back(m->first);
                 } else {
                     // The same Message: every member shares one payload.
                     queue.messages.push_back(Envelope{now + settings.expiry, message});
@@ -293,12 +350,18 @@ public:
         for (auto const& receiver : receivers) {
             receiver->notify();
         }
+        return full;
     }
 
     void flush() {
         std::lock_guard lock(mutex_);
         // A waiting receive() keeps its registration, so a later send still wakes it.
         for (auto it = channels_.begin(); it != channels_.end();) {
+            for (auto const& waiter : it->second.space_waiters) {
+                waiter->notify();
+            }
+            it->second.space_waiters.clear();
+            it->second.overflowed = false;
             if (it->second.receiver) {
                 it->second.messages.clear();
                 ++it;
@@ -311,6 +374,57 @@ public:
 
 private:
     // All below: mutex_ held.
+
+    std::optional<Message> take_locked(std::string const& channel,
+                                       std::shared_ptr<Wakeup> const& wakeup,
+                                       std::vector<std::shared_ptr<Wakeup>>& senders) {
+        auto const now = Clock::now();
+        sweep_if_due(now);
+        auto it = channels_.find(channel);
+        if (it == channels_.end()) {
+            if (wakeup) {
+                channels_[channel].receiver = wakeup;
+            }
+            return std::nullopt;
+        }
+        auto& queue = it->second;
+        if (queue.overflowed) {
+            senders = std::move(queue.space_waiters);
+            channels_.erase(it);
+            throw ChannelOverflow("channel '" + channel + "' missed messages: it stayed full (" +
+                                  std::to_string(settings.capacity) + " messages) for " +
+                                  std::to_string(settings.backpressure_timeout.count()) +
+                                  " ms, so a message for it could not be queued");
+        }
+        if (drop_expired(queue, now)) {
+            leave_all_groups(channel);
+        }
+        if (!queue.messages.empty()) {
+            Message message = std::move(queue.messages.front().message);
+            queue.messages.pop_front();
+            // Room for one more: the group_sends waiting here try again.
+            senders = std::move(queue.space_waiters);
+            queue.space_waiters.clear();
+            if (wakeup && queue.receiver == wakeup) {
+                queue.receiver.reset();
+            }
+            if (queue.messages.empty() && !queue.receiver) {
+                channels_.erase(it);
+            }
+            return message;
+        }
+        if (queue.receiver && queue.receiver != wakeup) {
+            throw Error("channel '" + channel +
+                        "' already has a waiting receive(): a channel has one receiver; "
+                        "use a group to deliver a message to several consumers");
+        }
+        if (wakeup) {
+            queue.receiver = wakeup;
+        } else if (!queue.receiver && queue.space_waiters.empty()) {
+            channels_.erase(it);
+        }
+        return std::nullopt;
+    }
 
     bool membership_expired(Clock::time_point renewed, Clock::time_point now) const {
         return now - renewed >= settings.group_expiry;
@@ -346,7 +460,8 @@ private:
             if (drop_expired(it->second, now)) {
                 lapsed.insert(it->first);
             }
-            if (it->second.messages.empty() && !it->second.receiver) {
+            if (it->second.messages.empty() && !it->second.receiver && !it->second.overflowed &&
+                it->second.space_waiters.empty()) {
                 it = channels_.erase(it);
             } else {
                 ++it;
@@ -455,11 +570,43 @@ awaitable<void> group_discard_op(std::shared_ptr<InMemoryLayerState> state, std:
     co_return;
 }
 
+// Backpressure: while members are full, the sender waits (woken each time one of them has
+// room), up to backpressure_timeout; those still full are then given up and told.
+awaitable<void> wait_for_room(std::shared_ptr<InMemoryLayerState> state,
+                              std::vector<std::string> full, Message message) {
+    auto ex = co_await net::this_coro::executor;
+    auto waiter = std::make_shared<Wakeup>(ex);
+    struct Retire {
+        std::shared_ptr<Wakeup> w;
+        ~Retire() { w->retire(); }
+    } retire{waiter};
+    net::steady_timer deadline(ex, state->settings.backpressure_timeout);
+    deadline.async_wait([waiter](boost::system::error_code ec) {
+        if (!ec) {
+            waiter->notify();
+        }
+    });
+    for (;;) {
+        full = state->offer_each(full, message, waiter);
+        if (full.empty()) {
+            break;
+        }
+        if (deadline.expiry() <= net::steady_timer::clock_type::now()) {
+            state->overflow(full);
+            break;
+        }
+        co_await waiter->wait();
+    }
+    deadline.cancel();
+}
+
 awaitable<void> group_send_op(std::shared_ptr<InMemoryLayerState> state, std::string group,
                               Message message) {
     ChannelLayer::require_valid_group_name(group);
-    state->group_send(group, message);
-    co_return;
+    auto full = state->group_send(group, message);
+    if (!full.empty()) {
+        co_await wait_for_room(state, std::move(full), std::move(message));
+    }
 }
 
 awaitable<void> flush_op(std::shared_ptr<InMemoryLayerState> state) {
@@ -477,11 +624,28 @@ bool offer_local(InMemoryLayerState& state, std::string const& channel, Message 
     return state.offer(channel, std::move(message));
 }
 
+awaitable<void> offer_local_waiting(std::shared_ptr<InMemoryLayerState> state,
+                                    std::vector<std::string> channels, Message message) {
+    auto full = state->offer_each(channels, message, nullptr);
+    if (!full.empty()) {
+        co_await wait_for_room(std::move(state), std::move(full), std::move(message));
+    }
+}
+
+void overflow_local(InMemoryLayerState& state, std::string const& channel) {
+    std::vector<std::string> channels{channel};
+    state.overflow(channels);
+}
+
 awaitable<Message> receive_local(std::shared_ptr<InMemoryLayerState> state, std::string channel) {
     return receive_op(std::move(state), std::move(channel));
 }
 
 void flush_local(InMemoryLayerState& state) { state.flush(); }
+
+std::size_t local_dropped(InMemoryLayerState const& state) noexcept {
+    return state.dropped.load(std::memory_order_relaxed);
+}
 
 } // namespace detail
 

@@ -8,6 +8,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace canal::detail {
 
@@ -19,8 +20,21 @@ std::shared_ptr<InMemoryLayerState> make_local_channels(LayerSettings settings);
 /** Queues `message` on `channel` without waiting; false (nothing queued) when it is full. */
 bool offer_local(InMemoryLayerState& state, std::string const& channel, Message message);
 
+/**
+ * Queues `message` on each of `channels`, waiting for room in the full ones (up to
+ * `backpressure_timeout`; those still full then are given up, as overflow_local()).
+ */
+awaitable<void> offer_local_waiting(std::shared_ptr<InMemoryLayerState> state,
+                                    std::vector<std::string> channels, Message message);
+
+/** Gives `channel` up: its next receive() throws ChannelOverflow (counted as dropped). */
+void overflow_local(InMemoryLayerState& state, std::string const& channel);
+
 /** Waits for the next message of `channel` (one receiver per channel; cancellable). */
 awaitable<Message> receive_local(std::shared_ptr<InMemoryLayerState> state, std::string channel);
+
+/** Messages given up so far (overflow_local() and timed-out offer_local_waiting()). */
+std::size_t local_dropped(InMemoryLayerState const& state) noexcept;
 
 /** Drops every queued message. */
 void flush_local(InMemoryLayerState& state);

@@ -21,6 +21,7 @@
 #include <atomic>
 #include <cstdio>
 #include <map>
+#include <optional>
 #include <random>
 #include <set>
 #include <stdexcept>
@@ -59,7 +60,8 @@ return over
 // the group and writes one message per receiving key in the same script, one round trip.
 // The payload is the random prefix, the message's msgpack map (announcing one more entry)
 // and, appended here, the list of the key's member channels as `__asgi_channel__`'s value.
-// Returns {members, channels skipped because their key was full}.
+// Returns {members, channels skipped because their key was full}, then for each full key:
+// the key, its packed channel list and its channel count (the sender tries those again).
 constexpr char const* group_send_one_trip_lua = R"lua(
 local prefix = ARGV[1]
 local random = ARGV[2]
@@ -84,6 +86,7 @@ for _, channel in ipairs(members) do
     bucket[#bucket + 1] = channel
 end
 local dropped = 0
+local full = {}
 for _, key in ipairs(order) do
     local bucket = buckets[key]
     redis.call('ZREMRANGEBYSCORE', key, 0, cutoff)
@@ -92,9 +95,16 @@ for _, key in ipairs(order) do
         redis.call('EXPIRE', key, expiry)
     else
         dropped = dropped + #bucket
+        full[#full + 1] = key
+        full[#full + 1] = cmsgpack.pack(bucket)
+        full[#full + 1] = #bucket
     end
 end
-return {#members, dropped}
+local out = {#members, dropped}
+for _, v in ipairs(full) do
+    out[#out + 1] = v
+end
+return out
 )lua";
 
 // send(): the same steps for one key; returns 0 when the channel is full.
@@ -240,7 +250,7 @@ struct RedisLayerState : std::enable_shared_from_this<RedisLayerState> {
 
     std::atomic<std::uint64_t> group_sends{0};
     std::atomic<std::uint64_t> dropped_over_capacity{0};
-    std::atomic<std::uint64_t> dropped_local_full{0};
+    std::atomic<std::uint64_t> overflow_reports{0};
     std::atomic<std::uint64_t> received{0};
     std::atomic<std::uint64_t> malformed{0};
 
@@ -507,8 +517,8 @@ struct RedisLayerState : std::enable_shared_from_this<RedisLayerState> {
             args.push_back(std::to_string(expiry));
             args.push_back(std::to_string(message_cutoff));
             ++join->outstanding;
-            auto op =
-                send_to_shard(self, shard, std::move(keys), std::move(args), std::move(counts));
+            auto op = send_to_shard(self, shard, group, std::move(keys), std::move(args),
+                                    std::move(counts));
             net::co_spawn(self->ex, std::move(op), [join](std::exception_ptr ep) {
                 if (ep && !join->failure) {
                     join->failure = ep;
@@ -546,10 +556,78 @@ struct RedisLayerState : std::enable_shared_from_this<RedisLayerState> {
         auto reply =
             co_await c->eval(self->group_send_one_trip_script, std::move(keys), std::move(args));
         self->group_sends.fetch_add(1, std::memory_order_relaxed);
-        if (reply.kind == Reply::Kind::array && reply.elements.size() == 2 &&
-            reply.elements[1].integer > 0) {
-            self->dropped_over_capacity.fetch_add(
-                static_cast<std::uint64_t>(reply.elements[1].integer), std::memory_order_relaxed);
+        if (reply.kind != Reply::Kind::array || reply.elements.size() < 5) {
+            co_return;
+        }
+        // Members whose Redis queue was full: wait for room there (backpressure), as the
+        // in-memory layer does, instead of skipping them.
+        Retry retry;
+        auto const head = encode_payload_head(message.object());
+        for (std::size_t i = 2; i + 2 < reply.elements.size(); i += 3) {
+            retry.keys.push_back(std::move(reply.elements[i].str));
+            retry.payloads.push_back(random_bytes(self->rng, 12) + head +
+                                     reply.elements[i + 1].str);
+            retry.capacities.push_back(self->settings.capacity);
+            retry.counts.push_back(static_cast<std::size_t>(reply.elements[i + 2].integer));
+        }
+        co_await retry_full(self, 0, std::move(group), std::move(retry));
+    }
+
+    /** Messages that found their Redis key full: tried again until there is room. */
+    struct Retry {
+        std::vector<std::string> keys;
+        std::vector<std::string> payloads;
+        std::vector<std::size_t> capacities;
+        std::vector<std::size_t> counts; // channels behind each key
+    };
+
+    static awaitable<void> retry_full(std::shared_ptr<RedisLayerState> self, std::size_t shard,
+                                      std::string group, Retry retry) {
+        auto const deadline = std::chrono::steady_clock::now() + self->settings.backpressure_timeout;
+        auto backoff = std::chrono::milliseconds(1);
+        net::steady_timer pause(self->ex);
+        while (!retry.keys.empty()) {
+            if (std::chrono::steady_clock::now() >= deadline) {
+                std::size_t lost = 0;
+                for (auto n : retry.counts) {
+                    lost += n;
+                }
+                self->dropped_over_capacity.fetch_add(lost, std::memory_order_relaxed);
+                if (self->overflow_reports.fetch_add(1, std::memory_order_relaxed) % 1000 == 0) {
+                    detail::log_warning(
+                        "redis layer: group_send to '" + group + "': " + std::to_string(lost) +
+                        " member channel(s) stayed full in Redis for " +
+                        std::to_string(self->settings.backpressure_timeout.count()) +
+                        " ms; the message was not queued for them (counted in dropped_count())");
+                }
+                co_return;
+            }
+            pause.expires_after(backoff);
+            co_await pause.async_wait(use_nothrow);
+            backoff = std::min(backoff * 2, std::chrono::milliseconds(50));
+            auto const now = now_seconds();
+            auto const expiry = whole_seconds(self->settings.expiry);
+            std::vector<std::string> args = retry.payloads;
+            for (auto c : retry.capacities) {
+                args.push_back(std::to_string(c));
+            }
+            args.push_back(score(now));
+            args.push_back(std::to_string(expiry));
+            args.push_back(std::to_string(static_cast<long long>(now) - expiry));
+            auto keys = retry.keys;
+            auto* c = co_await self->client(shard);
+            auto reply = co_await c->eval(self->group_send_script, std::move(keys), std::move(args));
+            Retry still;
+            for (auto const& over : reply.elements) {
+                auto const k = static_cast<std::size_t>(over.integer);
+                if (k >= 1 && k <= retry.keys.size()) {
+                    still.keys.push_back(std::move(retry.keys[k - 1]));
+                    still.payloads.push_back(std::move(retry.payloads[k - 1]));
+                    still.capacities.push_back(retry.capacities[k - 1]);
+                    still.counts.push_back(retry.counts[k - 1]);
+                }
+            }
+            retry = std::move(still);
         }
     }
 
@@ -564,20 +642,24 @@ struct RedisLayerState : std::enable_shared_from_this<RedisLayerState> {
     };
 
     static awaitable<void> send_to_shard(std::shared_ptr<RedisLayerState> self, std::size_t shard,
-                                         std::vector<std::string> keys,
+                                         std::string group, std::vector<std::string> keys,
                                          std::vector<std::string> args,
                                          std::vector<std::size_t> counts) {
         auto* c = co_await self->client(shard);
-        auto reply = co_await c->eval(self->group_send_script, std::move(keys), std::move(args));
-        std::uint64_t dropped = 0;
+        auto const n = keys.size();
+        auto reply = co_await c->eval(self->group_send_script, keys, args);
+        Retry retry;
         for (auto const& over : reply.elements) {
             auto const k = static_cast<std::size_t>(over.integer);
-            if (k >= 1 && k <= counts.size()) {
-                dropped += counts[k - 1];
+            if (k >= 1 && k <= n) {
+                retry.keys.push_back(keys[k - 1]);
+                retry.payloads.push_back(args[k - 1]);
+                retry.capacities.push_back(std::stoull(args[n + k - 1]));
+                retry.counts.push_back(counts[k - 1]);
             }
         }
-        if (dropped > 0) {
-            self->dropped_over_capacity.fetch_add(dropped, std::memory_order_relaxed);
+        if (!retry.keys.empty()) {
+            co_await retry_full(self, shard, std::move(group), std::move(retry));
         }
     }
 
@@ -675,7 +757,7 @@ struct RedisLayerState : std::enable_shared_from_this<RedisLayerState> {
             if (reply.kind != Reply::Kind::array || reply.elements.size() < 3) {
                 continue;
             }
-            self->dispatch(reply.elements[1].str);
+            co_await self->deliver(reply.elements[1].str);
             // Drain what else is queued without blocking, in one round trip per batch.
             for (;;) {
                 std::vector<Command> drain;
@@ -693,7 +775,7 @@ struct RedisLayerState : std::enable_shared_from_this<RedisLayerState> {
                 std::size_t got = 0;
                 for (auto const& batch : batches) {
                     for (std::size_t i = 0; i + 1 < batch.elements.size(); i += 2) {
-                        self->dispatch(batch.elements[i].str);
+                        co_await self->deliver(batch.elements[i].str);
                         ++got;
                     }
                 }
@@ -705,7 +787,16 @@ struct RedisLayerState : std::enable_shared_from_this<RedisLayerState> {
         self->loop_running[shard] = false;
     }
 
-    void dispatch(std::string const& payload) {
+    /** A message from Redis and the local channels that had no room for it. */
+    struct Blocked {
+        Message message;
+        std::vector<std::string> channels;
+    };
+
+    // Hands a message from Redis to its local channels; the full ones are returned, and the
+    // receive loop waits for their room before it pops more (so Redis holds the backlog and
+    // the senders' group_send feels it), up to backpressure_timeout.
+    std::optional<Blocked> dispatch(std::string const& payload) {
         DecodedPayload decoded;
         try {
             decoded = decode_payload(payload);
@@ -713,14 +804,27 @@ struct RedisLayerState : std::enable_shared_from_this<RedisLayerState> {
             if (malformed.fetch_add(1, std::memory_order_relaxed) < 10) {
                 detail::log_warning(std::string("redis layer: skipped a message: ") + e.what());
             }
-            return;
+            return std::nullopt;
         }
         received.fetch_add(1, std::memory_order_relaxed);
         Message message(std::move(decoded.message));
+        std::optional<Blocked> blocked;
         for (auto const& channel : decoded.channels) {
             if (!offer_local(*local, channel, message)) {
-                dropped_local_full.fetch_add(1, std::memory_order_relaxed);
+                if (!blocked) {
+                    blocked.emplace(Blocked{message, {}});
+                }
+                blocked->channels.push_back(channel);
             }
+        }
+        return blocked;
+    }
+
+    awaitable<void> deliver(std::string const& payload) {
+        auto blocked = dispatch(payload);
+        if (blocked) {
+            co_await offer_local_waiting(local, std::move(blocked->channels),
+                                         std::move(blocked->message));
         }
     }
 
@@ -886,7 +990,7 @@ awaitable<void> RedisChannelLayer::flush() {
 std::size_t RedisChannelLayer::dropped_count() const noexcept {
     auto const& s = *impl_->state;
     return static_cast<std::size_t>(s.dropped_over_capacity.load(std::memory_order_relaxed) +
-                                    s.dropped_local_full.load(std::memory_order_relaxed));
+                                    detail::local_dropped(*s.local));
 }
 
 RedisLayerStats RedisChannelLayer::stats() const noexcept {
@@ -897,7 +1001,7 @@ RedisLayerStats RedisChannelLayer::stats() const noexcept {
     }
     out.group_sends = s.group_sends.load(std::memory_order_relaxed);
     out.dropped_over_capacity = s.dropped_over_capacity.load(std::memory_order_relaxed);
-    out.dropped_local_full = s.dropped_local_full.load(std::memory_order_relaxed);
+    out.dropped_local_full = detail::local_dropped(*s.local);
     out.received = s.received.load(std::memory_order_relaxed);
     out.malformed = s.malformed.load(std::memory_order_relaxed);
     return out;

@@ -8,6 +8,7 @@
 
 #include "detail/log.hpp"
 #include "detail/notifier.hpp"
+#include "server/ws_transport.hpp"
 
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -21,10 +22,6 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/websocket.hpp>
 #include <boost/url/parse.hpp>
-
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <sys/socket.h>
 
 #include <atomic>
 #include <deque>
@@ -113,6 +110,7 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
     std::vector<std::thread> threads;
     std::atomic<std::size_t> connections{0};
     std::atomic<std::size_t> dropped{0};
+    std::atomic<std::size_t> overflow_closed{0};
     std::atomic<bool> stopping{false};
     unsigned short bound_port = 0;
 
@@ -170,7 +168,7 @@ public:
     static constexpr std::size_t inbox_capacity = 64;
 
     WsSession(std::shared_ptr<Server::Impl> server, net::any_io_executor ex)
-        : server_(std::move(server)), ex_(ex), inbox_ready_(ex), outbox_ready_(ex),
+        : server_(std::move(server)), ex_(ex), inbox_ready_(ex), state_changed_(ex),
           handshake_done_(ex), app_done_(ex) {}
 
     // The application's `receive`.
@@ -216,33 +214,48 @@ public:
     }
 
     void enqueue(WebsocketSend snd) {
-        if (closing_ || !open_) {
+        if (closing_ || ended_) {
             return; // a closing connection takes nothing more; the app learns from disconnect
         }
-        if (outbox_.size() >= server_->settings.outbound_queue_limit) {
-            if (server_->settings.overflow_policy == OverflowPolicy::drop) {
+        auto const& settings = server_->settings;
+        std::size_t const frames = transport_ ? transport_->queued_frames() : early_.size();
+        std::size_t const bytes = transport_ ? transport_->queued_bytes() : early_bytes_;
+        if (frames >= settings.outbound_queue_limit || bytes >= settings.outbound_queue_bytes) {
+            if (settings.overflow_policy == OverflowPolicy::drop) {
                 ++server_->dropped;
                 return;
             }
+            // The socket took nothing for a whole queue: the client reads too slowly (a server
+            // that is merely busy writes everything queued at each turn of the writer).
+            ++server_->overflow_closed;
             detail::log_warning("closing " + describe_ +
-                                ": client too slow, outbound queue full (" +
-                                std::to_string(outbox_.size()) + " messages)");
-            outbox_.clear();
+                                " with 1008: client too slow, outbound queue full (" +
+                                std::to_string(frames) + " messages, " + std::to_string(bytes) +
+                                " bytes)");
+            if (transport_) {
+                transport_->discard_pending();
+            }
+            early_.clear();
             request_close(1008, "outbound queue full: client too slow");
             return;
         }
-        outbox_.push_back(std::move(snd));
-        outbox_ready_.notify();
+        if (transport_) {
+            transport_->append_frame(snd.binary, *snd.data);
+        } else {
+            // Accepted, but the 101 is not written yet: sent right after it, in order.
+            early_bytes_ += snd.data->size();
+            early_.push_back(std::move(snd));
+        }
     }
 
     void request_close(int code, std::string reason) {
-        if (closing_ || !open_) {
+        if (closing_ || ended_) {
             return;
         }
         closing_ = true;
         close_code_ = code;
         close_reason_ = std::move(reason);
-        outbox_ready_.notify();
+        state_changed_.notify();
     }
 
     awaitable<void> run(beast::tcp_stream stream, http::request<http::string_body> req,
@@ -260,8 +273,9 @@ public:
     std::string describe_;
 
 private:
-    awaitable<void> reader(websocket::stream<beast::tcp_stream>& ws);
-    awaitable<void> writer(websocket::stream<beast::tcp_stream>& ws);
+    using Ws = websocket::stream<detail::WsTransport>;
+    awaitable<void> reader(Ws& ws);
+    awaitable<void> closer(Ws& ws);
 
     std::shared_ptr<Server::Impl> server_;
     net::any_io_executor ex_;
@@ -275,15 +289,20 @@ private:
             }
         }
     } reader_space_;
-    std::deque<WebsocketSend> outbox_;
-    detail::Notifier outbox_ready_;
+    // Frames sent after accept() but before the handshake response was written.
+    std::deque<WebsocketSend> early_;
+    std::size_t early_bytes_ = 0;
+    // The socket's write side, once the handshake is written (frames go straight to it).
+    detail::WsTransport* transport_ = nullptr;
+    detail::Notifier state_changed_;
     detail::Notifier handshake_done_;
     detail::Notifier app_done_;
     Handshake handshake_ = Handshake::pending;
     std::string subprotocol_;
     std::exception_ptr app_error_;
     bool app_finished_ = false;
-    bool open_ = false;
+    bool open_ = false;  // the handshake is written and the connection is not over
+    bool ended_ = false; // the connection is over (read side ended, or it never opened)
     bool closing_ = false;
     bool shutdown_requested_ = false;
     bool disconnect_sent_ = false;
@@ -291,7 +310,7 @@ private:
     std::string close_reason_;
 };
 
-awaitable<void> WsSession::reader(websocket::stream<beast::tcp_stream>& ws) {
+awaitable<void> WsSession::reader(Ws& ws) {
     detail::Notifier space(ex_);
     reader_space_.n = &space;
     struct Reset {
@@ -324,75 +343,39 @@ awaitable<void> WsSession::reader(websocket::stream<beast::tcp_stream>& ws) {
         }
     }
     open_ = false;
+    ended_ = true;
     if (!disconnect_sent_) {
         disconnect_sent_ = true;
         push_event(WebsocketDisconnect{code});
     }
-    outbox_ready_.notify();
+    state_changed_.notify();
 }
 
-// TCP_CORK on or off; false when the socket refused (the frames then go out one by one).
-bool set_cork(tcp::socket& socket, bool on) {
-    int value = on ? 1 : 0;
-    return ::setsockopt(socket.native_handle(), IPPROTO_TCP, TCP_CORK, &value, sizeof(value)) == 0;
-}
-
-awaitable<void> WsSession::writer(websocket::stream<beast::tcp_stream>& ws) {
-    // Coalescing: while more frames wait behind the one being written, the socket is corked,
-    // so the kernel sends them as one segment instead of one packet (and one trip through the
-    // loopback or network stack) each; it is uncorked as soon as the queue is empty. Beast's
-    // own frames (pong, close) written meanwhile go out at that uncork at the latest.
-    auto& socket = beast::get_lowest_layer(ws).socket();
-    bool corked = false;
-    for (;;) {
-        if (outbox_.empty() && corked) {
-            set_cork(socket, false);
-            corked = false;
-        }
-        while (outbox_.empty() && !closing_ && open_) {
-            co_await outbox_ready_.wait();
-        }
-        if (!open_) {
-            co_return;
-        }
-        if (!outbox_.empty()) {
-            auto frame = std::move(outbox_.front());
-            outbox_.pop_front();
-            if (!corked && !outbox_.empty()) {
-                corked = set_cork(socket, true);
-            }
-            ws.binary(frame.binary);
-            auto [ec, n] = co_await ws.async_write(net::buffer(*frame.data), use_nothrow);
-            if (ec) {
-                beast::get_lowest_layer(ws).socket().close(ec);
-                co_return;
-            }
-            continue;
-        }
-        // closing_: send the close frame; the reader sees the peer's answer and ends.
-        if (corked) {
-            set_cork(socket, false);
-            corked = false;
-        }
-        // A peer that never reads cannot take the close frame: give it a deadline.
-        net::steady_timer deadline(ex_, server_->settings.handshake_timeout);
-        deadline.async_wait([self = shared_from_this(), &ws](boost::system::error_code ec) {
-            if (!ec && self->open_) {
-                beast::get_lowest_layer(ws).socket().close(ec);
-            }
-        });
-        websocket::close_reason reason(static_cast<websocket::close_code>(close_code_),
-                                       close_reason_);
-        auto [ec] = co_await ws.async_close(reason, use_nothrow);
-        if (ec) {
-            beast::get_lowest_layer(ws).socket().close(ec);
-        }
-        while (open_) {
-            co_await outbox_ready_.wait();
-        }
-        deadline.cancel();
+awaitable<void> WsSession::closer(Ws& ws) {
+    // Frames go to the transport as they are sent (enqueue); this coroutine only sends the
+    // close frame, after everything queued before it.
+    while (!closing_ && open_) {
+        co_await state_changed_.wait();
+    }
+    if (!open_) {
         co_return;
     }
+    // A peer that never reads cannot take the close frame: give it a deadline.
+    net::steady_timer deadline(ex_, server_->settings.handshake_timeout);
+    deadline.async_wait([self = shared_from_this(), &ws](boost::system::error_code ec) {
+        if (!ec && self->open_) {
+            beast::get_lowest_layer(ws).close(ec);
+        }
+    });
+    websocket::close_reason reason(static_cast<websocket::close_code>(close_code_), close_reason_);
+    auto [ec] = co_await ws.async_close(reason, use_nothrow);
+    if (ec) {
+        beast::get_lowest_layer(ws).close(ec);
+    }
+    while (open_) {
+        co_await state_changed_.wait();
+    }
+    deadline.cancel();
 }
 
 awaitable<void> WsSession::run(beast::tcp_stream stream, http::request<http::string_body> req,
@@ -491,8 +474,7 @@ awaitable<void> WsSession::run(beast::tcp_stream stream, http::request<http::str
     }
 
     if (handshake_ == Handshake::accepted) {
-        websocket::stream<beast::tcp_stream> ws(std::move(stream));
-        beast::get_lowest_layer(ws).expires_never();
+        Ws ws(stream.release_socket());
         websocket::stream_base::timeout opt{};
         opt.handshake_timeout = settings.handshake_timeout;
         opt.idle_timeout = settings.idle_timeout;
@@ -510,6 +492,14 @@ awaitable<void> WsSession::run(beast::tcp_stream stream, http::request<http::str
         auto [ec] = co_await ws.async_accept(req, use_nothrow);
         if (!ec) {
             open_ = true;
+            // From now on frames go straight to the socket's write side; the ones sent
+            // while the handshake was being written go first, in order.
+            transport_ = &ws.next_layer();
+            for (auto& early : early_) {
+                transport_->append_frame(early.binary, *early.data);
+            }
+            early_.clear();
+            early_bytes_ = 0;
             if (settings.access_log) {
                 detail::log_info("WSCONNECT " + path);
             }
@@ -518,12 +508,18 @@ awaitable<void> WsSession::run(beast::tcp_stream stream, http::request<http::str
             } else if (app_finished_) {
                 request_close(app_error_ ? 1011 : 1000, {});
             }
-            co_await (reader(ws) && writer(ws));
+            co_await (reader(ws) && closer(ws));
+            // Nothing may write into the transport once this frame ends.
+            transport_ = nullptr;
+            co_await ws.next_layer().drain();
             if (settings.access_log) {
                 detail::log_info("WSDISCONNECT " + path);
             }
         }
     }
+    ended_ = true;
+    open_ = false;
+    early_.clear();
 
     // Tell the application the connection is gone, and let it finish its cleanup.
     if (!disconnect_sent_) {
@@ -857,6 +853,8 @@ void Server::wait() {
 std::size_t Server::connection_count() const noexcept { return impl_->connections.load(); }
 
 std::size_t Server::dropped_messages() const noexcept { return impl_->dropped.load(); }
+
+std::size_t Server::overflow_closes() const noexcept { return impl_->overflow_closed.load(); }
 
 Settings const& Server::settings() const noexcept { return impl_->settings; }
 

@@ -15,6 +15,7 @@ Settings Settings::from_args(int argc, char** argv, std::vector<Flag>* extra) {
     unsigned port = s.port;
     unsigned long long max_message = s.max_message_size;
     unsigned long long queue = s.outbound_queue_limit;
+    unsigned long long queue_bytes = s.outbound_queue_bytes;
     std::string policy = "close";
     po::options_description opts("canal server options");
     opts.add_options()("help,h", "print this help and exit")(
@@ -25,6 +26,8 @@ Settings Settings::from_args(int argc, char** argv, std::vector<Flag>* extra) {
         "largest websocket message in bytes (larger: close 1009)")(
         "outbound-queue", po::value(&queue)->default_value(queue),
         "messages queued per connection before the overflow policy applies")(
+        "outbound-queue-bytes", po::value(&queue_bytes)->default_value(queue_bytes),
+        "bytes queued per connection before the overflow policy applies")(
         "overflow", po::value(&policy)->default_value(policy),
         "when a client reads too slowly: close (1008) or drop")(
         "handler-threads", po::value(&s.handler_threads)->default_value(0),
@@ -58,6 +61,9 @@ Settings Settings::from_args(int argc, char** argv, std::vector<Flag>* extra) {
         if (queue == 0) {
             throw po::error("--outbound-queue must be at least 1");
         }
+        if (queue_bytes == 0) {
+            throw po::error("--outbound-queue-bytes must be at least 1");
+        }
     } catch (po::error const& e) {
         std::cerr << argv[0] << ": " << e.what() << "\n" << opts;
         std::exit(2);
@@ -69,6 +75,7 @@ Settings Settings::from_args(int argc, char** argv, std::vector<Flag>* extra) {
     s.port = static_cast<unsigned short>(port);
     s.max_message_size = max_message;
     s.outbound_queue_limit = queue;
+    s.outbound_queue_bytes = queue_bytes;
     s.overflow_policy = policy == "drop" ? OverflowPolicy::drop : OverflowPolicy::close;
     return s;
 }

@@ -38,12 +38,21 @@ public:
     /** Runs the consumer for one connection (what as_app() calls). */
     awaitable<void> run(Scope scope, Receive receive, Send send);
 
-    /** Size of the inbox (client events plus layer messages) before the producers wait. */
+    /** Client events, and layer messages, the inbox holds (each) before their producer waits. */
     static constexpr std::size_t inbox_capacity = 64;
 
 protected:
     /** Registers the handler for layer messages of `type` (e.g. `"chat.message"`). */
     void on(std::string type, Handler handler);
+
+    /** A blocking layer message handler (the sync consumers' handlers). */
+    using BlockingHandler = std::function<void(Message const&)>;
+
+    /**
+     * Registers a blocking handler for `type` that runs on the handler pool. Layer messages
+     * of such types queued one after another run in one trip to the pool, in order.
+     */
+    void on_blocking(std::string type, BlockingHandler handler);
 
     /** Registers a member function: `on("chat.message", &ChatConsumer::chat_message)`. */
     template <typename C>
@@ -89,12 +98,14 @@ private:
     struct Inbox;
     awaitable<void> client_pump(Receive receive);
     awaitable<void> layer_pump();
+    awaitable<void> dispatch_blocking(Message first);
 
     Scope scope_;
     Send send_;
     std::shared_ptr<ChannelLayer> layer_;
     std::string channel_name_;
     std::map<std::string, Handler, std::less<>> handlers_;
+    std::map<std::string, BlockingHandler, std::less<>> blocking_;
     std::unique_ptr<Inbox> inbox_;
     net::any_io_executor executor_;
 };

@@ -43,6 +43,16 @@ public:
     using Error::Error;
 };
 
+/**
+ * Messages for this channel were lost: a group_send() found it full for longer than
+ * LayerSettings::backpressure_timeout. Thrown by the channel's receive(); a websocket
+ * consumer that gets it closes its connection with 1013 ("try again later").
+ */
+class ChannelOverflow : public Error {
+public:
+    using Error::Error;
+};
+
 /** A channel or group name that the layer does not accept. */
 class InvalidName : public Error {
 public:

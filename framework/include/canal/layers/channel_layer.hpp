@@ -19,6 +19,12 @@ struct LayerSettings {
     std::chrono::milliseconds expiry = std::chrono::seconds(60);
     /** A group membership not renewed within this time lapses. */
     std::chrono::milliseconds group_expiry = std::chrono::seconds(86400);
+    /**
+     * How long group_send() waits for room in a member's full channel (backpressure on the
+     * sender) before it gives that member up: the message is not queued, and the member's
+     * next receive() throws ChannelOverflow, so its client is told (websocket close 1013).
+     */
+    std::chrono::milliseconds backpressure_timeout = std::chrono::seconds(3);
 };
 
 /**
@@ -57,15 +63,20 @@ public:
     virtual awaitable<void> group_discard(std::string group, std::string channel) = 0;
 
     /**
-     * Sends one shared message to every member of `group`. Members whose channel is full
-     * are skipped and counted (dropped_count()), as Channels does.
+     * Sends one shared message to every member of `group`.
+     *
+     * Where Channels skips a member whose channel is full without a word, canal waits for
+     * room (the sender is slowed down, up to `backpressure_timeout`); a member still full
+     * then misses the message and is told: its receive() throws ChannelOverflow. Such
+     * members are counted (dropped_count()). Completes when every member has the message
+     * or has been given up.
      */
     virtual awaitable<void> group_send(std::string group, Message message) = 0;
 
     /** Drops every channel, message and group. */
     virtual awaitable<void> flush() = 0;
 
-    /** Messages skipped by group_send because a member's channel was full, since start. */
+    /** Messages a member missed because its channel stayed full (each one told), since start. */
     [[nodiscard]] virtual std::size_t dropped_count() const noexcept = 0;
 
     /** Throws InvalidName unless `name` is a valid channel name. */

@@ -43,6 +43,9 @@ public:
     /** Messages dropped under OverflowPolicy::drop, since start. */
     [[nodiscard]] std::size_t dropped_messages() const noexcept;
 
+    /** Connections closed with 1008 because their outbound queue was full, since start. */
+    [[nodiscard]] std::size_t overflow_closes() const noexcept;
+
     /** The settings in force (with the layer that run() may have filled in). */
     [[nodiscard]] Settings const& settings() const noexcept;
 

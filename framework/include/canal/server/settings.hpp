@@ -36,8 +36,14 @@ struct Settings {
      * silent for all of it is dropped (Beast's idle timeout with keep-alive pings).
      */
     std::chrono::milliseconds idle_timeout = std::chrono::seconds(40);
-    /** Messages a connection may have queued for sending. */
+    /**
+     * Messages a connection may have queued for sending that its socket has not taken.
+     * The writer hands everything queued to the socket at each turn, so only a client that
+     * reads too slowly fills it (a busy server does not).
+     */
     std::size_t outbound_queue_limit = 1024;
+    /** Bytes a connection may have queued for sending (same rule as outbound_queue_limit). */
+    std::size_t outbound_queue_bytes = 4 * 1024 * 1024;
     /** What happens when that queue is full. */
     OverflowPolicy overflow_policy = OverflowPolicy::close;
     /** Time a graceful shutdown waits for connections to close. */

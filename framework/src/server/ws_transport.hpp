@@ -1,0 +1,175 @@
+// WsTransport: the layer under Beast's websocket stream that owns the socket's write side.
+// Every write (the application's frames, and Beast's own: the 101 response, pongs, pings,
+// close) is appended, in call order, to one byte buffer; one write at a time carries all of
+// it to the socket. Under load each syscall carries many frames (user-space coalescing, as
+// uWebSockets corks), and Beast's control frames stay in order with the data frames.
+// Used by server.cpp only, on the connection's strand.
+#pragma once
+
+#include "detail/notifier.hpp"
+#include "server/frame_header.hpp"
+
+#include <boost/asio/buffer.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/role.hpp>
+
+#include <array>
+#include <cstddef>
+#include <string>
+#include <utility>
+
+namespace canal::detail {
+
+class WsTransport {
+public:
+    using executor_type = net::any_io_executor;
+    using next_layer_type = net::ip::tcp::socket;
+
+    explicit WsTransport(net::ip::tcp::socket socket)
+        : socket_(std::move(socket)), drained_(socket_.get_executor()) {}
+
+    WsTransport(WsTransport const&) = delete;
+    WsTransport& operator=(WsTransport const&) = delete;
+
+    executor_type get_executor() noexcept { return socket_.get_executor(); }
+    net::ip::tcp::socket& next_layer() noexcept { return socket_; }
+
+    template <typename MutableBuffers, typename Token>
+    auto async_read_some(MutableBuffers const& buffers, Token&& token) {
+        return socket_.async_read_some(buffers, std::forward<Token>(token));
+    }
+
+    // Beast's writes: appended and reported written at once (the bytes are ours now).
+    template <typename ConstBuffers, typename Token>
+    auto async_write_some(ConstBuffers const& buffers, Token&& token) {
+        return net::async_initiate<Token, void(boost::system::error_code, std::size_t)>(
+            [this](auto handler, ConstBuffers const& bufs) {
+                std::size_t n = 0;
+                boost::system::error_code ec = error_;
+                if (!ec) {
+                    for (auto it = net::buffer_sequence_begin(bufs);
+                         it != net::buffer_sequence_end(bufs); ++it) {
+                        net::const_buffer b(*it);
+                        pending_.append(static_cast<char const*>(b.data()), b.size());
+                        n += b.size();
+                    }
+                    flush();
+                }
+                auto ex = net::get_associated_executor(handler, socket_.get_executor());
+                net::post(ex, [h = std::move(handler), ec, n]() mutable { std::move(h)(ec, n); });
+            },
+            token, buffers);
+    }
+
+    /** Appends one application frame (header built here, payload copied). */
+    void append_frame(bool binary, std::string_view payload) {
+        if (error_) {
+            return;
+        }
+        append_frame_header(pending_, binary, payload.size());
+        pending_.append(payload);
+        ++pending_frames_;
+        flush();
+    }
+
+    /** Application frames and bytes not yet taken by the socket. */
+    [[nodiscard]] std::size_t queued_frames() const noexcept {
+        return pending_frames_ + inflight_frames_;
+    }
+    [[nodiscard]] std::size_t queued_bytes() const noexcept {
+        return pending_.size() + inflight_.size();
+    }
+    [[nodiscard]] bool failed() const noexcept { return static_cast<bool>(error_); }
+    [[nodiscard]] bool writing() const noexcept { return writing_; }
+
+    /** Waits until nothing is queued or being written (or writing failed). */
+    awaitable<void> drain() {
+        while (writing_ || (!pending_.empty() && !error_)) {
+            co_await drained_.wait();
+        }
+    }
+
+    /** Drops what is queued (an overflow): the next frames written are the close frame's. */
+    void discard_pending() {
+        pending_.clear();
+        pending_frames_ = 0;
+    }
+
+    /** Ends the connection for Beast: flush, shut the send side down, wait for the peer. */
+    awaitable<boost::system::error_code> teardown() {
+        co_await drain();
+        boost::system::error_code ec;
+        socket_.shutdown(net::socket_base::shutdown_send, ec);
+        // Read until the peer closes too (Beast's own teardown does this), so that unread
+        // bytes do not turn the close into a reset; Beast's timeout closes the socket.
+        std::array<char, 512> sink{};
+        for (int i = 0; i < 64; ++i) {
+            auto [rec, n] = co_await socket_.async_read_some(net::buffer(sink), use_nothrow);
+            if (rec) {
+                break;
+            }
+        }
+        socket_.close(ec);
+        co_return boost::system::error_code{};
+    }
+
+private:
+    void flush() {
+        if (writing_ || pending_.empty() || error_) {
+            return;
+        }
+        std::swap(pending_, inflight_);
+        inflight_frames_ = pending_frames_;
+        pending_frames_ = 0;
+        writing_ = true;
+        net::async_write(socket_, net::buffer(inflight_),
+                         [this](boost::system::error_code ec, std::size_t) { written(ec); });
+    }
+
+    void written(boost::system::error_code ec) {
+        writing_ = false;
+        inflight_frames_ = 0;
+        inflight_.clear();
+        if (inflight_.capacity() > retained_capacity) {
+            std::string().swap(inflight_); // a burst's buffer is not kept for an idle connection
+        }
+        if (ec) {
+            error_ = ec;
+            discard_pending();
+        } else {
+            flush();
+        }
+        drained_.notify();
+    }
+
+    static constexpr std::size_t retained_capacity = 64 * 1024;
+
+    net::ip::tcp::socket socket_;
+    std::string pending_;  // appended, waiting for the write in flight
+    std::string inflight_; // being written
+    std::size_t pending_frames_ = 0;
+    std::size_t inflight_frames_ = 0;
+    bool writing_ = false;
+    boost::system::error_code error_;
+    Notifier drained_;
+};
+
+// Beast's customization points (found by argument-dependent lookup).
+inline void teardown(boost::beast::role_type /*role*/, WsTransport& t,
+                     boost::system::error_code& ec) {
+    t.next_layer().close(ec);
+}
+
+template <typename TeardownHandler>
+void async_teardown(boost::beast::role_type /*role*/, WsTransport& t, TeardownHandler&& handler) {
+    net::co_spawn(t.get_executor(), t.teardown(),
+                  [h = std::forward<TeardownHandler>(handler)](
+                      std::exception_ptr, boost::system::error_code ec) mutable {
+                      std::move(h)(ec);
+                  });
+}
+
+} // namespace canal::detail
