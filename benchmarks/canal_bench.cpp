@@ -904,6 +904,7 @@ struct Results {
     std::uint64_t burst_complete = 0;
     std::uint64_t burst_closed = 0;
     std::uint64_t burst_cut_by_writer_close = 0;
+    std::uint64_t burst_unfinished = 0;
     std::uint64_t burst_silent_loss = 0;
     std::uint64_t burst_disorder = 0;
     std::uint64_t burst_short_min = 0;
@@ -1710,7 +1711,13 @@ private:
                 return m->writer || !m->open || m->burst_received >= o_.frames;
             });
             auto now = now_ns();
-            if (settled || now - last_frame_ns_ >= quiet_ns || now >= deadline) {
+            if (settled || now - last_frame_ns_ >= quiet_ns) {
+                break;
+            }
+            if (now >= deadline) {
+                // Frames were still arriving: a member short of them is slow, not (yet)
+                // known to have lost any.
+                burst_unfinished_ = true;
                 break;
             }
             co_await sleep_until(Clock::now() + std::chrono::milliseconds(10));
@@ -1757,6 +1764,8 @@ private:
             r.burst_writer_outcome = "complete";
         } else if (writer_gap_free && writer.close_code != 0) {
             r.burst_writer_outcome = "closed by the server";
+        } else if (writer_gap_free && burst_unfinished_) {
+            r.burst_writer_outcome = "unfinished";
         } else {
             r.burst_writer_outcome = "silent loss";
         }
@@ -1780,6 +1789,8 @@ private:
                 ++r.burst_closed;
             } else if (gap_free && writer.close_code != 0) {
                 ++r.burst_cut_by_writer_close;
+            } else if (gap_free && burst_unfinished_) {
+                ++r.burst_unfinished;
             } else {
                 ++r.burst_silent_loss;
                 outcome = "silent loss";
@@ -1904,6 +1915,7 @@ private:
     std::uint64_t client_errors_ = 0;
     std::map<int, std::uint64_t> close_codes_;
     std::int64_t last_frame_ns_ = 0;
+    bool burst_unfinished_ = false;
     std::uint64_t handshakes_ = 0;
     std::uint64_t connect_errors_ = 0;
     std::size_t cycle_workers_ = 0;
@@ -2014,11 +2026,18 @@ void report_burst(Options const& o, std::vector<tcp::endpoint> const& eps, Resul
     out << "  members       complete " << r.burst_complete << ", closed by the server "
         << r.burst_closed << ", cut short by the writer's close " << r.burst_cut_by_writer_close
         << ", SILENT LOSS " << r.burst_silent_loss << ", OUT OF ORDER " << r.burst_disorder << "\n";
+    if (r.burst_unfinished != 0 || r.burst_writer_outcome == "unfinished") {
+        out << "  unfinished    " << r.burst_unfinished
+            << " members (writer: " << r.burst_writer_outcome
+            << ") were still receiving when --duration " << fixed(o.duration, 0)
+            << " s ran out: raise it to know whether they lose frames\n";
+    }
     if (!r.close_codes.empty()) {
         out << "  close codes   " << describe_close_codes(r.close_codes)
             << " (members and writer; 1006 = closed without a close frame)\n";
     }
-    if (r.burst_silent_loss + r.burst_disorder + r.burst_cut_by_writer_close != 0) {
+    if (r.burst_silent_loss + r.burst_disorder + r.burst_cut_by_writer_close + r.burst_unfinished !=
+        0) {
         out << "  short members received " << r.burst_short_min << " to " << r.burst_short_max
             << " frames\n";
     }
@@ -2067,10 +2086,13 @@ void report_burst(Options const& o, std::vector<tcp::endpoint> const& eps, Resul
     json_field(j, "complete", std::to_string(r.burst_complete));
     json_field(j, "closed_by_server", std::to_string(r.burst_closed));
     json_field(j, "cut_by_writer_close", std::to_string(r.burst_cut_by_writer_close));
+    json_field(j, "unfinished", std::to_string(r.burst_unfinished));
     json_field(j, "silent_loss", std::to_string(r.burst_silent_loss));
     json_field(j, "out_of_order", std::to_string(r.burst_disorder));
     json_field(j, "close_codes", json_close_codes(r.close_codes));
-    bool short_any = r.burst_silent_loss + r.burst_disorder + r.burst_cut_by_writer_close != 0;
+    bool short_any =
+        r.burst_silent_loss + r.burst_disorder + r.burst_cut_by_writer_close + r.burst_unfinished !=
+        0;
     json_field(j, "short_min", short_any ? std::to_string(r.burst_short_min) : "null");
     json_field(j, "short_max", short_any ? std::to_string(r.burst_short_max) : "null");
     json_field(j, "writer_received", std::to_string(r.burst_writer_received));

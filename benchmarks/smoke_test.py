@@ -32,7 +32,8 @@ FIELDS = {
     "idle": COMMON + ["connections", "connect_s", "server_rss_before_kib",
                       "server_rss_after_kib", "server_rss_per_conn_kib", "client_rss_kib"],
     "burst": ["mode", "ports", "path", "members", "frames", "burst_bytes", "expected",
-              "received", "complete", "closed_by_server", "cut_by_writer_close", "silent_loss",
+              "received", "complete", "closed_by_server", "cut_by_writer_close", "unfinished",
+              "silent_loss",
               "out_of_order", "close_codes", "writer_received", "writer_outcome",
               "client_cpu_s", "server_cpu_s", "deliveries_per_server_cpu_s", "servers",
               "server_exit"],
@@ -92,7 +93,7 @@ def main():
                                     f"{r['offered']}")
             elif r["mode"] == "burst":
                 outcomes = (r["complete"] + r["closed_by_server"] + r["cut_by_writer_close"] +
-                            r["silent_loss"] + r["out_of_order"])
+                            r["unfinished"] + r["silent_loss"] + r["out_of_order"])
                 if outcomes != r["members"]:
                     failures.append(f"{name}: outcomes add up to {outcomes}, not "
                                     f"{r['members']} members")
