@@ -13,7 +13,10 @@
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/co_spawn.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/system/system_error.hpp>
 #include <boost/test/unit_test.hpp>
 
@@ -261,35 +264,80 @@ BOOST_AUTO_TEST_CASE(capacity_patterns) {
     });
 }
 
-BOOST_AUTO_TEST_CASE(a_slow_local_channel_drops_and_counts_while_others_keep_receiving) {
+BOOST_AUTO_TEST_CASE(a_slow_local_channel_is_given_up_and_told_while_others_keep_receiving) {
     RedisProcess server;
     auto s = settings_for({server.url()});
     s.capacity = 3;
+    s.backpressure_timeout = 200ms;
     RedisChannelLayer layer(s);
     run_async([&]() -> awaitable<void> {
         auto const slow = co_await layer.new_channel();
         auto const fast = co_await layer.new_channel();
         co_await layer.group_add("room", slow);
         co_await layer.group_add("room", fast);
-        // `fast` receives each message before the next is sent, so Redis never holds more
-        // than one; `slow` never reads and its local buffer (capacity 3) fills up.
+        // `fast` receives each message before the next is sent; `slow` never reads: its
+        // local buffer (capacity 3) fills, the receive loop waits 200 ms for room, then
+        // gives it up.
         for (int i = 0; i < 10; ++i) {
             co_await layer.group_send("room", numbered("room.message", i));
             auto const got = co_await layer.receive(fast);
             BOOST_TEST(got.at("n").as_int64() == i);
         }
-        // Direct sends to the fast one still arrive.
         co_await layer.send(fast, numbered("direct", 99));
         BOOST_TEST((co_await layer.receive(fast)).at("n").as_int64() == 99);
         auto const stats = layer.stats();
-        BOOST_TEST(stats.dropped_local_full == 7u);
+        BOOST_TEST(stats.dropped_local_full == 1u); // one channel given up
         BOOST_TEST(stats.dropped_over_capacity == 0u);
-        BOOST_TEST(layer.dropped_count() == 7u);
+        BOOST_TEST(layer.dropped_count() == 1u);
         BOOST_TEST(stats.received == 11u);
         BOOST_TEST(stats.malformed == 0u);
-        for (int i = 0; i < 3; ++i) { // the slow one kept the first three
-            BOOST_TEST((co_await layer.receive(slow)).at("n").as_int64() == i);
+        // Not silently: the slow channel's receiver is told.
+        CANAL_CO_CHECK_THROW(canal::ChannelOverflow, co_await layer.receive(slow),
+                             "channel '" + slow +
+                                 "' missed messages: it stayed full (3 messages) for 200 ms, so "
+                                 "a message for it could not be queued");
+    });
+}
+
+BOOST_AUTO_TEST_CASE(a_local_channel_that_makes_room_in_time_misses_nothing) {
+    RedisProcess server;
+    auto s = settings_for({server.url()});
+    s.capacity = 3;
+    s.backpressure_timeout = 5s;
+    RedisChannelLayer layer(s);
+    run_async([&]() -> awaitable<void> {
+        auto const slow = co_await layer.new_channel();
+        auto const fast = co_await layer.new_channel();
+        co_await layer.group_add("room", slow);
+        co_await layer.group_add("room", fast);
+        auto ex = co_await net::this_coro::executor;
+        std::vector<std::int64_t> slow_got;
+        net::co_spawn(
+            ex,
+            [&]() -> awaitable<void> {
+                net::steady_timer late(ex, 100ms); // starts reading late
+                co_await late.async_wait(net::use_awaitable);
+                for (int i = 0; i < 10; ++i) {
+                    slow_got.push_back((co_await layer.receive(slow)).at("n").as_int64());
+                }
+            },
+            [](std::exception_ptr e) {
+                if (e) {
+                    std::rethrow_exception(e);
+                }
+            });
+        for (int i = 0; i < 10; ++i) {
+            co_await layer.group_send("room", numbered("room.message", i));
+            BOOST_TEST((co_await layer.receive(fast)).at("n").as_int64() == i);
         }
+        while (slow_got.size() < 10) {
+            net::steady_timer t(ex, 10ms);
+            co_await t.async_wait(net::use_awaitable);
+        }
+        for (int i = 0; i < 10; ++i) {
+            BOOST_TEST(slow_got[static_cast<std::size_t>(i)] == i);
+        }
+        BOOST_TEST(layer.dropped_count() == 0u);
     });
 }
 

@@ -56,7 +56,7 @@ public:
                         pending_.append(static_cast<char const*>(b.data()), b.size());
                         n += b.size();
                     }
-                    flush();
+                    schedule_flush();
                 }
                 auto ex = net::get_associated_executor(handler, socket_.get_executor());
                 net::post(ex, [h = std::move(handler), ec, n]() mutable { std::move(h)(ec, n); });
@@ -72,7 +72,7 @@ public:
         append_frame_header(pending_, binary, payload.size());
         pending_.append(payload);
         ++pending_frames_;
-        flush();
+        schedule_flush();
     }
 
     /** Application frames and bytes not yet taken by the socket. */
@@ -87,7 +87,7 @@ public:
 
     /** Waits until nothing is queued or being written (or writing failed). */
     awaitable<void> drain() {
-        while (writing_ || (!pending_.empty() && !error_)) {
+        while (writing_ || flush_posted_ || (!pending_.empty() && !error_)) {
             co_await drained_.wait();
         }
     }
@@ -117,6 +117,38 @@ public:
     }
 
 private:
+    // The write starts once the current handler is done, not at the first frame, and it
+    // waits one more turn of the event loop for as long as frames keep coming (up to a
+    // bound): when the server is busy, each syscall then carries many frames (uWebSockets
+    // corks the same way). An idle connection's frame goes at the next turn.
+    void schedule_flush() {
+        if (writing_ || flush_posted_ || error_) {
+            return;
+        }
+        flush_posted_ = true;
+        deferrals_ = 0;
+        frames_seen_ = pending_frames_;
+        net::post(socket_.get_executor(), [this] { flush_step(); });
+    }
+
+    void flush_step() {
+        if (!error_ && pending_frames_ > frames_seen_ && deferrals_ < max_deferrals &&
+            pending_.size() < coalesce_bytes) {
+            frames_seen_ = pending_frames_;
+            ++deferrals_;
+            net::post(socket_.get_executor(), [this] { flush_step(); });
+            return;
+        }
+        flush_posted_ = false;
+        flush();
+        if (!writing_) {
+            drained_.notify();
+        }
+    }
+
+    static constexpr int max_deferrals = 16;
+    static constexpr std::size_t coalesce_bytes = 64 * 1024;
+
     void flush() {
         if (writing_ || pending_.empty() || error_) {
             return;
@@ -153,6 +185,9 @@ private:
     std::size_t pending_frames_ = 0;
     std::size_t inflight_frames_ = 0;
     bool writing_ = false;
+    bool flush_posted_ = false;
+    int deferrals_ = 0;
+    std::size_t frames_seen_ = 0;
     boost::system::error_code error_;
     Notifier drained_;
 };

@@ -32,7 +32,9 @@ protected:
     template <typename C>
     void on(std::string type, void (C::*fn)(Message const&)) {
         static_assert(std::is_base_of_v<WebsocketConsumer, C>);
-        AsyncConsumer::on(std::move(type), detail::blocking_handler(static_cast<C*>(this), fn));
+        auto* self = static_cast<C*>(this);
+        AsyncConsumer::on(type, detail::blocking_handler(self, fn));
+        on_blocking(std::move(type), [self, fn](Message const& m) { (self->*fn)(m); });
     }
 
     /** Called on the handshake. Default: accept(). */
