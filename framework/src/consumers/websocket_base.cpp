@@ -112,11 +112,15 @@ awaitable<void> WebsocketBase::on_error(std::exception_ptr error) {
     } catch (ChannelOverflow const& e) {
         what = e.what();
         overflow = true;
+    } catch (LayerUnavailable const& e) {
+        what = std::string("channel layer unavailable: ") + e.what();
+        overflow = true;
     } catch (std::exception const& e) {
         what = e.what();
     } catch (...) {
     }
-    // Lost layer messages are the server's fault, not the client's: 1013 "try again later".
+    // Lost layer messages, or a layer out of reach, are the server's trouble, not the
+    // client's: 1013 "try again later".
     int const code = overflow ? 1013 : 1011;
     if (overflow) {
         log_warning("consumer " + describe() + ": " + what + "; closing with 1013");
@@ -137,7 +141,8 @@ awaitable<void> WebsocketBase::on_error(std::exception_ptr error) {
     }
     if (accepted_) {
         co_await send_optional(
-            make_close(code, overflow ? "server overloaded: messages lost, try again later"
+            make_close(code, overflow ? "server overloaded or its channel layer unreachable: "
+                                        "try again later"
                                       : "internal error"));
     } else if (!closed_ && !client_gone_) {
         // Before the handshake was answered: let the server refuse it (HTTP 500).

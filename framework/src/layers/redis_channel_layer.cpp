@@ -878,13 +878,27 @@ struct RedisLayerState : std::enable_shared_from_this<RedisLayerState> {
 namespace {
 
 // Runs `op` on the layer's thread; the caller resumes on its own executor.
+// Connection trouble (Redis down, lost, stalled past command_timeout) reaches the layer's
+// callers as LayerUnavailable; the layer's own errors pass as they are.
+[[noreturn]] void rethrow_as_unavailable(redis::ConnectionError const& e) {
+    throw LayerUnavailable(e.what());
+}
+
 template <typename T>
 awaitable<T> on_layer(net::any_io_executor ex, awaitable<T> op) {
-    co_return co_await net::co_spawn(ex, std::move(op), use_awaitable);
+    try {
+        co_return co_await net::co_spawn(ex, std::move(op), use_awaitable);
+    } catch (redis::ConnectionError const& e) {
+        rethrow_as_unavailable(e);
+    }
 }
 
 awaitable<void> on_layer(net::any_io_executor ex, awaitable<void> op) {
-    co_await net::co_spawn(ex, std::move(op), use_awaitable);
+    try {
+        co_await net::co_spawn(ex, std::move(op), use_awaitable);
+    } catch (redis::ConnectionError const& e) {
+        rethrow_as_unavailable(e);
+    }
 }
 
 } // namespace

@@ -404,12 +404,12 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
         co_await net::this_coro::reset_cancellation_state(net::disable_cancellation());
         auto const what = describe(commands);
         if (self->state == State::closed) {
-            throw Error(self->name + ": " + what + " failed: the client is closed");
+            throw ConnectionError(self->name + ": " + what + " failed: the client is closed");
         }
         bool const usable =
             self->state == State::connected || (handshake && self->state == State::connecting);
         if (!usable || !self->socket) {
-            throw Error(self->name + ": " + what + " failed: not connected (" + self->last_error +
+            throw ConnectionError(self->name + ": " + what + " failed: not connected (" + self->last_error +
                         "); reconnecting in the background");
         }
         for (auto const& c : commands) {
@@ -425,11 +425,11 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
             auto const reason =
                 "no reply to " + what + " within " + std::to_string(timeout.count()) + " ms";
             self->drop(reason);
-            throw Error(self->name + ": " + what + " failed: " + reason +
+            throw ConnectionError(self->name + ": " + what + " failed: " + reason +
                         "; reconnecting in the background");
         }
         if (!p->failure.empty()) {
-            throw Error(self->name + ": " + what + " failed: " + p->failure);
+            throw ConnectionError(self->name + ": " + what + " failed: " + p->failure);
         }
         co_return std::move(p->replies);
     }
@@ -443,7 +443,7 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
         }
         bool const ok = co_await attempt(self);
         if (!ok) {
-            throw Error(self->name + ": " + self->last_error);
+            throw ConnectionError(self->name + ": " + self->last_error);
         }
     }
 };

@@ -20,6 +20,7 @@
 #include <cstddef>
 #include <string>
 #include <utility>
+#include <vector>
 
 namespace canal::detail {
 
@@ -56,6 +57,7 @@ public:
                         pending_.append(static_cast<char const*>(b.data()), b.size());
                         n += b.size();
                     }
+                    mark_end(false);
                     schedule_flush();
                 }
                 auto ex = net::get_associated_executor(handler, socket_.get_executor());
@@ -71,7 +73,7 @@ public:
         }
         append_frame_header(pending_, binary, payload.size());
         pending_.append(payload);
-        ++pending_frames_;
+        mark_end(true);
         schedule_flush();
     }
 
@@ -95,6 +97,7 @@ public:
     /** Drops what is queued (an overflow): the next frames written are the close frame's. */
     void discard_pending() {
         pending_.clear();
+        pieces_.clear();
         pending_frames_ = 0;
     }
 
@@ -149,13 +152,46 @@ private:
     static constexpr int max_deferrals = 16;
     static constexpr std::size_t coalesce_bytes = 64 * 1024;
 
+    // Where each append ends in pending_, so writes (and discard_pending) cut between them.
+    struct Piece {
+        std::size_t end;
+        bool frame; // an application frame (counted), or one of Beast's writes
+    };
+
+    void mark_end(bool frame) {
+        pieces_.push_back(Piece{pending_.size(), frame});
+        pending_frames_ += frame ? 1 : 0;
+    }
+
     void flush() {
         if (writing_ || pending_.empty() || error_) {
             return;
         }
-        std::swap(pending_, inflight_);
-        inflight_frames_ = pending_frames_;
-        pending_frames_ = 0;
+        if (pieces_.back().end <= max_write) {
+            std::swap(pending_, inflight_);
+            inflight_frames_ = pending_frames_;
+            pending_frames_ = 0;
+            pieces_.clear();
+        } else {
+            // A backlog goes in slices of whole appends, so that a close frame queued after
+            // an overflow is not stuck behind megabytes a slow reader may never take.
+            std::size_t cut = 0;
+            std::size_t frames = 0;
+            std::size_t taken = 0;
+            while (taken < pieces_.size() && (cut == 0 || pieces_[taken].end <= max_write)) {
+                cut = pieces_[taken].end;
+                frames += pieces_[taken].frame ? 1 : 0;
+                ++taken;
+            }
+            inflight_.assign(pending_, 0, cut);
+            pending_.erase(0, cut);
+            pieces_.erase(pieces_.begin(), pieces_.begin() + static_cast<std::ptrdiff_t>(taken));
+            for (auto& piece : pieces_) {
+                piece.end -= cut;
+            }
+            inflight_frames_ = frames;
+            pending_frames_ -= frames;
+        }
         writing_ = true;
         net::async_write(socket_, net::buffer(inflight_),
                          [this](boost::system::error_code ec, std::size_t) { written(ec); });
@@ -178,10 +214,12 @@ private:
     }
 
     static constexpr std::size_t retained_capacity = 64 * 1024;
+    static constexpr std::size_t max_write = 64 * 1024;
 
     net::ip::tcp::socket socket_;
     std::string pending_;  // appended, waiting for the write in flight
     std::string inflight_; // being written
+    std::vector<Piece> pieces_;
     std::size_t pending_frames_ = 0;
     std::size_t inflight_frames_ = 0;
     bool writing_ = false;

@@ -53,6 +53,16 @@ public:
     using Error::Error;
 };
 
+/**
+ * The channel layer cannot be reached (e.g. Redis is down, or stalled longer than
+ * RedisLayerSettings::command_timeout). A websocket consumer whose handler gets it closes
+ * its connection with 1013 ("try again later") and logs the reason.
+ */
+class LayerUnavailable : public Error {
+public:
+    using Error::Error;
+};
+
 /** A channel or group name that the layer does not accept. */
 class InvalidName : public Error {
 public:

@@ -30,8 +30,13 @@ struct RedisLayerSettings : LayerSettings {
     std::vector<std::pair<std::string, std::size_t>> channel_capacity;
     /** Time allowed to connect to each server. */
     std::chrono::milliseconds connect_timeout = std::chrono::seconds(2);
-    /** Time a request may wait for its reply before the connection is presumed dead. */
-    std::chrono::milliseconds command_timeout = std::chrono::seconds(5);
+    /**
+     * Time a request may wait for its reply before the connection is presumed dead. A Redis
+     * that stalls for less (a slow fork, a paused process) is ridden out: layer calls wait,
+     * so senders are slowed down (their reads pause) and nothing is lost or sent twice.
+     * Past it, layer calls throw LayerUnavailable (websocket consumers close with 1013).
+     */
+    std::chrono::milliseconds command_timeout = std::chrono::seconds(15);
     /** How long one blocking pop (BZPOPMIN) waits before it is issued again. */
     std::chrono::milliseconds receive_poll = std::chrono::seconds(1);
 };

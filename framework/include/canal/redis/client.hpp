@@ -1,6 +1,7 @@
 // Client: one pipelined Redis connection, coroutine-based, reconnecting by itself.
 #pragma once
 
+#include <canal/core/errors.hpp>
 #include <canal/core/net.hpp>
 #include <canal/redis/reply.hpp>
 #include <canal/redis/url.hpp>
@@ -45,6 +46,15 @@ struct ClientOptions {
     std::chrono::milliseconds min_backoff = std::chrono::milliseconds(50);
     /** Longest wait between reconnection attempts. */
     std::chrono::milliseconds max_backoff = std::chrono::seconds(2);
+};
+
+/**
+ * The server could not be reached or stopped answering (not connected, connection lost,
+ * no reply within the timeout, client closed). Error replies are plain canal::Error.
+ */
+class ConnectionError : public Error {
+public:
+    using Error::Error;
 };
 
 /**
