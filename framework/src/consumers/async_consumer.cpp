@@ -15,6 +15,8 @@
 #include <boost/system/system_error.hpp>
 
 #include <deque>
+#include <mutex>
+#include <vector>
 #include <variant>
 
 namespace canal {
@@ -65,7 +67,14 @@ struct AsyncConsumer::Inbox {
     detail::Notifier not_full;
 };
 
-AsyncConsumer::AsyncConsumer() = default;
+// Events posted by handler threads, sent on the strand by one drain at a time.
+struct AsyncConsumer::Outgoing {
+    std::mutex mutex;
+    std::vector<Event> events;
+    bool draining = false;
+};
+
+AsyncConsumer::AsyncConsumer() : outgoing_(std::make_unique<Outgoing>()) {}
 AsyncConsumer::~AsyncConsumer() = default;
 
 void AsyncConsumer::on(std::string type, Handler handler) {
@@ -112,7 +121,47 @@ ChannelLayer& AsyncConsumer::channel_layer() const {
     return *layer_;
 }
 
-awaitable<void> AsyncConsumer::send_event(Event event) { co_await send_(std::move(event)); }
+void AsyncConsumer::post_event_from_thread(Event event) {
+    {
+        std::lock_guard lock(outgoing_->mutex);
+        outgoing_->events.push_back(std::move(event));
+        if (outgoing_->draining) {
+            return; // the drain on the strand takes it with the others
+        }
+        outgoing_->draining = true;
+    }
+    net::co_spawn(executor_, drain_outgoing(), [this](std::exception_ptr e) {
+        if (e) {
+            {
+                std::lock_guard lock(outgoing_->mutex);
+                outgoing_->events.clear();
+                outgoing_->draining = false;
+            }
+            detail::log_exception("sending from a sync handler of consumer " + describe(), e);
+        }
+    });
+}
+
+awaitable<void> AsyncConsumer::drain_outgoing() {
+    std::vector<Event> batch;
+    for (;;) {
+        {
+            std::lock_guard lock(outgoing_->mutex);
+            if (outgoing_->events.empty()) {
+                outgoing_->draining = false;
+                co_return;
+            }
+            batch.swap(outgoing_->events);
+        }
+        for (auto& event : batch) {
+            co_await send_(std::move(event));
+        }
+        batch.clear();
+    }
+}
+
+// Not a coroutine: the server's awaitable is handed on as it is (one frame less per send).
+awaitable<void> AsyncConsumer::send_event(Event event) { return send_(std::move(event)); }
 
 awaitable<void> AsyncConsumer::on_event(Event /*event*/) { co_return; }
 

@@ -29,15 +29,22 @@ awaitable<void> AsyncWebsocketConsumer::accept(std::string subprotocol) {
     }
 }
 
+namespace {
+awaitable<void> nothing() { co_return; }
+} // namespace
+
+// The sends are plain functions that hand on the server's awaitable: no coroutine frame of
+// their own on the path every delivery takes.
 awaitable<void> AsyncWebsocketConsumer::send(std::string text) {
-    auto shared = std::make_shared<std::string const>(std::move(text));
-    co_await send(std::move(shared));
+    return send(std::make_shared<std::string const>(std::move(text)));
 }
 
 awaitable<void> AsyncWebsocketConsumer::send(std::shared_ptr<std::string const> text) {
-    if (auto ev = make_send(std::move(text), false)) {
-        co_await send_event(std::move(*ev));
+    auto ev = make_send(std::move(text), false);
+    if (!ev) {
+        return nothing();
     }
+    return send_event(std::move(*ev));
 }
 
 awaitable<void> AsyncWebsocketConsumer::send_bytes(std::string bytes) {

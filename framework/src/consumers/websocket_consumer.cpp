@@ -8,28 +8,7 @@
 
 namespace canal {
 
-namespace {
-// From a handler thread: queue the event on the consumer's strand. Strand order is FIFO,
-// and the handler's own completion is queued after these, so the consumer's next handler
-// always runs after everything this one sent.
-void post_to_strand(net::any_io_executor const& ex, std::function<awaitable<void>(Event)> send,
-                    Event event) {
-    net::co_spawn(ex, send(std::move(event)), [](std::exception_ptr e) {
-        if (e) {
-            try {
-                std::rethrow_exception(e);
-            } catch (std::exception const& ex) {
-                detail::log_error(std::string("sending from a sync handler failed: ") + ex.what());
-            }
-        }
-    });
-}
-} // namespace
-
-void SyncConsumer::post_event(Event event) {
-    post_to_strand(executor(), [this](Event ev) { return send_event(std::move(ev)); },
-                   std::move(event));
-}
+void SyncConsumer::post_event(Event event) { post_event_from_thread(std::move(event)); }
 
 // --- WebsocketConsumer --------------------------------------------------------------------
 
@@ -62,8 +41,7 @@ awaitable<void> WebsocketConsumer::hook_disconnect(int code) {
 
 void WebsocketConsumer::post(std::optional<Event> event) {
     if (event) {
-        post_to_strand(executor(), [this](Event ev) { return send_event(std::move(ev)); },
-                       std::move(*event));
+        post_event_from_thread(std::move(*event));
     }
 }
 

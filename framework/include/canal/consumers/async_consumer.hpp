@@ -79,6 +79,14 @@ protected:
     /** Sends an event to the server (ASGI's `send`). */
     awaitable<void> send_event(Event event);
 
+    /**
+     * From a handler thread (sync consumers): queues `event` for the server on the
+     * consumer's strand without blocking. Events leave in the order posted, before the
+     * consumer's next handler runs; events posted while earlier ones are still queued
+     * go together (one hop to the strand for many).
+     */
+    void post_event_from_thread(Event event);
+
     /** Handles one client event; subclasses map events to their handlers. */
     virtual awaitable<void> on_event(Event event);
 
@@ -96,6 +104,8 @@ protected:
 
 private:
     struct Inbox;
+    struct Outgoing;
+    awaitable<void> drain_outgoing();
     awaitable<void> client_pump(Receive receive);
     awaitable<void> layer_pump();
     awaitable<void> dispatch_blocking(Message first);
@@ -107,6 +117,7 @@ private:
     std::map<std::string, Handler, std::less<>> handlers_;
     std::map<std::string, BlockingHandler, std::less<>> blocking_;
     std::unique_ptr<Inbox> inbox_;
+    std::unique_ptr<Outgoing> outgoing_;
     net::any_io_executor executor_;
 };
 
