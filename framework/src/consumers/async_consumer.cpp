@@ -86,29 +86,40 @@ void AsyncConsumer::on_blocking(std::string type, BlockingHandler handler) {
     blocking_.insert_or_assign(std::move(type), std::move(handler));
 }
 
+std::function<void()> AsyncConsumer::blocking_event(Event& /*event*/) { return {}; }
+
+std::function<void()> AsyncConsumer::blocking_item(Inbox::Item& item) {
+    if (auto* ev = std::get_if<Event>(&item)) {
+        return blocking_event(*ev);
+    }
+    if (auto* m = std::get_if<Message>(&item)) {
+        auto it = blocking_.find(m->type());
+        if (it != blocking_.end()) {
+            return [handler = &it->second, message = std::move(*m)] { (*handler)(message); };
+        }
+    }
+    return {};
+}
+
 // Not a coroutine: the batch and the callable are built here, outside any coroutine frame
 // (g++ 12 miscompiles callables kept in frames).
-awaitable<void> AsyncConsumer::dispatch_blocking(Message first) {
-    using Batch = std::vector<std::pair<BlockingHandler const*, Message>>;
-    auto batch = std::make_shared<Batch>();
-    batch->emplace_back(&blocking_.find(first.type())->second, std::move(first));
-    // Two thread hand-offs per message are the sync style's cost: take every layer message
+awaitable<void> AsyncConsumer::run_blocking_batch(std::function<void()> first) {
+    auto batch = std::make_shared<std::vector<std::function<void()>>>();
+    batch->push_back(std::move(first));
+    // Two thread hand-offs per item are the sync style's cost: take the blocking items
     // already queued behind this one (up to a bound) into the same trip to the pool.
     while (batch->size() < inbox_capacity && !inbox_->items.empty()) {
-        auto* next = std::get_if<Message>(&inbox_->items.front());
-        if (next == nullptr) {
+        auto fn = blocking_item(inbox_->items.front());
+        if (!fn) {
             break;
         }
-        auto it = blocking_.find(next->type());
-        if (it == blocking_.end()) {
-            break;
-        }
-        batch->emplace_back(&it->second, std::get<Message>(inbox_->take_front()));
+        inbox_->take_front();
+        batch->push_back(std::move(fn));
     }
     inbox_->not_full.notify();
     return sync_to_async([batch] {
-        for (auto const& [handler, message] : *batch) {
-            (*handler)(message);
+        for (auto const& fn : *batch) {
+            fn();
         }
     });
 }
@@ -273,14 +284,12 @@ awaitable<void> AsyncConsumer::run(Scope scope, Receive receive, Send send) {
                 co_await net::post(ex, net::use_awaitable);
             }
             auto item = co_await inbox_->pop();
-            if (auto* ev = std::get_if<Event>(&item)) {
+            if (auto fn = blocking_item(item)) {
+                co_await run_blocking_batch(std::move(fn));
+            } else if (auto* ev = std::get_if<Event>(&item)) {
                 co_await on_event(std::move(*ev));
             } else if (auto* m = std::get_if<Message>(&item)) {
-                if (blocking_.contains(m->type())) {
-                    co_await dispatch_blocking(std::move(*m));
-                } else {
-                    co_await dispatch(*m);
-                }
+                co_await dispatch(*m);
             } else {
                 std::rethrow_exception(std::get<std::exception_ptr>(item));
             }

@@ -35,6 +35,21 @@ awaitable<void> WebsocketConsumer::hook_receive(std::string data, bool binary) {
     });
 }
 
+// A received frame needs nothing from the strand: it joins the batch of blocking work.
+std::function<void()> WebsocketConsumer::blocking_event(Event& event) {
+    auto* rx = std::get_if<WebsocketReceive>(&event);
+    if (rx == nullptr) {
+        return {};
+    }
+    return [this, binary = rx->binary, data = std::move(rx->data)]() mutable {
+        if (binary) {
+            receive_bytes(std::move(data));
+        } else {
+            receive(std::move(data));
+        }
+    };
+}
+
 awaitable<void> WebsocketConsumer::hook_disconnect(int code) {
     return run_blocking([this, code] { disconnect(code); });
 }

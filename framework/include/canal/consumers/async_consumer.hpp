@@ -12,6 +12,7 @@
 #include <string>
 #include <type_traits>
 #include <utility>
+#include <variant>
 #include <vector>
 
 namespace canal {
@@ -90,6 +91,13 @@ protected:
     /** Handles one client event; subclasses map events to their handlers. */
     virtual awaitable<void> on_event(Event event);
 
+    /**
+     * Sync consumers: the blocking work that handles `event` on the handler pool (moving
+     * what it needs out of it), or an empty function to have on_event() handle it. Client
+     * events and layer messages queued one after another run in one trip to the pool.
+     */
+    virtual std::function<void()> blocking_event(Event& event);
+
     /** Called when a handler threw (other than StopConsumer): clean up, then close. */
     virtual awaitable<void> on_error(std::exception_ptr error);
 
@@ -108,7 +116,8 @@ private:
     awaitable<void> drain_outgoing();
     awaitable<void> client_pump(Receive receive);
     awaitable<void> layer_pump();
-    awaitable<void> dispatch_blocking(Message first);
+    awaitable<void> run_blocking_batch(std::function<void()> first);
+    std::function<void()> blocking_item(std::variant<Event, Message, std::exception_ptr>& item);
 
     Scope scope_;
     Send send_;

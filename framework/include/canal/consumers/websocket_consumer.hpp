@@ -63,6 +63,7 @@ protected:
 private:
     awaitable<void> hook_connect() final;
     awaitable<void> hook_receive(std::string data, bool binary) final;
+    std::function<void()> blocking_event(Event& event) final;
     awaitable<void> hook_disconnect(int code) final;
     void post(std::optional<Event> event);
 };
