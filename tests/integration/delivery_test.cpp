@@ -225,9 +225,52 @@ protected:
     }
 };
 
+/** Sends 200 x 16 KiB on "fill" and answers every text with its buffered_amount(). */
+class Flooder : public canal::AsyncWebsocketConsumer {
+protected:
+    canal::awaitable<void> receive(std::string text) override {
+        if (text == "fill") {
+            auto chunk = std::make_shared<std::string const>(16 * 1024, 'x');
+            for (int i = 0; i < 200; ++i) {
+                co_await send(chunk);
+            }
+        }
+        co_await send(std::to_string(buffered_amount()));
+    }
+};
+
 } // namespace
 
 BOOST_AUTO_TEST_SUITE(delivery)
+
+BOOST_AUTO_TEST_CASE(buffered_amount_counts_what_the_socket_has_not_taken) {
+    canal::URLRouter routes{{canal::path("flood/", canal::as_app<Flooder>())}};
+    TestServer server(std::move(routes));
+    ConnectOptions slow;
+    slow.receive_buffer_size = 4096;
+    auto r = server.ws("/flood/", slow);
+    BOOST_REQUIRE_MESSAGE(r, r.error);
+    BOOST_REQUIRE(r.ws->send_text("fill"));
+    for (int i = 0; i < 200; ++i) {
+        auto f = r.ws->read();
+        BOOST_REQUIRE_MESSAGE(f.kind == WsFrame::Kind::text && f.data.size() == 16 * 1024,
+                              "frame " << i << ": " << f.describe());
+    }
+    // Right after queueing them the 200 frames were all still in the server's queue.
+    auto const after_fill = std::stoul(r.ws->read().data);
+    BOOST_TEST(after_fill >= 200U * 16 * 1024, "buffered_amount() after fill: " << after_fill);
+    // Once the client has read everything, nothing is left (the write completion may come a
+    // moment after the client's read: ask again for a bounded time).
+    std::size_t now = after_fill;
+    for (int attempt = 0; attempt < 50 && now != 0; ++attempt) {
+        BOOST_REQUIRE(r.ws->send_text("ask"));
+        now = std::stoul(r.ws->read().data);
+        if (now != 0) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        }
+    }
+    BOOST_TEST(now == 0U);
+}
 
 BOOST_AUTO_TEST_CASE(sends_right_after_accept_arrive_in_both_styles) {
     canal::URLRouter routes{{

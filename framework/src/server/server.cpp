@@ -245,6 +245,8 @@ public:
             // Accepted, but the 101 is not written yet: sent right after it, in order.
             early_bytes_ += snd.data->size();
             early_.push_back(std::move(snd));
+            outbound_->bytes.store(early_bytes_, std::memory_order_relaxed);
+            outbound_->frames.store(early_.size(), std::memory_order_relaxed);
         }
     }
 
@@ -292,6 +294,8 @@ private:
     // Frames sent after accept() but before the handshake response was written.
     std::deque<WebsocketSend> early_;
     std::size_t early_bytes_ = 0;
+    // What the application can read of the queue (buffered_amount()).
+    std::shared_ptr<OutboundQueue> outbound_ = std::make_shared<OutboundQueue>();
     // The socket's write side, once the handshake is written (frames go straight to it).
     detail::WsTransport* transport_ = nullptr;
     detail::Notifier state_changed_;
@@ -401,6 +405,7 @@ awaitable<void> WsSession::run(beast::tcp_stream stream, http::request<http::str
         }
     }
     scope.channel_layer = settings.channel_layer;
+    scope.outbound = outbound_;
     describe_ = "websocket " + scope.path;
     auto const path = scope.path;
 
@@ -495,6 +500,7 @@ awaitable<void> WsSession::run(beast::tcp_stream stream, http::request<http::str
             // From now on frames go straight to the socket's write side; the ones sent
             // while the handshake was being written go first, in order.
             transport_ = &ws.next_layer();
+            transport_->publish_to(outbound_);
             for (auto& early : early_) {
                 transport_->append_frame(early.binary, *early.data);
             }

@@ -6,6 +6,8 @@
 // Used by server.cpp only, on the connection's strand.
 #pragma once
 
+#include <canal/core/scope.hpp>
+
 #include "detail/notifier.hpp"
 #include "server/frame_header.hpp"
 
@@ -31,6 +33,12 @@ public:
 
     explicit WsTransport(net::ip::tcp::socket socket)
         : socket_(std::move(socket)), drained_(socket_.get_executor()) {}
+
+    /** Where queued_bytes() and queued_frames() are published for the application. */
+    void publish_to(std::shared_ptr<OutboundQueue> queue) {
+        published_ = std::move(queue);
+        publish();
+    }
 
     WsTransport(WsTransport const&) = delete;
     WsTransport& operator=(WsTransport const&) = delete;
@@ -99,6 +107,7 @@ public:
         pending_.clear();
         pieces_.clear();
         pending_frames_ = 0;
+        publish();
     }
 
     /** Ends the connection for Beast: flush, shut the send side down, wait for the peer. */
@@ -161,6 +170,14 @@ private:
     void mark_end(bool frame) {
         pieces_.push_back(Piece{pending_.size(), frame});
         pending_frames_ += frame ? 1 : 0;
+        publish();
+    }
+
+    void publish() {
+        if (published_) {
+            published_->bytes.store(queued_bytes(), std::memory_order_relaxed);
+            published_->frames.store(queued_frames(), std::memory_order_relaxed);
+        }
     }
 
     void flush() {
@@ -210,6 +227,7 @@ private:
         } else {
             flush();
         }
+        publish();
         drained_.notify();
     }
 
@@ -228,6 +246,7 @@ private:
     std::size_t frames_seen_ = 0;
     boost::system::error_code error_;
     Notifier drained_;
+    std::shared_ptr<OutboundQueue> published_;
 };
 
 // Beast's customization points (found by argument-dependent lookup).

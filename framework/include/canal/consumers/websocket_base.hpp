@@ -41,6 +41,22 @@ protected:
     /** True once accept was sent. */
     [[nodiscard]] bool accepted() const noexcept { return accepted_; }
 
+public:
+    /**
+     * Bytes sent to this client that its socket has not taken yet (0 without a server).
+     * A sender that checks it can slow down before the server's outbound limit
+     * (`--outbound-queue-bytes`) closes the connection with 1008.
+     *
+     * @par Thread safety
+     * May be called from any handler, async or sync.
+     */
+    [[nodiscard]] std::size_t buffered_amount() const noexcept {
+        auto const& q = scope().outbound;
+        return q ? q->bytes.load(std::memory_order_relaxed) : 0;
+    }
+
+protected:
+
     awaitable<void> on_event(Event event) final;
     awaitable<void> on_error(std::exception_ptr error) final;
     awaitable<void> on_finish() final;

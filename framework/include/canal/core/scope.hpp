@@ -3,6 +3,8 @@
 
 #include <boost/json/object.hpp>
 
+#include <atomic>
+#include <cstddef>
 #include <map>
 #include <memory>
 #include <optional>
@@ -34,6 +36,20 @@ struct Endpoint {
 
 /** HTTP headers as received: lower-case names, in order, repeats kept. */
 using Headers = std::vector<std::pair<std::string, std::string>>;
+
+/**
+ * What the server reports of a websocket's outbound side: what was sent to the client and
+ * not yet taken by its socket (uWebSockets' and the browser's `bufferedAmount`).
+ *
+ * @par Thread safety
+ * Written by the connection's strand, readable from any thread.
+ */
+struct OutboundQueue {
+    /** Bytes queued for the client (frame headers included). */
+    std::atomic<std::size_t> bytes{0};
+    /** Application frames queued for the client. */
+    std::atomic<std::size_t> frames{0};
+};
 
 /**
  * The connection scope handed to an application.
@@ -74,6 +90,8 @@ struct Scope {
     std::shared_ptr<User const> user;
     /** The channel layer consumers of this application use (null: no layer). */
     std::shared_ptr<ChannelLayer> channel_layer;
+    /** Set by the server for websockets (null elsewhere, e.g. under a communicator). */
+    std::shared_ptr<OutboundQueue const> outbound;
     /** Free-form values added by middleware or the server (ASGI `extensions`). */
     boost::json::object extensions;
 
