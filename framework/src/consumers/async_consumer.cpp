@@ -165,7 +165,17 @@ awaitable<void> AsyncConsumer::drain_outgoing() {
             batch.swap(outgoing_->events);
         }
         for (auto& event : batch) {
-            co_await send_(std::move(event));
+            // One refused event (e.g. a send before accept) must not take the others along.
+            std::exception_ptr refused;
+            try {
+                co_await send_(std::move(event));
+            } catch (...) {
+                refused = std::current_exception();
+            }
+            if (refused) {
+                detail::log_exception("sending from a sync handler of consumer " + describe(),
+                                      refused);
+            }
         }
         batch.clear();
     }
