@@ -560,6 +560,37 @@ BOOST_AUTO_TEST_CASE(cancelled_receive_throws_operation_aborted_and_loses_nothin
     BOOST_TEST(run_sync(layer.receive("inbox")).shares_payload_with(later));
 }
 
+BOOST_AUTO_TEST_CASE(a_cancelled_group_send_stops_waiting_and_gives_nobody_up) {
+    InMemoryChannelLayer layer(LayerSettings{.capacity = 1, .backpressure_timeout = 5s});
+    run_sync(layer.group_add("room", "full"));
+    run_sync(layer.send("full", numbered("own", 0)));
+    net::io_context ioc;
+    net::cancellation_signal cancel;
+    std::exception_ptr failure;
+    bool finished = false;
+    auto const start = std::chrono::steady_clock::now();
+    net::co_spawn(
+        ioc,
+        [&]() -> awaitable<void> {
+            // Runs once group_send() waits for room.
+            net::post(ioc, [&] { cancel.emit(net::cancellation_type::terminal); });
+            co_await layer.group_send("room", numbered("room.message", 1));
+        },
+        net::bind_cancellation_slot(cancel.slot(), [&](std::exception_ptr e) {
+            failure = e;
+            finished = true;
+        }));
+    ioc.run_for(deadline);
+    BOOST_REQUIRE(finished);
+    BOOST_TEST(is_operation_aborted(failure));
+    BOOST_TEST((std::chrono::steady_clock::now() - start < 2s)); // not after the 5 s timeout
+    BOOST_TEST(layer.dropped_count() == 0u);
+    // The member was not given up: it still receives normally.
+    BOOST_TEST(n_of(run_sync(layer.receive("full"))) == 0);
+    run_sync(layer.group_send("room", numbered("room.message", 2)));
+    BOOST_TEST(n_of(run_sync(layer.receive("full"))) == 2);
+}
+
 BOOST_AUTO_TEST_CASE(a_message_arriving_with_the_cancellation_stays_queued) {
     InMemoryChannelLayer layer;
     net::io_context ioc;

@@ -687,6 +687,7 @@ awaitable<void> group_discard_op(std::shared_ptr<InMemoryLayerState> state, std:
 awaitable<void> wait_for_room(std::shared_ptr<InMemoryLayerState> state,
                               std::vector<std::string> full, Message message) {
     auto ex = co_await net::this_coro::executor;
+    auto const cancellation = co_await net::this_coro::cancellation_state;
     auto waiter = std::make_shared<Wakeup>(ex);
     struct Retire {
         std::shared_ptr<Wakeup> w;
@@ -708,6 +709,11 @@ awaitable<void> wait_for_room(std::shared_ptr<InMemoryLayerState> state,
             break;
         }
         co_await waiter->wait();
+        if (cancellation.cancelled() != net::cancellation_type::none) {
+            // The sender gave up (its caller cancelled): the members still full are not
+            // given up for that, and the caller learns that the send did not complete.
+            throw_aborted();
+        }
     }
     deadline.cancel();
 }
