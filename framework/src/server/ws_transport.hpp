@@ -92,8 +92,6 @@ public:
     [[nodiscard]] std::size_t queued_bytes() const noexcept {
         return pending_.size() + inflight_.size();
     }
-    [[nodiscard]] bool failed() const noexcept { return static_cast<bool>(error_); }
-    [[nodiscard]] bool writing() const noexcept { return writing_; }
 
     /** Waits until nothing is queued or being written (or writing failed). */
     awaitable<void> drain() {
