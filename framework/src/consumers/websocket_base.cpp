@@ -26,6 +26,11 @@ std::optional<Event> WebsocketBase::make_send(std::shared_ptr<std::string const>
     if (closed_ || client_gone_) {
         return std::nullopt;
     }
+    if (!accepted_) {
+        // The same answer under the server and the communicators: the handler fails, and
+        // the client is refused (HTTP 500).
+        throw Error("websocket send before accept: accept the connection first");
+    }
     return Event{WebsocketSend{std::move(data), binary}};
 }
 
@@ -34,7 +39,7 @@ std::optional<Event> WebsocketBase::make_close(int code, std::string reason) {
         return std::nullopt;
     }
     closed_ = true;
-    // A close frame carries at most 123 bytes of reason.
+    // A close frame carries at most 123 bytes of reason (the server cuts it there too).
     if (reason.size() > 123) {
         reason.resize(123);
     }
@@ -119,10 +124,14 @@ awaitable<void> WebsocketBase::on_error(std::exception_ptr error) {
         what = e.what();
     } catch (...) {
     }
+    bool const refused_by_server = !accepted_ && !closed_ && !client_gone_;
     // Lost layer messages, or a layer out of reach, are the server's trouble, not the
     // client's: 1013 "try again later".
     int const code = overflow ? 1013 : 1011;
-    if (overflow) {
+    if (refused_by_server) {
+        // Before the handshake was answered: the server refuses it (HTTP 500) and logs the
+        // failure once, with what the client got.
+    } else if (overflow) {
         log_warning("consumer " + describe() + ": " + what + "; closing with 1013");
     } else {
         log_error("consumer " + describe() + ": handler failed: " + what + "; closing with 1011");

@@ -3,7 +3,7 @@
 // close) is appended, in call order, to one byte buffer; one write at a time carries all of
 // it to the socket. Under load each syscall carries many frames (user-space coalescing, as
 // uWebSockets corks), and Beast's control frames stay in order with the data frames.
-// Used by server.cpp only, on the connection's strand.
+// Used by ws_session.cpp only, on the connection's strand.
 #pragma once
 
 #include <canal/core/scope.hpp>
@@ -19,8 +19,10 @@
 #include <boost/beast/core/role.hpp>
 
 #include <array>
+#include <cstdint>
 #include <cstddef>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -46,9 +48,36 @@ public:
     executor_type get_executor() noexcept { return socket_.get_executor(); }
     net::ip::tcp::socket& next_layer() noexcept { return socket_; }
 
+    /**
+     * Bytes read with the upgrade request (a client may send its first frames in the same
+     * packet): Beast's first reads take them before the socket's.
+     */
+    void preload(std::string_view bytes) { preloaded_.assign(bytes); }
+
+    /**
+     * Beast echoes a peer's close code in its own close frame; RFC 6455 wants 1002 when that
+     * code is not allowed (e.g. 5000). The next close frame Beast writes carries `code`.
+     */
+    void answer_close_with(std::uint16_t code) { close_code_override_ = code; }
+
     template <typename MutableBuffers, typename Token>
     auto async_read_some(MutableBuffers const& buffers, Token&& token) {
-        return socket_.async_read_some(buffers, std::forward<Token>(token));
+        if (preloaded_.empty()) {
+            return socket_.async_read_some(buffers, std::forward<Token>(token));
+        }
+        return net::async_initiate<Token, void(boost::system::error_code, std::size_t)>(
+            [this](auto handler, MutableBuffers const& bufs) {
+                std::size_t const n = net::buffer_copy(bufs, net::buffer(preloaded_));
+                preloaded_.erase(0, n);
+                if (preloaded_.empty()) {
+                    std::string().swap(preloaded_);
+                }
+                auto ex = net::get_associated_executor(handler, socket_.get_executor());
+                net::post(ex, [h = std::move(handler), n]() mutable {
+                    std::move(h)(boost::system::error_code{}, n);
+                });
+            },
+            token, buffers);
     }
 
     // Beast's writes: appended and reported written at once (the bytes are ours now).
@@ -59,12 +88,14 @@ public:
                 std::size_t n = 0;
                 boost::system::error_code ec = error_;
                 if (!ec) {
+                    std::size_t const start = pending_.size();
                     for (auto it = net::buffer_sequence_begin(bufs);
                          it != net::buffer_sequence_end(bufs); ++it) {
                         net::const_buffer b(*it);
                         pending_.append(static_cast<char const*>(b.data()), b.size());
                         n += b.size();
                     }
+                    override_close_code(start);
                     mark_end(false);
                     schedule_flush();
                 }
@@ -156,6 +187,17 @@ private:
         }
     }
 
+    // A server's close frame is unmasked with a short payload: the code is at bytes 2-3.
+    void override_close_code(std::size_t start) {
+        if (close_code_override_ == 0 || pending_.size() < start + 4 ||
+            static_cast<unsigned char>(pending_[start]) != 0x88U) {
+            return;
+        }
+        pending_[start + 2] = static_cast<char>(close_code_override_ >> 8U);
+        pending_[start + 3] = static_cast<char>(close_code_override_ & 0xFFU);
+        close_code_override_ = 0;
+    }
+
     static constexpr int max_deferrals = 16;
     static constexpr std::size_t coalesce_bytes = 64 * 1024;
 
@@ -233,6 +275,8 @@ private:
     static constexpr std::size_t max_write = 64 * 1024;
 
     net::ip::tcp::socket socket_;
+    std::string preloaded_; // read with the upgrade request, not yet taken by Beast
+    std::uint16_t close_code_override_ = 0;
     std::string pending_;  // appended, waiting for the write in flight
     std::string inflight_; // being written
     std::vector<Piece> pieces_;

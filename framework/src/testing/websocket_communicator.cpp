@@ -3,6 +3,7 @@
 #include <canal/testing/websocket_communicator.hpp>
 
 #include "routing/dispatch.hpp"
+#include "server/session_core.hpp"
 
 #include <canal/core/errors.hpp>
 #include <canal/sync/handler_pool.hpp>
@@ -22,6 +23,11 @@ struct ApplicationCommunicator::Impl {
     std::deque<Event> input;
     std::deque<Event> output;
     detail::Notifier input_ready{ioc.get_executor()};
+    bool websocket = false;
+    bool accepted = false;
+    bool closed = false;
+    bool response_started = false;
+    bool response_ended = false;
     bool finished = false;
     std::exception_ptr error;
 
@@ -34,7 +40,30 @@ struct ApplicationCommunicator::Impl {
         co_return ev;
     }
 
+    // The server's lifecycle rules, so that a test sees what a client would.
     awaitable<void> send(Event ev) {
+        if (websocket) {
+            if (std::holds_alternative<WebsocketAccept>(ev)) {
+                accepted = accepted || !closed;
+            } else if (std::holds_alternative<WebsocketClose>(ev)) {
+                closed = true;
+            } else if (std::holds_alternative<WebsocketSend>(ev) && !accepted && !closed) {
+                throw Error("websocket send before accept: accept the connection first");
+            }
+        } else if (auto* part = std::get_if<HttpResponseBody>(&ev)) {
+            if (!response_started) {
+                throw Error("http response body before http response start");
+            }
+            if (response_ended) {
+                throw Error("http response body after the response ended");
+            }
+            response_ended = !part->more_body;
+        } else if (std::holds_alternative<HttpResponseStart>(ev)) {
+            if (response_started) {
+                throw Error("http.response.start sent twice");
+            }
+            response_started = true;
+        }
         output.push_back(std::move(ev));
         co_return;
     }
@@ -67,6 +96,7 @@ struct ApplicationCommunicator::Impl {
 ApplicationCommunicator::ApplicationCommunicator(Application app, Scope scope)
     : impl_(std::make_shared<Impl>()) {
     auto impl = impl_;
+    impl->websocket = scope.type == "websocket";
     Receive receive = [impl]() { return impl->receive(); };
     Send send = [impl](Event ev) { return impl->send(std::move(ev)); };
     // run_routed keeps its own copy of the application alive while it runs: an application
@@ -83,7 +113,7 @@ ApplicationCommunicator::ApplicationCommunicator(Application app, Scope scope)
 ApplicationCommunicator::~ApplicationCommunicator() {
     // Give a running application its disconnect and a moment to clean up (leave groups).
     if (!impl_->finished) {
-        send_input(Event{WebsocketDisconnect{1006}});
+        send_input(impl_->websocket ? Event{WebsocketDisconnect{1006}} : Event{HttpDisconnect{}});
         impl_->run_until([this] { return impl_->finished; }, std::chrono::milliseconds(500));
     }
     // Work started elsewhere for this context (a handler-pool task posting back to it)
@@ -138,21 +168,65 @@ boost::asio::io_context& ApplicationCommunicator::context() noexcept { return im
 
 // --- WebsocketCommunicator -------------------------------------------------------------
 
+namespace detail {
+// The scope the server would build for `target` (path decoded, query split, header names
+// lowered, subprotocols from the header), with what the test put in `given` kept.
+// Characters a request line cannot carry as they are (a space, non-ASCII...) are
+// percent-encoded, as a client would send them; '%' sequences are kept.
+std::string as_sent(std::string_view target) {
+    static constexpr char hex[] = "0123456789ABCDEF";
+    std::string out;
+    for (char c : target) {
+        auto const u = static_cast<unsigned char>(c);
+        if (u <= 0x20U || u >= 0x7FU || c == '"' || c == '<' || c == '>' || c == '\\' ||
+            c == '^' || c == '`' || c == '{' || c == '|' || c == '}') {
+            out += '%';
+            out += hex[u >> 4U];
+            out += hex[u & 0xFU];
+        } else {
+            out += c;
+        }
+    }
+    return out;
+}
+
+Scope communicator_scope(std::string_view type, std::string_view method, std::string path,
+                         Scope given) {
+    std::string const target = as_sent(path);
+    RequestHead head;
+    head.type = type;
+    head.method = method;
+    head.target = target;
+    head.headers = std::move(given.headers);
+    head.client = given.client;
+    head.server = given.server;
+    auto built = build_scope(std::move(head));
+    if (!built) {
+        throw Error("communicator path '" + path + "' is not a valid request target: a path "
+                    "starting with '/', then an optional '?query'");
+    }
+    if (!given.scheme.empty()) {
+        built->scheme = std::move(given.scheme);
+    }
+    built->root_path = std::move(given.root_path);
+    built->url_route = std::move(given.url_route);
+    built->cookies = std::move(given.cookies);
+    built->session = std::move(given.session);
+    built->user = std::move(given.user);
+    built->channel_layer = std::move(given.channel_layer);
+    built->outbound = std::move(given.outbound);
+    built->extensions = std::move(given.extensions);
+    return std::move(*built);
+}
+} // namespace detail
+
 namespace {
 Scope websocket_scope(std::string path, Scope scope, std::vector<std::string> subprotocols) {
-    scope.type = "websocket";
-    if (scope.scheme.empty()) {
-        scope.scheme = "ws";
+    Scope built = detail::communicator_scope("websocket", "GET", std::move(path), std::move(scope));
+    for (auto& p : subprotocols) {
+        built.subprotocols.push_back(std::move(p));
     }
-    auto q = path.find('?');
-    if (q != std::string::npos) {
-        scope.query_string = path.substr(q + 1);
-        path.resize(q);
-    }
-    scope.raw_path = path;
-    scope.path = std::move(path);
-    scope.subprotocols = std::move(subprotocols);
-    return scope;
+    return built;
 }
 } // namespace
 

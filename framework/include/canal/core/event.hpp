@@ -51,21 +51,37 @@ struct WebsocketClose {
     std::string reason;
 };
 
-/** An HTTP request body (all of it: canal reads bodies up to the configured limit). */
+/**
+ * A part of an HTTP request's body (ASGI's `http.request`). The server reads the body as the
+ * application receives: parts of up to 64 KiB, `more_body` true until the last (a request
+ * without a body gives one empty part). A body over Settings::max_body_size is answered 413
+ * (at once when its Content-Length says so; otherwise the application receives
+ * HttpDisconnect and the client gets the 413).
+ */
 struct HttpRequest {
-    /** The whole request body. */
+    /** This part of the body. */
     std::string body;
+    /** True when more parts follow. */
+    bool more_body = false;
 };
 
-/** Start of an HTTP response. */
+/** Start of an HTTP response; written with the first HttpResponseBody. */
 struct HttpResponseStart {
     /** The HTTP status code. */
     int status = 200;
-    /** The response headers (the server sets Content-Length itself). */
+    /**
+     * The response headers. A response sent in one body gets its Content-Length from the
+     * server; a streamed one is chunked unless these headers give a Content-Length.
+     */
     Headers headers;
 };
 
-/** HTTP response body; `more_body` false ends the response. */
+/**
+ * HTTP response body; `more_body` false ends the response. A part with `more_body` true is
+ * written at once (server-sent events, long-poll); the send completes when the socket has
+ * taken it, so a slow client slows its sender down. After the client went away, parts are
+ * ignored (the application learns it from HttpDisconnect).
+ */
 struct HttpResponseBody {
     /** A part of the response body. */
     std::string body;
@@ -73,7 +89,10 @@ struct HttpResponseBody {
     bool more_body = false;
 };
 
-/** The HTTP client went away before the response ended. */
+/**
+ * The HTTP exchange is over: `receive()` returns it, after the body's last part, once the
+ * response has ended or the client has gone away (mid-response included).
+ */
 struct HttpDisconnect {};
 
 /** Any event between server and application. */

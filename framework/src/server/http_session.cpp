@@ -1,0 +1,338 @@
+// serve_http: one request, its body read as the application asks for it, and its response
+// written part by part.
+#include "server/http_session.hpp"
+
+#include <canal/core/errors.hpp>
+
+#include "detail/log.hpp"
+#include "detail/notifier.hpp"
+#include "server/session_core.hpp"
+
+#include <boost/asio/write.hpp>
+#include <boost/beast/http/buffer_body.hpp>
+#include <boost/beast/http/chunk_encode.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <boost/beast/http/write.hpp>
+
+namespace canal::detail {
+
+namespace beast = boost::beast;
+namespace http = beast::http;
+
+namespace {
+
+constexpr std::size_t body_part_size = 64 * 1024;
+constexpr auto write_timeout = std::chrono::seconds(30);
+
+class HttpExchange : public std::enable_shared_from_this<HttpExchange> {
+public:
+    HttpExchange(Server::Impl& server, beast::tcp_stream& stream, beast::flat_buffer& buffer,
+                 http::request_parser<http::empty_body>&& head)
+        : server_(server), stream_(stream), buffer_(buffer), parser_(std::move(head)),
+          changed_(stream.get_executor()) {
+        parser_.body_limit(server.settings.max_body_size);
+        auto const& req = parser_.get();
+        head_only_ = req.method() == http::verb::head;
+        version_ = req.version();
+        keep_alive_ = req.keep_alive();
+    }
+
+    // The application's `receive`: the body in parts, then HttpDisconnect once the response
+    // is over or the client has gone.
+    awaitable<Event> receive() {
+        check_live();
+        if (!body_done_) {
+            co_return co_await read_body_part();
+        }
+        while (!response_done_ && !client_gone_) {
+            watch_client();
+            co_await changed_.wait();
+            check_live();
+        }
+        co_return HttpDisconnect{};
+    }
+
+    // The application's `send`.
+    awaitable<void> send(Event ev) {
+        check_live();
+        if (auto* start = std::get_if<HttpResponseStart>(&ev)) {
+            if (start_ != nullptr) {
+                throw Error("http.response.start sent twice");
+            }
+            start_ = std::make_unique<HttpResponseStart>(std::move(*start));
+            co_return;
+        }
+        auto* part = std::get_if<HttpResponseBody>(&ev);
+        if (part == nullptr) {
+            throw Error("unexpected event sent by an http application");
+        }
+        if (start_ == nullptr) {
+            throw Error("http response body before http response start");
+        }
+        if (response_done_) {
+            throw Error("http response body after the response ended");
+        }
+        if (client_gone_) {
+            // The application learns it from receive() (HttpDisconnect); nothing to write to.
+            response_done_ = !part->more_body;
+            co_return;
+        }
+        if (!headers_sent_ && !part->more_body) {
+            co_await write_whole(std::move(part->body));
+        } else {
+            if (!headers_sent_) {
+                co_await write_head();
+            }
+            if (!part->body.empty() && !head_only_ && !client_gone_) {
+                co_await write_part(part->body);
+            }
+            if (!part->more_body) {
+                if (chunked_ && !head_only_ && !client_gone_) {
+                    co_await write_raw(http::make_chunk_last());
+                }
+                response_done_ = true;
+            }
+        }
+        changed_.notify();
+    }
+
+    // After the application returned (or threw: `error`): what is still owed to the client.
+    // Returns true when the connection may carry another request.
+    awaitable<bool> finish(std::exception_ptr error, std::string const& path) {
+        int status = start_ ? start_->status : 500;
+        std::string failure;
+        if (error) {
+            try {
+                std::rethrow_exception(error);
+            } catch (RouteNotFound const& e) {
+                status = 404;
+                failure = "not found\n";
+                if (server_.settings.access_log) {
+                    log_info(std::string("404 ") + e.what());
+                }
+            } catch (std::exception const& e) {
+                status = 500;
+                failure = "internal server error\n";
+                log_error("http " + path + ": " + e.what() +
+                          (headers_sent_ ? "; the response is cut short" : "; answered 500"));
+            }
+        } else if (start_ == nullptr) {
+            status = 500;
+            failure = "internal server error: the application sent no response\n";
+            log_error("http " + path + ": the application sent no response; answered 500");
+        }
+        if (too_large_ && !headers_sent_) {
+            // A chunked body that grew over the limit while the application read it.
+            status = 413;
+            co_await refuse(stream_, status, "request body too large\n", false);
+            keep_alive_ = false;
+        } else if (!headers_sent_ && !client_gone_) {
+            if (!failure.empty()) {
+                co_await refuse(stream_, status, std::move(failure), keep_alive_ && body_done_);
+            } else {
+                co_await write_whole({}); // a start without a body: an empty body
+            }
+        } else if (headers_sent_ && !response_done_) {
+            if (!error) {
+                log_warning("http " + path + ": the application returned before ending its "
+                                             "response; ended it");
+            }
+            if (chunked_ && !client_gone_ && !head_only_ && !error) {
+                co_await write_raw(http::make_chunk_last());
+            }
+            keep_alive_ = false;
+        }
+        if (server_.settings.access_log) {
+            log_info(std::string(parser_.get().method_string()) + " " + path + " " +
+                     std::to_string(status));
+        }
+        finished_ = true;
+        if (watching_) {
+            boost::system::error_code ec;
+            stream_.socket().cancel(ec);
+        }
+        co_return keep_alive_ && body_done_ && !client_gone_ && (response_done_ || !failure.empty());
+    }
+
+private:
+    void check_live() const {
+        if (finished_) {
+            throw Error("this http connection's exchange is over");
+        }
+    }
+
+    awaitable<Event> read_body_part() {
+        if (parser_.is_done()) {
+            body_done_ = true;
+            co_return HttpRequest{{}, false};
+        }
+        std::string part(body_part_size, '\0');
+        parser_.get().body().data = part.data();
+        parser_.get().body().size = part.size();
+        parser_.get().body().more = true;
+        stream_.expires_after(server_.settings.handshake_timeout);
+        auto [ec, n] = co_await http::async_read(stream_, buffer_, parser_, use_nothrow);
+        stream_.expires_never();
+        if (ec == http::error::need_buffer) {
+            ec = {};
+        }
+        if (ec) {
+            if (ec == http::error::body_limit) {
+                too_large_ = true;
+            }
+            // The body cannot be read to its end: no keep-alive, and the application is told.
+            client_gone_ = !too_large_;
+            body_done_ = true;
+            keep_alive_ = false;
+            co_return HttpDisconnect{};
+        }
+        part.resize(part.size() - parser_.get().body().size);
+        body_done_ = parser_.is_done();
+        co_return HttpRequest{std::move(part), !body_done_};
+    }
+
+    // Waits (without reading) for the client's socket to become readable: end of stream
+    // means the client went away; data is a pipelined request, read after this one.
+    void watch_client() {
+        if (watching_ || pipelined_ || client_gone_) {
+            return;
+        }
+        watching_ = true;
+        stream_.socket().async_wait(net::socket_base::wait_read,
+                                    [self = shared_from_this()](boost::system::error_code ec) {
+                                        self->watched(ec);
+                                    });
+    }
+
+    void watched(boost::system::error_code ec) {
+        watching_ = false;
+        if (finished_ || ec == net::error::operation_aborted) {
+            return;
+        }
+        boost::system::error_code aec;
+        std::size_t const ready = ec ? 0 : stream_.socket().available(aec);
+        if (ec || aec || ready == 0) {
+            client_gone_ = true;
+            keep_alive_ = false;
+        } else {
+            pipelined_ = true;
+        }
+        changed_.notify();
+    }
+
+    template <typename Message>
+    void fill(Message& res) {
+        res.version(version_);
+        res.set(http::field::server, "canal");
+        for (auto const& [name, value] : start_->headers) {
+            res.insert(name, value);
+        }
+    }
+
+    awaitable<void> write_whole(std::string body) {
+        http::response<http::string_body> res{static_cast<http::status>(start_->status), version_};
+        fill(res);
+        if (!head_only_) {
+            res.body() = std::move(body);
+            res.prepare_payload();
+        } else {
+            res.content_length(body.size());
+        }
+        res.keep_alive(keep_alive_);
+        headers_sent_ = true;
+        response_done_ = true;
+        stream_.expires_after(write_timeout);
+        auto [ec, n] = co_await http::async_write(stream_, res, use_nothrow);
+        after_write(ec);
+    }
+
+    awaitable<void> write_head() {
+        http::response<http::empty_body> res{static_cast<http::status>(start_->status), version_};
+        fill(res);
+        bool const has_length = res.find(http::field::content_length) != res.end();
+        if (!has_length) {
+            if (version_ >= 11) {
+                chunked_ = true;
+                res.chunked(true);
+            } else {
+                keep_alive_ = false; // HTTP/1.0: the end of the connection ends the body
+            }
+        }
+        res.keep_alive(keep_alive_);
+        headers_sent_ = true;
+        http::response_serializer<http::empty_body> sr{res};
+        stream_.expires_after(write_timeout);
+        auto [ec, n] = co_await http::async_write_header(stream_, sr, use_nothrow);
+        after_write(ec);
+    }
+
+    awaitable<void> write_part(std::string const& body) {
+        if (chunked_) {
+            co_await write_raw(http::make_chunk(net::buffer(body)));
+        } else {
+            co_await write_raw(net::buffer(body));
+        }
+    }
+
+    template <typename Buffers>
+    awaitable<void> write_raw(Buffers const& buffers) {
+        stream_.expires_after(write_timeout);
+        auto [ec, n] = co_await net::async_write(stream_, buffers, use_nothrow);
+        after_write(ec);
+    }
+
+    void after_write(boost::system::error_code ec) {
+        stream_.expires_never();
+        if (ec) {
+            client_gone_ = true;
+            keep_alive_ = false;
+            changed_.notify();
+        }
+    }
+
+    Server::Impl& server_;
+    beast::tcp_stream& stream_;
+    beast::flat_buffer& buffer_;
+    http::request_parser<http::buffer_body> parser_;
+    Notifier changed_;
+    std::unique_ptr<HttpResponseStart> start_;
+    unsigned version_ = 11;
+    bool head_only_ = false;
+    bool keep_alive_ = true;
+    bool body_done_ = false;
+    bool too_large_ = false;
+    bool headers_sent_ = false;
+    bool chunked_ = false;
+    bool response_done_ = false;
+    bool client_gone_ = false;
+    bool watching_ = false;
+    bool pipelined_ = false;
+    bool finished_ = false;
+};
+
+} // namespace
+
+awaitable<bool> serve_http(std::shared_ptr<Server::Impl> server, beast::tcp_stream& stream,
+                           beast::flat_buffer& buffer,
+                           http::request_parser<http::empty_body>& head) {
+    auto scope = build_scope(request_head("http", head.get(), stream.socket()));
+    if (!scope) {
+        co_await refuse(stream, 400, "invalid request target\n", false);
+        co_return false;
+    }
+    scope->channel_layer = server->settings.channel_layer;
+    auto const path = scope->path;
+    auto exchange = std::make_shared<HttpExchange>(*server, stream, buffer, std::move(head));
+    Receive receive = [exchange]() { return exchange->receive(); };
+    Send send = [exchange](Event ev) { return exchange->send(std::move(ev)); };
+    std::exception_ptr error;
+    try {
+        co_await server->app(std::move(*scope), std::move(receive), std::move(send));
+    } catch (...) {
+        error = std::current_exception();
+    }
+    co_return co_await exchange->finish(error, path);
+}
+
+} // namespace canal::detail

@@ -1,0 +1,192 @@
+// The server's sans-I/O decisions (see session_core.hpp).
+#include "server/session_core.hpp"
+
+#include <canal/core/errors.hpp>
+
+#include <boost/url/parse.hpp>
+
+namespace canal::detail {
+
+std::string lower_ascii(std::string_view s) {
+    std::string out(s);
+    for (auto& c : out) {
+        if (c >= 'A' && c <= 'Z') {
+            c = static_cast<char>(c - 'A' + 'a');
+        }
+    }
+    return out;
+}
+
+namespace {
+std::string_view trim(std::string_view s) {
+    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) {
+        s.remove_prefix(1);
+    }
+    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) {
+        s.remove_suffix(1);
+    }
+    return s;
+}
+} // namespace
+
+std::vector<std::string> split_header_list(std::string_view value) {
+    std::vector<std::string> items;
+    while (!value.empty()) {
+        auto comma = value.find(',');
+        auto item = trim(value.substr(0, comma));
+        if (!item.empty()) {
+            items.emplace_back(item);
+        }
+        value = comma == std::string_view::npos ? std::string_view{} : value.substr(comma + 1);
+    }
+    return items;
+}
+
+std::optional<Scope> build_scope(RequestHead head) {
+    auto parsed = boost::urls::parse_origin_form(head.target);
+    if (!parsed) {
+        return std::nullopt;
+    }
+    Scope scope;
+    bool const websocket = head.type == "websocket";
+    scope.type = std::string(head.type);
+    scope.scheme = websocket ? (head.secure ? "wss" : "ws") : (head.secure ? "https" : "http");
+    scope.path = std::string(parsed->path());
+    if (scope.path.empty()) {
+        scope.path = "/";
+    }
+    scope.raw_path = std::string(parsed->encoded_path());
+    scope.query_string = std::string(parsed->encoded_query());
+    if (!websocket) {
+        scope.method = std::string(head.method);
+    }
+    scope.headers = std::move(head.headers);
+    for (auto& [name, value] : scope.headers) {
+        name = lower_ascii(name);
+    }
+    if (websocket) {
+        for (auto const& [name, value] : scope.headers) {
+            if (name == "sec-websocket-protocol") {
+                for (auto& item : split_header_list(value)) {
+                    scope.subprotocols.push_back(std::move(item));
+                }
+            }
+        }
+    }
+    scope.client = std::move(head.client);
+    scope.server = std::move(head.server);
+    return scope;
+}
+
+bool is_valid_websocket_key(std::string_view key) {
+    // 16 bytes are 22 base64 digits and "==": the last digit carries 2 bits and 4 zero bits.
+    auto digit = [](char c) {
+        return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+               c == '+' || c == '/';
+    };
+    if (key.size() != 24 || key[22] != '=' || key[23] != '=') {
+        return false;
+    }
+    for (std::size_t i = 0; i < 21; ++i) {
+        if (!digit(key[i])) {
+            return false;
+        }
+    }
+    char const last = key[21];
+    return last == 'A' || last == 'Q' || last == 'g' || last == 'w';
+}
+
+std::optional<Refusal> check_upgrade(Scope const& scope) {
+    auto const* key = scope.header("sec-websocket-key");
+    if (key == nullptr) {
+        return Refusal{400, "bad websocket handshake: no Sec-WebSocket-Key\n"};
+    }
+    if (!is_valid_websocket_key(trim(*key))) {
+        return Refusal{400, "bad websocket handshake: Sec-WebSocket-Key must be 16 bytes in "
+                            "base64\n"};
+    }
+    return std::nullopt;
+}
+
+bool is_valid_close_code(int code) {
+    if (code >= 3000 && code <= 4999) {
+        return true;
+    }
+    switch (code) {
+    case 1000:
+    case 1001:
+    case 1002:
+    case 1003:
+    case 1007:
+    case 1008:
+    case 1009:
+    case 1010:
+    case 1011:
+    case 1012:
+    case 1013:
+    case 1014:
+        return true;
+    default:
+        return false;
+    }
+}
+
+EarlyEnd answer_early_end(std::exception_ptr const& error, std::string_view what) {
+    if (!error) {
+        return EarlyEnd{Refusal{403, "websocket connection refused\n"}, {}, false};
+    }
+    try {
+        std::rethrow_exception(error);
+    } catch (RouteNotFound const& e) {
+        return EarlyEnd{Refusal{404, std::string(e.what()) + "\n"},
+                        std::string(what) + ": 404: " + e.what(), false};
+    } catch (std::exception const& e) {
+        return EarlyEnd{Refusal{500, "internal server error\n"},
+                        std::string(what) + ": application failed before accept, answered 500: " +
+                            e.what(),
+                        true};
+    } catch (...) {
+    }
+    return EarlyEnd{Refusal{500, "internal server error\n"},
+                    std::string(what) + ": application failed before accept, answered 500", true};
+}
+
+int disconnect_code(ReadEnd end, int peer_code, int closing_code) {
+    switch (end) {
+    case ReadEnd::peer_closed:
+        return peer_code == 0 ? 1005 : peer_code;
+    case ReadEnd::too_big:
+        return 1009;
+    case ReadEnd::bad_utf8:
+        return 1007;
+    case ReadEnd::bad_close_code:
+        return 1002;
+    case ReadEnd::server_closing:
+        return closing_code;
+    case ReadEnd::broken:
+        break;
+    }
+    return 1006;
+}
+
+SendAction on_send(std::size_t frames, std::size_t bytes, Settings const& settings) {
+    if (frames < settings.outbound_queue_limit && bytes < settings.outbound_queue_bytes) {
+        return SendAction::queue;
+    }
+    return settings.overflow_policy == OverflowPolicy::drop ? SendAction::drop : SendAction::close;
+}
+
+std::string close_reason(std::string reason) {
+    constexpr std::size_t most = 123;
+    if (reason.size() > most) {
+        std::size_t cut = most;
+        // Do not split a UTF-8 sequence: back up over continuation bytes.
+        while (cut > 0 && (static_cast<unsigned char>(reason[cut]) & 0xC0U) == 0x80U) {
+            --cut;
+        }
+        reason.resize(cut);
+    }
+    return reason;
+}
+
+} // namespace canal::detail
