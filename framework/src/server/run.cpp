@@ -1,5 +1,8 @@
-// canal::run: start a Server, wait for SIGINT/SIGTERM, stop gracefully.
+// canal::run: build the layer the flags name, start a Server, wait for SIGINT, SIGTERM or
+// SIGHUP, stop gracefully.
 #include <canal/server/server.hpp>
+
+#include <canal/layers/make_channel_layer.hpp>
 
 #include "detail/log.hpp"
 
@@ -9,6 +12,7 @@
 
 #include <csignal>
 #include <iostream>
+#include <optional>
 
 namespace canal {
 
@@ -16,14 +20,19 @@ int run(Application app, Settings settings) {
     // The signal set exists before the I/O threads start, so they never take the signal.
     net::io_context signals_ctx(1);
     net::signal_set signals(signals_ctx, SIGINT, SIGTERM);
-    Server server(std::move(app), std::move(settings));
+    signals.add(SIGHUP); // a closed terminal or a reload: the same graceful stop (1001)
+    std::optional<Server> server;
     try {
-        server.start();
+        if (!settings.channel_layer) {
+            settings.channel_layer = make_channel_layer(settings.layer);
+        }
+        server.emplace(std::move(app), std::move(settings));
+        server->start();
     } catch (std::exception const& e) {
         std::cerr << "canal: " << e.what() << "\n";
         return 1;
     }
-    std::cout << "canal: listening on http://" << server.settings().host << ":" << server.port()
+    std::cout << "canal: listening on http://" << server->settings().host << ":" << server->port()
               << "/" << std::endl;
     int received = 0;
     signals.async_wait([&](boost::system::error_code ec, int sig) {
@@ -32,10 +41,10 @@ int run(Application app, Settings settings) {
         }
     });
     signals_ctx.run();
-    detail::log_info(std::string("received ") + (received == SIGINT ? "SIGINT" : "SIGTERM") +
-                     ", closing connections");
-    server.stop();
-    server.wait();
+    char const* name = received == SIGINT ? "SIGINT" : received == SIGHUP ? "SIGHUP" : "SIGTERM";
+    detail::log_info(std::string("received ") + name + ", closing connections");
+    server->stop();
+    server->wait();
     return 0;
 }
 

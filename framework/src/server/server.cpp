@@ -4,7 +4,6 @@
 #include <canal/server/server.hpp>
 
 #include <canal/core/errors.hpp>
-#include <canal/layers/make_channel_layer.hpp>
 #include <canal/sync/handler_pool.hpp>
 
 #include "detail/log.hpp"
@@ -226,9 +225,6 @@ void Server::start() {
     auto& s = impl_->settings;
     if (s.handler_threads != 0) {
         set_handler_threads(s.handler_threads); // the pool is process-wide
-    }
-    if (!s.channel_layer) {
-        s.channel_layer = make_channel_layer(s.layer);
     }
     boost::system::error_code ec;
     auto address = net::ip::make_address(s.host, ec);

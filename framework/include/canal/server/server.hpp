@@ -57,7 +57,7 @@ private:
 };
 
 /**
- * Runs `app` until SIGINT or SIGTERM, then stops gracefully. When
+ * Runs `app` until SIGINT, SIGTERM or SIGHUP, then stops gracefully. When
  * `settings.channel_layer` is null, builds the layer `settings.layer` names (in-memory by
  * default, Redis for `redis://` URLs). Prints the listening address.
  * @return the process exit code: 0 after a clean stop, 1 when the server could not start

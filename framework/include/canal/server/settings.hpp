@@ -49,8 +49,9 @@ struct Settings {
     /** Time a graceful shutdown waits for connections to close. */
     std::chrono::milliseconds shutdown_timeout = std::chrono::seconds(3);
     /**
-     * The channel layer put in every scope. When null, Server::start() builds one from
-     * `layer` (make_channel_layer(): in-memory by default).
+     * The channel layer put in every scope (null: none). canal::run() builds one from `layer`
+     * when it is null (make_channel_layer(): in-memory by default); a Server uses what it is
+     * given.
      */
     std::shared_ptr<ChannelLayer> channel_layer;
     /** `--layer`: `memory` (the default), or Redis URLs, several for shards. */
