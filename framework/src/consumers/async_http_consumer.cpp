@@ -5,15 +5,18 @@ namespace canal {
 
 awaitable<void> AsyncHttpConsumer::disconnect() { co_return; }
 
+// Not coroutines: the events are built here, outside any coroutine frame (g++ 12
+// miscompiles braced temporaries in a co_await operand), and the server's awaitable is
+// handed on as it is.
 awaitable<void> AsyncHttpConsumer::send_headers(int status, Headers headers) {
-    co_await send_event(Event{HttpResponseStart{status, std::move(headers)}});
+    return send_event(Event{HttpResponseStart{status, std::move(headers)}});
 }
 
 awaitable<void> AsyncHttpConsumer::send_body(std::string body, bool more_body) {
     if (!more_body) {
         ended_ = true;
     }
-    co_await send_event(Event{HttpResponseBody{std::move(body), more_body}});
+    return send_event(Event{HttpResponseBody{std::move(body), more_body}});
 }
 
 awaitable<void> AsyncHttpConsumer::send_response(int status, std::string body, Headers headers) {

@@ -131,7 +131,7 @@ public:
             if (!failure.empty()) {
                 co_await refuse(stream_, status, std::move(failure), keep_alive_ && body_done_);
             } else {
-                co_await write_whole({}); // a start without a body: an empty body
+                co_await write_whole(std::string()); // a start without a body: an empty body
             }
         } else if (headers_sent_ && !response_done_) {
             if (!error) {
