@@ -1,7 +1,9 @@
-// Integration: the real canal-chat executable shuts down gracefully on SIGTERM
+// Integration: the real canal-chat executable shuts down gracefully on SIGTERM and SIGHUP
 // (websockets closed with 1001, exit status 0 within 5 s).
 #include "support/ws_client.hpp"
 
+#include <boost/test/data/monomorphic.hpp>
+#include <boost/test/data/test_case.hpp>
 #include <boost/test/unit_test.hpp>
 
 #include <fcntl.h>
@@ -151,7 +153,9 @@ std::string describe_status(int status) {
 
 BOOST_AUTO_TEST_SUITE(graceful_shutdown)
 
-BOOST_AUTO_TEST_CASE(sigterm_closes_websockets_with_1001_and_exits_0) {
+// SIGHUP (a closed terminal, a reload request) stops as gracefully as SIGTERM.
+BOOST_DATA_TEST_CASE(sigterm_or_sighup_closes_websockets_with_1001_and_exits_0,
+                     boost::unit_test::data::make({SIGTERM, SIGHUP}), signal_number) {
     ChildProcess chat{{CANAL_CHAT_EXE, "--host", "127.0.0.1", "--port", "0", "--threads", "2"}};
 
     std::string const prefix = "canal: listening on http://";
@@ -174,18 +178,18 @@ BOOST_AUTO_TEST_CASE(sigterm_closes_websockets_with_1001_and_exits_0) {
     BOOST_REQUIRE_MESSAGE(hello.kind == WsFrame::Kind::text, hello.describe());
 
     auto const signalled = Clock::now();
-    BOOST_REQUIRE(chat.signal(SIGTERM));
+    BOOST_REQUIRE(chat.signal(signal_number));
     auto f = r.ws->read(5s);
-    BOOST_TEST(f.kind == WsFrame::Kind::close, "after SIGTERM the client got " << f.describe());
-    BOOST_TEST(f.close_code == 1001, "after SIGTERM the client got " << f.describe());
+    BOOST_TEST(f.kind == WsFrame::Kind::close, "after signal " << signal_number << " the client got " << f.describe());
+    BOOST_TEST(f.close_code == 1001, "after signal " << signal_number << " the client got " << f.describe());
 
     auto const status = chat.wait_exit(
         5s - std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - signalled));
-    BOOST_REQUIRE_MESSAGE(status, "canal-chat still running 5 s after SIGTERM");
+    BOOST_REQUIRE_MESSAGE(status, "canal-chat still running 5 s after signal " << signal_number);
     BOOST_TEST((WIFEXITED(*status) && WEXITSTATUS(*status) == 0), describe_status(*status));
     BOOST_TEST_MESSAGE("canal-chat exited "
                        << std::chrono::duration<double>(Clock::now() - signalled).count()
-                       << " s after SIGTERM");
+                       << " s after signal " << signal_number);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

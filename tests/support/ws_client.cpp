@@ -511,13 +511,15 @@ std::string RawTcp::read_until_close(Timeout timeout) {
 
 bool RawTcp::peer_closed() const noexcept { return impl_->eof; }
 
-int RawTcp::websocket_handshake(std::string const& target, Timeout timeout) {
+int RawTcp::websocket_handshake(std::string const& target, Timeout timeout, std::string_view also,
+                                std::string_view key) {
     auto& im = *impl_;
     auto const deadline = Clock::now() + timeout;
     std::string req = "GET " + target + " HTTP/1.1\r\n";
     req += "Host: " + im.host + ":" + std::to_string(im.port) + "\r\n";
     req += "Upgrade: websocket\r\nConnection: Upgrade\r\n";
-    req += "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+    req += "Sec-WebSocket-Key: " + std::string(key) + "\r\nSec-WebSocket-Version: 13\r\n\r\n";
+    req += also;
     if (!send(req, timeout)) {
         return 0;
     }
@@ -538,6 +540,10 @@ int RawTcp::websocket_handshake(std::string const& target, Timeout timeout) {
 }
 
 bool RawTcp::send_frame(int opcode, std::string_view payload, bool fin, Timeout timeout) {
+    return send(client_frame(opcode, payload, fin), timeout);
+}
+
+std::string RawTcp::client_frame(int opcode, std::string_view payload, bool fin) {
     std::string frame;
     frame.push_back(static_cast<char>((fin ? 0x80 : 0x00) | (opcode & 0x0f)));
     auto const n = payload.size();
@@ -563,7 +569,7 @@ bool RawTcp::send_frame(int opcode, std::string_view payload, bool fin, Timeout 
         frame[start + i] =
             static_cast<char>(static_cast<unsigned char>(frame[start + i]) ^ mask[i % 4]);
     }
-    return send(frame, timeout);
+    return frame;
 }
 
 RawFrame RawTcp::read_frame(Timeout timeout) {

@@ -117,7 +117,7 @@ public:
                 log_error("http " + path + ": " + e.what() +
                           (headers_sent_ ? "; the response is cut short" : "; answered 500"));
             }
-        } else if (start_ == nullptr) {
+        } else if (start_ == nullptr && !too_large_ && !client_gone_) {
             status = 500;
             failure = "internal server error: the application sent no response\n";
             log_error("http " + path + ": the application sent no response; answered 500");
@@ -134,7 +134,7 @@ public:
                 co_await write_whole(std::string()); // a start without a body: an empty body
             }
         } else if (headers_sent_ && !response_done_) {
-            if (!error) {
+            if (!error && !client_gone_) {
                 log_warning("http " + path + ": the application returned before ending its "
                                              "response; ended it");
             }
