@@ -1,5 +1,6 @@
 // The tutorial chat consumer and its routes.
 #include "chat_app.hpp"
+#include "chat_events.hpp"
 #include "echo_app.hpp"
 
 #include <canal/routing/protocol_type_router.hpp>
@@ -93,6 +94,8 @@ canal::Application make_application(std::filesystem::path const& static_dir, Con
     canal::URLRouter http{{
         canal::path("chat/", canal::file_response(static_dir / "index.html")),
         canal::path("chat/<str:room_name>/", canal::file_response(static_dir / "room.html")),
+        // The same room without a websocket: server-sent events, and POST to send.
+        canal::path("chat/<str:room_name>/events", canal::as_app<ChatEventsConsumer>()),
         canal::path("static/<path:file>", canal::StaticFiles{static_dir, "/static/"}),
     }};
     canal::URLRouter websocket{{

@@ -54,7 +54,8 @@ private:
 enum class ConsumerStyle { async, sync };
 
 /**
- * The chat application: `/chat/` (lobby page), `/chat/<room>/` (room page), `/static/...`
+ * The chat application: `/chat/` (lobby page), `/chat/<room>/` (room page),
+ * `/chat/<room>/events` (the room as server-sent events, POST to send), `/static/...`
  * from `static_dir`, the websocket route `/ws/chat/<room_name>/` and, for the benchmarks,
  * `/ws/echo/` (EchoConsumer or SyncEchoConsumer, per `style`).
  */
