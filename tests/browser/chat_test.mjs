@@ -169,7 +169,9 @@ function watch(page, name, base) {
         }
     });
     page.on('requestfailed', (r) => {
-        if (r.url().startsWith(base)) {
+        // An event stream the page closed ends as "aborted": that is its normal end.
+        const closedStream = r.url().endsWith('/events') && r.failure()?.errorText === 'net::ERR_ABORTED';
+        if (r.url().startsWith(base) && !closedStream) {
             pageProblems.push(`${name}: request failed: ${r.url()} (${r.failure()?.errorText})`);
         }
     });
@@ -270,6 +272,47 @@ async function run(server, browserBox) {
     await waitForLine(page1, 'page 1', second);
     await waitForLine(page2, 'page 2', second);
     pass(`a message typed in page 2 + Enter reaches both pages: ${JSON.stringify(second)}`);
+
+    step = 'following the room with EventSource';
+    // The same room without a websocket: an EventSource in page 1 hears page 2, and a
+    // fetch() POST from page 1 reaches page 2's websocket.
+    await page1.evaluate((url) => {
+        window.sseEvents = [];
+        window.sseOpen = false;
+        const source = new EventSource(url);
+        source.onopen = () => { window.sseOpen = true; };
+        source.onmessage = (e) => window.sseEvents.push(JSON.parse(e.data).message);
+        window.sseSource = source;
+    }, `/chat/${room}/events`);
+    try {
+        await page1.waitForFunction(() => window.sseOpen, null, { timeout: CONNECT_TIMEOUT_MS });
+    } catch {
+        fail(`EventSource on /chat/${room}/events did not open within ${CONNECT_TIMEOUT_MS / 1000} s`);
+    }
+    const third = `over the websocket, heard by EventSource ${suffix}`;
+    await say(page2, third);
+    try {
+        await page1.waitForFunction((t) => window.sseEvents.includes(t), third,
+            { timeout: MESSAGE_TIMEOUT_MS });
+    } catch {
+        fail(`EventSource in page 1 did not get ${JSON.stringify(third)} ` +
+             `(events: ${JSON.stringify(await page1.evaluate(() => window.sseEvents))})`);
+    }
+    const fourth = `POSTed by fetch ${suffix}`;
+    const status = await page1.evaluate(async ([url, text]) => {
+        const r = await fetch(url, {
+            method: 'POST',
+            headers: { 'Content-Type': 'application/json' },
+            body: JSON.stringify({ message: text }),
+        });
+        return r.status;
+    }, [`/chat/${room}/events`, fourth]);
+    if (status !== 204) {
+        fail(`POST /chat/${room}/events from page 1 answered ${status}, not 204`);
+    }
+    await waitForLine(page2, 'page 2', fourth);
+    await page1.evaluate(() => window.sseSource.close());
+    pass('EventSource follows the room beside the websockets, and a POST reaches them');
 
     if (process.env.CANAL_SCREENSHOT) {
         await page1.screenshot({ path: process.env.CANAL_SCREENSHOT });
