@@ -12,9 +12,9 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/this_coro.hpp>
+#include <boost/container/devector.hpp>
 #include <boost/system/system_error.hpp>
 
-#include <deque>
 #include <mutex>
 #include <vector>
 #include <variant>
@@ -62,7 +62,8 @@ struct AsyncConsumer::Inbox {
 
     std::size_t client_items = 0;
     std::size_t layer_items = 0;
-    std::deque<Item> items;
+    // devector, not deque: nothing is allocated while empty (an idle connection's inbox).
+    boost::container::devector<Item> items;
     detail::Notifier not_empty;
     detail::Notifier not_full;
 };

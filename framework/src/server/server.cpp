@@ -16,6 +16,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/beast/core/buffers_to_string.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
@@ -23,6 +24,10 @@
 #include <boost/beast/websocket/rfc6455.hpp>
 
 #include <future>
+
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 
 namespace canal {
 
@@ -93,9 +98,17 @@ void Server::Impl::withdraw(std::uint64_t id) {
 
 namespace {
 
-// RAII count of open connections.
+// Closed connections (from the peak) that make trim_loop() return memory to the system.
+constexpr std::size_t trim_after_closes = 1000;
+
+// RAII count of open connections (and of the peak since trim_loop last looked).
 struct ConnectionCount {
-    explicit ConnectionCount(std::atomic<std::size_t>& c) : c_(c) { ++c_; }
+    ConnectionCount(std::atomic<std::size_t>& c, std::atomic<std::size_t>& peak) : c_(c) {
+        auto const n = ++c_;
+        auto p = peak.load(std::memory_order_relaxed);
+        while (n > p && !peak.compare_exchange_weak(p, n, std::memory_order_relaxed)) {
+        }
+    }
     ~ConnectionCount() { --c_; }
     ConnectionCount(ConnectionCount const&) = delete;
     ConnectionCount& operator=(ConnectionCount const&) = delete;
@@ -105,7 +118,7 @@ struct ConnectionCount {
 } // namespace
 
 awaitable<void> Server::Impl::serve(tcp::socket socket) {
-    ConnectionCount count(connections);
+    ConnectionCount count(connections, peak_connections);
     auto self = shared_from_this();
     boost::system::error_code ec;
     socket.set_option(tcp::no_delay(true), ec);
@@ -172,7 +185,7 @@ awaitable<void> Server::Impl::serve(tcp::socket socket) {
             std::string early = beast::buffers_to_string(buffer.data());
             buffer = {};
             session = std::make_shared<detail::WsSession>(self, ex);
-            co_await session->run(std::move(stream), parser.release(), std::move(early));
+            co_await session->run(stream, parser.release(), std::move(early));
             break;
         }
         if (!co_await detail::serve_http(self, stream, buffer, parser) ||
@@ -180,9 +193,30 @@ awaitable<void> Server::Impl::serve(tcp::socket socket) {
             break;
         }
     }
-    if (!session) {
+    if (stream.socket().is_open()) {
         stream.socket().shutdown(tcp::socket::shutdown_send, ec);
         stream.close();
+    }
+}
+
+// After a storm of connections has closed, glibc keeps the memory they freed in its arenas
+// (hundreds of MB after 10,000 connections): give it back to the system. The trim itself
+// runs on the handler pool, not on an I/O thread.
+awaitable<void> Server::Impl::trim_loop() {
+    net::steady_timer timer(co_await net::this_coro::executor);
+    for (;;) {
+        timer.expires_after(std::chrono::seconds(5));
+        auto [ec] = co_await timer.async_wait(use_nothrow);
+        if (ec || stopping.load()) {
+            co_return;
+        }
+        auto const now = connections.load();
+        auto const peak = peak_connections.exchange(now);
+        if (peak >= now + trim_after_closes && now < peak / 2) {
+#if defined(__GLIBC__)
+            detail::post_to_handler_pool([] { ::malloc_trim(0); });
+#endif
+        }
     }
 }
 
@@ -253,6 +287,8 @@ void Server::start() {
     impl_->bound_port = acc.local_endpoint().port();
     net::co_spawn(acc.get_executor(), impl_->accept_loop(),
                   [](std::exception_ptr e) { detail::log_exception("accept loop", e); });
+    net::co_spawn(acc.get_executor(), impl_->trim_loop(),
+                  [](std::exception_ptr e) { detail::log_exception("memory trim loop", e); });
     for (unsigned i = 0; i < s.threads; ++i) {
         impl_->threads.emplace_back([impl = impl_] {
             detail::IoThreadScope io_thread; // async_to_sync() here is an error, not a hang

@@ -30,6 +30,8 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
     std::optional<net::ip::tcp::acceptor> acceptor;
     std::vector<std::thread> threads;
     std::atomic<std::size_t> connections{0};
+    // The most connections open at once since the last look of trim_loop().
+    std::atomic<std::size_t> peak_connections{0};
     std::atomic<std::size_t> dropped{0};
     std::atomic<std::size_t> overflow_closed{0};
     std::atomic<bool> stopping{false};
@@ -44,6 +46,7 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
     void withdraw(std::uint64_t id);
 
     awaitable<void> accept_loop();
+    awaitable<void> trim_loop();
     awaitable<void> serve(net::ip::tcp::socket socket);
 };
 

@@ -8,7 +8,6 @@
 #include "server/ws_transport.hpp"
 
 #include <boost/asio/co_spawn.hpp>
-#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core/buffers_to_string.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
@@ -19,7 +18,6 @@ namespace canal::detail {
 namespace beast = boost::beast;
 namespace http = beast::http;
 namespace websocket = beast::websocket;
-using namespace net::experimental::awaitable_operators;
 
 struct WsSession::Socket : websocket::stream<WsTransport> {
     using websocket::stream<WsTransport>::stream;
@@ -119,7 +117,7 @@ void WsSession::request_close(int code, std::string reason) {
     closing_ = true;
     close_code_ = code;
     close_reason_ = std::move(reason);
-    state_changed_.notify();
+    start_close();
 }
 
 void WsSession::shutdown() {
@@ -186,34 +184,31 @@ awaitable<void> WsSession::reader(Socket& ws) {
         disconnect_sent_ = true;
         push_event(WebsocketDisconnect{disconnect_code(end, ws.reason().code, close_code_)});
     }
-    state_changed_.notify();
 }
 
-awaitable<void> WsSession::closer(Socket& ws) {
-    // Frames go to the transport as they are sent (enqueue); this coroutine only sends the
-    // close frame, after everything queued before it.
-    while (!closing_ && open_) {
-        co_await state_changed_.wait();
+// The close frame goes after everything queued before it (the transport keeps the order).
+// Callbacks, not a coroutine: an idle connection keeps only its reader waiting.
+void WsSession::start_close() {
+    if (close_pending_ || ws_ == nullptr || !open_) {
+        return;
     }
-    if (!open_) {
-        co_return;
-    }
+    close_pending_ = true;
+    auto self = shared_from_this();
     // A peer that never reads cannot take the close frame: give it a deadline.
-    net::steady_timer deadline(ex_, server_->settings.handshake_timeout);
-    deadline.async_wait([self = shared_from_this(), &ws](boost::system::error_code ec) {
-        if (!ec && self->open_) {
-            beast::get_lowest_layer(ws).close(ec);
+    close_deadline_.emplace(ex_, server_->settings.handshake_timeout);
+    close_deadline_->async_wait([self](boost::system::error_code ec) {
+        if (!ec && self->open_ && self->ws_ != nullptr) {
+            beast::get_lowest_layer(*self->ws_).close(ec);
         }
     });
     websocket::close_reason reason(static_cast<websocket::close_code>(close_code_), close_reason_);
-    auto [ec] = co_await ws.async_close(reason, use_nothrow);
-    if (ec) {
-        beast::get_lowest_layer(ws).close(ec);
-    }
-    while (open_) {
-        co_await state_changed_.wait();
-    }
-    deadline.cancel();
+    ws_->async_close(reason, [self](boost::system::error_code ec) {
+        if (ec && self->ws_ != nullptr) {
+            beast::get_lowest_layer(*self->ws_).close(ec);
+        }
+        self->close_pending_ = false;
+        self->state_changed_.notify();
+    });
 }
 
 // Waits for accept / close / the application's end, within the handshake timeout; false
@@ -235,7 +230,7 @@ awaitable<bool> WsSession::await_answer() {
     co_return true;
 }
 
-awaitable<void> WsSession::run(beast::tcp_stream stream, Request req, std::string early) {
+awaitable<void> WsSession::run(beast::tcp_stream& stream, Request req, std::string early) {
     auto& settings = server_->settings;
     auto scope = build_scope(request_head("websocket", req, stream.socket()));
     if (!scope) {
@@ -294,7 +289,7 @@ awaitable<void> WsSession::run(beast::tcp_stream stream, Request req, std::strin
     co_await wait_for_app();
 }
 
-awaitable<void> WsSession::open(Socket& ws, Request const& req) {
+awaitable<void> WsSession::open(Socket& ws, Request& req) {
     auto& settings = server_->settings;
     websocket::stream_base::timeout opt{};
     opt.handshake_timeout = settings.handshake_timeout;
@@ -320,10 +315,12 @@ awaitable<void> WsSession::open(Socket& ws, Request const& req) {
         }
     });
     auto [ec] = co_await ws.async_accept(req, use_nothrow);
+    req = Request{}; // the upgrade request's fields are not needed any more
     if (ec) {
         co_return;
     }
     open_ = true;
+    ws_ = &ws;
     // From now on frames go straight to the socket's write side; the ones sent while the
     // handshake was being written go first, in order.
     transport_ = &ws.next_layer();
@@ -337,13 +334,23 @@ awaitable<void> WsSession::open(Socket& ws, Request const& req) {
     if (settings.access_log) {
         log_info("WSCONNECT " + path);
     }
-    if (shutdown_requested_) {
+    if (closing_) {
+        start_close(); // asked for while the handshake was being written
+    } else if (shutdown_requested_) {
         request_close(1001, "server shutting down");
     } else if (app_finished_) {
         request_close(app_error_ ? 1011 : 1000, {});
     }
-    co_await (reader(ws) && closer(ws));
-    // Nothing may write into the transport once this frame ends.
+    co_await reader(ws);
+    if (close_deadline_) {
+        close_deadline_->cancel();
+    }
+    while (close_pending_) {
+        co_await state_changed_.wait();
+    }
+    close_deadline_.reset();
+    // Nothing may write into the transport, or close the socket, once this frame ends.
+    ws_ = nullptr;
     transport_ = nullptr;
     co_await ws.next_layer().drain();
     if (settings.access_log) {

@@ -11,7 +11,12 @@
 #include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/message.hpp>
 
-#include <deque>
+#include <boost/asio/steady_timer.hpp>
+
+#include <boost/container/devector.hpp>
+
+#include <vector>
+#include <optional>
 #include <exception>
 #include <memory>
 #include <string>
@@ -32,8 +37,9 @@ public:
     /**
      * Runs the connection to its end: the scope, the application, the handshake's answer,
      * then the frames. `early` holds bytes read after the request head (first frames).
+     * The socket is taken from `stream` once the handshake is answered.
      */
-    awaitable<void> run(boost::beast::tcp_stream stream, Request req, std::string early);
+    awaitable<void> run(boost::beast::tcp_stream& stream, Request req, std::string early);
 
     /** Graceful stop: close with 1001 (or refuse, still in the handshake). Strand only. */
     void shutdown();
@@ -49,25 +55,30 @@ private:
     void request_close(int code, std::string reason);
     void app_finished(std::exception_ptr e);
     awaitable<bool> await_answer();
-    awaitable<void> open(Socket& ws, Request const& req);
+    awaitable<void> open(Socket& ws, Request& req);
     awaitable<void> reader(Socket& ws);
-    awaitable<void> closer(Socket& ws);
+    void start_close();
     awaitable<void> wait_for_app();
 
     std::shared_ptr<Server::Impl> server_;
     net::any_io_executor ex_;
     std::string describe_;
     std::string scope_path_;
-    std::deque<Event> inbox_;
+    // devector, not deque: nothing is allocated while empty (most of an idle connection's life).
+    boost::container::devector<Event> inbox_;
     Notifier inbox_ready_;
     Notifier* reader_space_ = nullptr; // the reader's, while it waits for room in the inbox
     // Frames sent after accept() but before the handshake response was written.
-    std::deque<WebsocketSend> early_;
+    std::vector<WebsocketSend> early_;
     std::size_t early_bytes_ = 0;
     // What the application can read of the queue (buffered_amount()).
     std::shared_ptr<OutboundQueue> outbound_ = std::make_shared<OutboundQueue>();
     // The socket's write side, once the handshake is written (frames go straight to it).
     WsTransport* transport_ = nullptr;
+    // The stream, while open (the close is started on it by callbacks).
+    Socket* ws_ = nullptr;
+    std::optional<net::steady_timer> close_deadline_;
+    bool close_pending_ = false;
     Notifier state_changed_;
     Notifier handshake_done_;
     Notifier app_done_;
