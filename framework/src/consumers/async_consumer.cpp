@@ -249,10 +249,28 @@ awaitable<void> AsyncConsumer::layer_pump() {
     co_await inbox_->push(failure);
 }
 
+namespace detail {
+awaitable<void> own_consumer(std::unique_ptr<AsyncConsumer> /*consumer: owned while it runs*/,
+                             awaitable<void> inner) {
+    co_await std::move(inner);
+}
+
+awaitable<void> throw_when_awaited(std::exception_ptr error) {
+    std::rethrow_exception(std::move(error));
+    co_return;
+}
+} // namespace detail
+
+// Not a coroutine: the scope goes to its member now rather than into a frame that would
+// keep an empty copy of it for the connection's whole life.
 awaitable<void> AsyncConsumer::run(Scope scope, Receive receive, Send send) {
     scope_ = std::move(scope);
     send_ = std::move(send);
     layer_ = scope_.channel_layer;
+    return run_loop(std::move(receive));
+}
+
+awaitable<void> AsyncConsumer::run_loop(Receive receive) {
     auto ex = co_await net::this_coro::executor;
     executor_ = ex;
     inbox_ = std::make_unique<Inbox>(ex);

@@ -36,7 +36,10 @@ public:
     AsyncConsumer(AsyncConsumer const&) = delete;
     AsyncConsumer& operator=(AsyncConsumer const&) = delete;
 
-    /** Runs the consumer for one connection (what as_app() calls). */
+    /**
+     * Runs the consumer for one connection (what as_app() calls). The scope and `send` are
+     * taken at once; the returned awaitable runs the handlers.
+     */
     awaitable<void> run(Scope scope, Receive receive, Send send);
 
     /** Client events, and layer messages, the inbox holds (each) before their producer waits. */
@@ -117,6 +120,7 @@ private:
     awaitable<void> client_pump(Receive receive);
     awaitable<void> layer_pump();
     awaitable<void> run_blocking_batch(std::function<void()> first);
+    awaitable<void> run_loop(Receive receive);
     std::function<void()> blocking_item(std::variant<Event, Message, std::exception_ptr>& item);
 
     Scope scope_;
@@ -131,10 +135,22 @@ private:
 };
 
 namespace detail {
+/** Runs `inner` (the consumer's run()) and owns the consumer until it has finished. */
+awaitable<void> own_consumer(std::unique_ptr<AsyncConsumer> consumer, awaitable<void> inner);
+/** An awaitable that throws `error` when awaited. */
+awaitable<void> throw_when_awaited(std::exception_ptr error);
+
+// Not a coroutine: the consumer is built and its run() called now, so that the frame that
+// lasts for the connection (own_consumer's) holds no copy of the scope.
 template <typename T, typename... Args>
 awaitable<void> run_consumer(Scope scope, Receive receive, Send send, Args... args) {
-    auto consumer = std::make_unique<T>(std::move(args)...);
-    co_await consumer->run(std::move(scope), std::move(receive), std::move(send));
+    try {
+        auto consumer = std::make_unique<T>(std::move(args)...);
+        auto inner = consumer->run(std::move(scope), std::move(receive), std::move(send));
+        return own_consumer(std::move(consumer), std::move(inner));
+    } catch (...) {
+        return throw_when_awaited(std::current_exception());
+    }
 }
 } // namespace detail
 
