@@ -117,42 +117,52 @@ struct ConnectionCount {
 
 } // namespace
 
+// What a connection's graceful stop needs. serve() owns it while it reads requests, then the
+// websocket session it hands the connection to; the last owner gone, it leaves the registry.
+struct Server::Impl::Connection {
+    explicit Connection(Impl& server) : impl(server), count(server.connections, server.peak_connections) {}
+    ~Connection() { impl.withdraw(id); }
+    Connection(Connection const&) = delete;
+    Connection& operator=(Connection const&) = delete;
+
+    Impl& impl;
+    ConnectionCount count;
+    std::uint64_t id = 0;
+    bool stop = false;                      // a graceful stop was asked for (strand only)
+    beast::tcp_stream* reading = nullptr;   // serve()'s stream, while it reads requests
+    std::shared_ptr<detail::WsSession> session;
+};
+
 awaitable<void> Server::Impl::serve(tcp::socket socket) {
-    ConnectionCount count(connections, peak_connections);
     auto self = shared_from_this();
+    auto conn = std::make_shared<Connection>(*this);
     boost::system::error_code ec;
     socket.set_option(tcp::no_delay(true), ec);
     beast::tcp_stream stream(std::move(socket));
     beast::flat_buffer buffer;
     auto ex = stream.get_executor();
 
-    // Graceful shutdown of a keep-alive HTTP connection: cancel its read.
-    auto stop_signal = std::make_shared<std::atomic<bool>>(false);
-    auto* raw_stream = &stream;
-    auto alive = std::make_shared<bool>(true);
-    std::shared_ptr<detail::WsSession> session;
-    auto id = enroll([ex, raw_stream, alive, stop_signal, &session] {
-        net::post(ex, [raw_stream, alive, stop_signal, &session] {
-            if (!*alive) {
+    // Graceful stop: a keep-alive HTTP connection's read is cancelled, a websocket closes
+    // with 1001.
+    conn->reading = &stream;
+    conn->id = enroll([ex, weak = std::weak_ptr<Connection>(conn)] {
+        net::post(ex, [weak] {
+            auto c = weak.lock();
+            if (!c) {
                 return;
             }
-            stop_signal->store(true);
-            if (session) {
-                session->shutdown();
-            } else {
-                raw_stream->cancel();
+            c->stop = true;
+            if (c->session) {
+                c->session->shutdown();
+            } else if (c->reading != nullptr) {
+                c->reading->cancel();
             }
         });
     });
-    struct Withdraw {
-        Impl* impl;
-        std::uint64_t id;
-        std::shared_ptr<bool> alive;
-        ~Withdraw() {
-            *alive = false;
-            impl->withdraw(id);
-        }
-    } withdraw{this, id, alive};
+    struct StopReading {
+        Connection& c;
+        ~StopReading() { c.reading = nullptr; }
+    } stop_reading{*conn};
 
     for (;;) {
         // The head first: a websocket upgrade goes to its session, an HTTP request's body is
@@ -166,7 +176,7 @@ awaitable<void> Server::Impl::serve(tcp::socket socket) {
         if (rec) {
             if (rec == http::error::end_of_stream || rec == net::error::operation_aborted ||
                 rec == beast::error::timeout || rec == net::error::eof ||
-                rec == net::error::connection_reset || stop_signal->load()) {
+                rec == net::error::connection_reset || conn->stop) {
                 break;
             }
             if (rec == http::error::body_limit) {
@@ -184,9 +194,15 @@ awaitable<void> Server::Impl::serve(tcp::socket socket) {
             // Frames a client sent in the same packet as its upgrade request.
             std::string early = beast::buffers_to_string(buffer.data());
             buffer = {};
-            session = std::make_shared<detail::WsSession>(self, ex);
-            co_await session->run(stream, parser.release(), std::move(early));
-            break;
+            // The session goes on by itself: this frame (the parser, the buffer) ends here.
+            conn->reading = nullptr;
+            conn->session = std::make_shared<detail::WsSession>(self, ex);
+            net::co_spawn(ex,
+                          conn->session->run(std::move(stream), parser.release(), std::move(early)),
+                          [conn](std::exception_ptr e) {
+                              detail::log_exception("websocket connection", e);
+                          });
+            co_return;
         }
         if (!co_await detail::serve_http(self, stream, buffer, parser) ||
             stopping.load()) {

@@ -45,6 +45,7 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
     std::uint64_t enroll(std::function<void()> shutdown);
     void withdraw(std::uint64_t id);
 
+    struct Connection;
     awaitable<void> accept_loop();
     awaitable<void> trim_loop();
     awaitable<void> serve(net::ip::tcp::socket socket);

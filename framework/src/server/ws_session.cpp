@@ -230,16 +230,16 @@ awaitable<bool> WsSession::await_answer() {
     co_return true;
 }
 
-awaitable<void> WsSession::run(beast::tcp_stream& stream, Request req, std::string early) {
+// Not a coroutine: the scope is built and handed to the application here, so that no copy
+// of it stays in the frame that lasts as long as the connection.
+std::optional<Refusal> WsSession::start(net::ip::tcp::socket& socket, Request const& req) {
     auto& settings = server_->settings;
-    auto scope = build_scope(request_head("websocket", req, stream.socket()));
+    auto scope = build_scope(request_head("websocket", req, socket));
     if (!scope) {
-        co_await refuse(stream, 400, "invalid request target\n", false);
-        co_return;
+        return Refusal{400, "invalid request target\n"};
     }
     if (auto refusal = check_upgrade(*scope)) {
-        co_await refuse(stream, refusal->status, std::move(refusal->body), false);
-        co_return;
+        return refusal;
     }
     scope->channel_layer = settings.channel_layer;
     scope->outbound = outbound_;
@@ -252,7 +252,15 @@ awaitable<void> WsSession::run(beast::tcp_stream& stream, Request req, std::stri
     Send send = [self](Event ev) { return self->on_send(std::move(ev)); };
     net::co_spawn(ex_, server_->app(std::move(*scope), std::move(receive), std::move(send)),
                   [self](std::exception_ptr e) { self->app_finished(e); });
+    return std::nullopt;
+}
 
+awaitable<void> WsSession::run(beast::tcp_stream stream, Request req, std::string early) {
+    auto& settings = server_->settings;
+    if (auto refusal = start(stream.socket(), req)) {
+        co_await refuse(stream, refusal->status, std::move(refusal->body), false);
+        co_return;
+    }
     if (!co_await await_answer()) {
         log_warning(describe_ + ": handshake timed out waiting for the application");
         co_await refuse(stream, 503, "handshake timeout\n", false);
@@ -275,7 +283,9 @@ awaitable<void> WsSession::run(beast::tcp_stream& stream, Request req, std::stri
         Socket ws(stream.release_socket());
         ws.next_layer().preload(early);
         std::string().swap(early);
-        co_await open(ws, req);
+        if (co_await open(ws, req)) {
+            co_await serve_frames(ws);
+        }
     }
     ended_ = true;
     open_ = false;
@@ -289,7 +299,8 @@ awaitable<void> WsSession::run(beast::tcp_stream& stream, Request req, std::stri
     co_await wait_for_app();
 }
 
-awaitable<void> WsSession::open(Socket& ws, Request& req) {
+// The handshake's response, and what waited for it; true when the connection is open.
+awaitable<bool> WsSession::open(Socket& ws, Request& req) {
     auto& settings = server_->settings;
     websocket::stream_base::timeout opt{};
     opt.handshake_timeout = settings.handshake_timeout;
@@ -317,7 +328,7 @@ awaitable<void> WsSession::open(Socket& ws, Request& req) {
     auto [ec] = co_await ws.async_accept(req, use_nothrow);
     req = Request{}; // the upgrade request's fields are not needed any more
     if (ec) {
-        co_return;
+        co_return false;
     }
     open_ = true;
     ws_ = &ws;
@@ -330,9 +341,8 @@ awaitable<void> WsSession::open(Socket& ws, Request& req) {
     }
     early_.clear();
     early_bytes_ = 0;
-    auto const& path = scope_path_;
     if (settings.access_log) {
-        log_info("WSCONNECT " + path);
+        log_info("WSCONNECT " + scope_path_);
     }
     if (closing_) {
         start_close(); // asked for while the handshake was being written
@@ -341,6 +351,11 @@ awaitable<void> WsSession::open(Socket& ws, Request& req) {
     } else if (app_finished_) {
         request_close(app_error_ ? 1011 : 1000, {});
     }
+    co_return true;
+}
+
+// The open connection: frames in until the read side ends, then the close's end.
+awaitable<void> WsSession::serve_frames(Socket& ws) {
     co_await reader(ws);
     if (close_deadline_) {
         close_deadline_->cancel();
@@ -353,8 +368,8 @@ awaitable<void> WsSession::open(Socket& ws, Request& req) {
     ws_ = nullptr;
     transport_ = nullptr;
     co_await ws.next_layer().drain();
-    if (settings.access_log) {
-        log_info("WSDISCONNECT " + path);
+    if (server_->settings.access_log) {
+        log_info("WSDISCONNECT " + scope_path_);
     }
 }
 

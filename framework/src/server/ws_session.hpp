@@ -4,6 +4,7 @@
 #pragma once
 
 #include "server/server_impl.hpp"
+#include "server/session_core.hpp"
 
 #include "detail/notifier.hpp"
 
@@ -37,9 +38,8 @@ public:
     /**
      * Runs the connection to its end: the scope, the application, the handshake's answer,
      * then the frames. `early` holds bytes read after the request head (first frames).
-     * The socket is taken from `stream` once the handshake is answered.
      */
-    awaitable<void> run(boost::beast::tcp_stream& stream, Request req, std::string early);
+    awaitable<void> run(boost::beast::tcp_stream stream, Request req, std::string early);
 
     /** Graceful stop: close with 1001 (or refuse, still in the handshake). Strand only. */
     void shutdown();
@@ -55,7 +55,9 @@ private:
     void request_close(int code, std::string reason);
     void app_finished(std::exception_ptr e);
     awaitable<bool> await_answer();
-    awaitable<void> open(Socket& ws, Request& req);
+    std::optional<Refusal> start(net::ip::tcp::socket& socket, Request const& req);
+    awaitable<bool> open(Socket& ws, Request& req);
+    awaitable<void> serve_frames(Socket& ws);
     awaitable<void> reader(Socket& ws);
     void start_close();
     awaitable<void> wait_for_app();
