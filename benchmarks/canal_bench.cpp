@@ -48,6 +48,7 @@
 #include <sstream>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <string_view>
 #include <vector>
 
@@ -122,6 +123,8 @@ burst    MEMBERS clients (default 50) join ws://HOST:PORT/ws/chat/ROOM/, then on
   --quiet S             burst: a member still short of FRAMES when nothing arrived for S
                         seconds has lost frames (default 2); DURATION bounds the wait
                         (burst default 30)
+  --settle S            idle: after closing the connections, watch the server's RSS for S
+                        seconds and report the lowest (memory given back; default 12)
   --spawn PATH          start PATH (canal-chat, or a server that takes the same --host,
                         --port 0 and --threads and prints "...listening on http://H:P/")
                         on a free port, stop it at the end
@@ -161,6 +164,7 @@ struct Options {
     std::size_t pad = 0;
     std::size_t frames = 10'000;
     double quiet = 2;
+    double settle = 12;
     bool members_given = false;
     bool duration_given = false;
     std::string spawn;
@@ -272,6 +276,8 @@ Options parse_options(int argc, char** argv) {
             o.frames = parse_number<std::size_t>(flag, value);
         } else if (flag == "--quiet") {
             o.quiet = parse_number<double>(flag, value);
+        } else if (flag == "--settle") {
+            o.settle = parse_number<double>(flag, value);
         } else if (flag == "--spawn") {
             o.spawn = value;
         } else if (flag == "--server-threads") {
@@ -316,6 +322,9 @@ Options parse_options(int argc, char** argv) {
     }
     if (o.connections && (o.mode == "room" || o.mode == "burst")) {
         usage_error(o.mode + " counts --members, not --connections");
+    }
+    if (!(o.settle >= 0 && o.settle <= 600)) {
+        usage_error("--settle must be in [0, 600] seconds");
     }
     if (o.mode == "burst") {
         // The members only receive; the extra writer client is not one of them.
@@ -880,6 +889,7 @@ struct Results {
     // idle
     std::optional<double> server_rss_before_kib;
     std::optional<double> server_rss_after_kib;
+    std::optional<double> server_rss_closed_kib;
     std::optional<double> client_rss_kib;
     // CPU seconds and wall time of the measured window (the percentages come from them).
     double wall_s = 0;
@@ -2200,6 +2210,10 @@ void report(Options const& o, std::vector<tcp::endpoint> const& eps, Results con
         out << "  server RSS    " << fixed(*r.server_rss_before_kib / 1024, 1) << " MiB -> "
             << fixed(*r.server_rss_after_kib / 1024, 1) << " MiB, " << fixed(*rss_per_conn, 2)
             << " KiB per connection\n";
+        if (r.server_rss_closed_kib) {
+            out << "  after close   " << fixed(*r.server_rss_closed_kib / 1024, 1)
+                << " MiB (lowest in the " << fixed(o.settle, 0) << " s after the last close)\n";
+        }
     } else if (o.mode == "idle") {
         out << "  server RSS    n/a (needs --spawn or --server-pid)\n";
     }
@@ -2302,6 +2316,7 @@ void report(Options const& o, std::vector<tcp::endpoint> const& eps, Results con
         field("server_rss_before_kib", optional(r.server_rss_before_kib, 0));
         field("server_rss_after_kib", optional(r.server_rss_after_kib, 0));
         field("server_rss_per_conn_kib", optional(rss_per_conn, 3));
+        field("server_rss_closed_kib", optional(r.server_rss_closed_kib, 0));
         field("client_rss_kib", optional(r.client_rss_kib, 0));
     }
     field("client_cpu_pct", fixed(r.client_cpu_pct, 1));
@@ -2394,6 +2409,20 @@ int run_bench(Options const& o) {
         completed = bench.completed();
         error = bench.error();
         results = bench.results();
+    }
+    if (o.mode == "idle" && completed && !watched_pids.empty()) {
+        // What the server gives back once the connections are gone (the lowest RSS seen).
+        auto const end = std::chrono::steady_clock::now() +
+                         std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                             std::chrono::duration<double>(o.settle));
+        while (std::chrono::steady_clock::now() < end) {
+            std::this_thread::sleep_for(std::min<std::chrono::steady_clock::duration>(
+                std::chrono::seconds(1), end - std::chrono::steady_clock::now()));
+            auto rss = sum_over(watched_pids, process_rss_kib);
+            if (rss && (!results.server_rss_closed_kib || *rss < *results.server_rss_closed_kib)) {
+                results.server_rss_closed_kib = rss;
+            }
+        }
     }
     std::string server_exit;
     for (auto const& server : servers) {
