@@ -108,7 +108,7 @@ std::string range_text(NumericSetting const& n) {
 }
 
 /** "--threads must be in the range 0..1024, not '-1'" and the like. */
-[[noreturn]] void out_of_range(NumericSetting const& n, std::string const& who,
+[[noreturn]] void not_in_range(NumericSetting const& n, std::string const& who,
                                std::string_view given) {
     throw InvalidSetting(who + " must be in the range " + range_text(n) + ", not '" +
                          std::string(given) + "'");
@@ -135,7 +135,7 @@ void Settings::validate() const {
             if (*n.flag != '\0') {
                 name += std::string(" (--") + n.flag + ")";
             }
-            out_of_range(n, name, n.show(*this));
+            not_in_range(n, name, n.show(*this));
         }
     }
     if (host.empty()) {
@@ -199,7 +199,7 @@ Settings Settings::from_args(int argc, char** argv, std::vector<Flag>* extra) {
             }
             auto value = parse_in_range(n, numbers[i]);
             if (!value) {
-                out_of_range(n, std::string("--") + n.flag, numbers[i]);
+                not_in_range(n, std::string("--") + n.flag, numbers[i]);
             }
             n.set(s, *value);
         }
