@@ -638,9 +638,10 @@ canal::awaitable<std::string> request_body(canal::Receive receive) {
     }
 }
 
-canal::awaitable<void> method_not_allowed(canal::Send send, char const* allow) {
+// `allow` by value, built by the caller in its own statement (g++ 12 and co_await operands).
+canal::awaitable<void> method_not_allowed(canal::Send send, std::string allow) {
     auto start = response_start(405, "text/plain; charset=utf-8");
-    start.headers.emplace_back("allow", allow);
+    start.headers.emplace_back("allow", std::move(allow));
     co_await respond(std::move(send), std::move(start), std::string("method not allowed\n"));
 }
 
@@ -674,7 +675,8 @@ canal::awaitable<void> login_view(std::shared_ptr<Views const> views, canal::Sco
         co_return;
     }
     if (scope.method != "POST") {
-        co_await method_not_allowed(std::move(send), "GET, HEAD, POST");
+        std::string allow = "GET, HEAD, POST";
+        co_await method_not_allowed(std::move(send), std::move(allow));
         co_return;
     }
     auto checked = co_await csrf_checked_form(scope, std::move(receive), send);
@@ -712,10 +714,12 @@ canal::awaitable<void> login_view(std::shared_ptr<Views const> views, canal::Sco
 // user out with a link or an image; GET is 405.
 canal::awaitable<void> logout_view(canal::Scope scope, canal::Receive receive, canal::Send send) {
     if (scope.method != "POST") {
-        co_await method_not_allowed(std::move(send), "POST");
+        std::string allow = "POST";
+        co_await method_not_allowed(std::move(send), std::move(allow));
         co_return;
     }
-    if (!co_await csrf_checked_form(scope, std::move(receive), send)) {
+    auto checked = co_await csrf_checked_form(scope, std::move(receive), send);
+    if (!checked) {
         co_return;
     }
     canal::logout(scope);
