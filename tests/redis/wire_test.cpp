@@ -151,6 +151,11 @@ BOOST_AUTO_TEST_CASE(malformed_payloads_throw) {
         {"channel is a number", prefix12 + from_hex("81" + channel_key + "05")},
         {"channel list holds a number", prefix12 + from_hex("81" + channel_key + "9105")},
         {"too deep", prefix12 + from_hex("81a161" + nested_arrays(80) + "c0")},
+        // Counts that the payload is too short to hold (found by fuzzing): refused before
+        // msgpack reserves room for them (a map of 4 billion entries: 128 GiB).
+        {"map count over the size", prefix12 + from_hex("dfffffffff")},
+        {"array count over the size", prefix12 + from_hex("81a161ddffffffff")},
+        {"nested map count over the size", prefix12 + from_hex("81a161df7fffffff01")},
     };
     for (auto const& [what, payload] : bad) {
         std::string got = "(nothing thrown)";

@@ -406,6 +406,21 @@ BOOST_AUTO_TEST_CASE(re_path_errors_name_the_pattern) {
     BOOST_CHECK_THROW(re_path("(", URLRouter({})), std::invalid_argument);
 }
 
+BOOST_AUTO_TEST_CASE(re_path_refuses_huge_repetition_counts) {
+    // Found by fuzzing: libstdc++'s std::regex overflows a long on such a count (undefined
+    // behaviour), and builds one state per repetition below that.
+    auto over = [](std::invalid_argument const& e) {
+        return message_contains(e, "repetition count") && message_contains(e, "over 1000");
+    };
+    BOOST_CHECK_EXCEPTION(re_path("^a{2,88888888888888888888885}$", app_a), std::invalid_argument,
+                          over);
+    BOOST_CHECK_EXCEPTION(re_path("^a{1001}$", app_a), std::invalid_argument, over);
+    // Counts up to 1000, escaped braces and braces in a class still work.
+    BOOST_TEST(URLRouter({re_path("^a{2,1000}$", app_a)}).match("aaa").has_value());
+    BOOST_TEST(URLRouter({re_path("^x\\{9999\\}$", app_a)}).match("x{9999}").has_value());
+    BOOST_TEST(URLRouter({re_path("^[{]$", app_a)}).match("{").has_value());
+}
+
 BOOST_AUTO_TEST_CASE(empty_application_is_rejected) {
     BOOST_CHECK_THROW(path("a/", Application{}), std::invalid_argument);
     BOOST_CHECK_THROW(re_path("^a/$", Application{}), std::invalid_argument);

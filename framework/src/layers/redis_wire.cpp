@@ -205,7 +205,12 @@ DecodedPayload decode_payload(std::string_view payload) {
     msgpack::object_handle handle;
     try {
         std::size_t offset = 0;
-        handle = msgpack::unpack(body.data(), body.size(), offset);
+        // Every element takes at least one byte, so a count larger than the payload is a
+        // lie: refuse it before msgpack reserves room for it (a 5-byte array header can
+        // claim 4 billion elements, 64 GiB of msgpack objects).
+        auto const n = body.size();
+        msgpack::unpack_limit const limit(n, n / 2, n, n, n, max_depth);
+        handle = msgpack::unpack(body.data(), body.size(), offset, nullptr, nullptr, limit);
         if (offset != body.size()) {
             throw Error("payload has " + std::to_string(body.size() - offset) +
                         " trailing bytes after the msgpack map");

@@ -173,6 +173,8 @@ public:
             } else if (c == '(') {
                 open_group();
                 continue;
+            } else if (c == '{') {
+                check_repetition();
             } else if (c == '$') {
                 ends_with_dollar = true;
             }
@@ -216,6 +218,30 @@ private:
         }
         pos_ = end + 1;
         return name;
+    }
+
+    // A quantifier `{n}`, `{n,}` or `{n,m}` at pos_: counts over max_repetition are refused
+    // here, since std::regex builds one state per repetition (and libstdc++ overflows on
+    // counts beyond a long). Anything else is left to std::regex.
+    void check_repetition() const {
+        constexpr std::size_t max_repetition = 1000;
+        std::size_t i = pos_ + 1;
+        std::size_t value = 0;
+        for (; i < pattern_.size() && pattern_[i] != '}'; ++i) {
+            char const d = pattern_[i];
+            if (d == ',') {
+                value = 0;
+                continue;
+            }
+            if (d < '0' || d > '9') {
+                return; // not a quantifier
+            }
+            value = value * 10 + static_cast<std::size_t>(d - '0');
+            if (value > max_repetition) {
+                fail("the repetition count at position " + std::to_string(pos_) + " is over " +
+                     std::to_string(max_repetition));
+            }
+        }
     }
 
     std::size_t group_number(std::string const& name) const {
