@@ -421,6 +421,22 @@ BOOST_AUTO_TEST_CASE(re_path_refuses_huge_repetition_counts) {
     BOOST_TEST(URLRouter({re_path("^[{]$", app_a)}).match("{").has_value());
 }
 
+BOOST_AUTO_TEST_CASE(re_path_refuses_a_quantifier_after_a_quantifier) {
+    // Python's re: "multiple repeat". std::regex took `(.**)` and backtracked for seconds on
+    // a 30-byte path (found by fuzzing).
+    auto multiple = [](std::invalid_argument const& e) {
+        return message_contains(e, "multiple repeat");
+    };
+    for (std::string const pattern : {"^files/(.**)$", "^a+*$", "^a{2}*$", "^a*??$", "^a?+$"}) {
+        BOOST_TEST_CONTEXT("pattern " << pattern) {
+            BOOST_CHECK_EXCEPTION(re_path(pattern, app_a), std::invalid_argument, multiple);
+        }
+    }
+    // Lazy quantifiers, a repeated group and quantifier characters in a class are fine.
+    URLRouter router({re_path("^a*?b+?c??d{2}?(xy)*[*+?]$", app_a)});
+    BOOST_TEST(router.match("bddxyxy+").has_value());
+}
+
 BOOST_AUTO_TEST_CASE(empty_application_is_rejected) {
     BOOST_CHECK_THROW(path("a/", Application{}), std::invalid_argument);
     BOOST_CHECK_THROW(re_path("^a/$", Application{}), std::invalid_argument);
