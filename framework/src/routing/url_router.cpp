@@ -230,6 +230,23 @@ private:
 
     static constexpr std::size_t npos = std::string_view::npos;
 
+    // A numbered backreference `\N` at pos_: it must name a group opened before it, as in
+    // Python's re (libstdc++ overflowed a long on `\2222...`: found by fuzzing).
+    void backreference() {
+        std::size_t i = pos_ + 1;
+        std::size_t number = 0;
+        while (i < pattern_.size() && pattern_[i] >= '0' && pattern_[i] <= '9') {
+            number = number * 10 + static_cast<std::size_t>(pattern_[i] - '0');
+            ++i;
+            if (number > names_.size()) {
+                fail("the backreference at position " + std::to_string(pos_) +
+                     " names no group opened before it");
+            }
+        }
+        out_ += pattern_.substr(pos_, i - pos_);
+        pos_ = i;
+    }
+
     // What the previous token was: a quantifier (`*`, `+`, `?`, `{n,m}`), a quantifier made
     // lazy by a `?`, or anything else.
     enum class Repeat { none, quantifier, lazy };
@@ -303,6 +320,10 @@ private:
         if (!in_class && next == 'k' && pos_ + 2 < pattern_.size() && pattern_[pos_ + 2] == '<') {
             pos_ += 3;
             out_ += "(?:\\" + std::to_string(group_number(read_name('>'))) + ")";
+            return;
+        }
+        if (!in_class && next >= '1' && next <= '9') {
+            backreference();
             return;
         }
         if (!in_class && next == 'A') {
