@@ -419,6 +419,11 @@ BOOST_AUTO_TEST_CASE(re_path_refuses_huge_repetition_counts) {
     BOOST_TEST(URLRouter({re_path("^a{2,1000}$", app_a)}).match("aaa").has_value());
     BOOST_TEST(URLRouter({re_path("^x\\{9999\\}$", app_a)}).match("x{9999}").has_value());
     BOOST_TEST(URLRouter({re_path("^[{]$", app_a)}).match("{").has_value());
+    // A brace that starts no quantifier is a literal, as in Python's re.
+    BOOST_TEST(URLRouter({re_path("^a{3,99999999999999999999$", app_a)})
+                   .match("a{3,99999999999999999999")
+                   .has_value());
+    BOOST_TEST(URLRouter({re_path("^{x}/}$", app_a)}).match("{x}/}").has_value());
 }
 
 BOOST_AUTO_TEST_CASE(re_path_refuses_multiple_repeats_and_dangling_backreferences) {

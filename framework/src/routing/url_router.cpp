@@ -183,6 +183,10 @@ public:
                     pos_ = end + 1;
                     continue;
                 }
+            } else if (c == '{' || c == '}') {
+                // Not part of a quantifier: a literal brace, as in Python's re (std::regex
+                // would refuse it, or overflow on the digits after it: found by fuzzing).
+                out_ += '\\';
             } else if (c == '$') {
                 ends_with_dollar = true;
             }
