@@ -17,12 +17,13 @@ extern "C" int LLVMFuzzerTestOneInput(std::uint8_t const* data, std::size_t size
     if (url.host.empty() || url.port == 0 || url.db < 0) {
         canal::fuzz::broken("Url::parse() accepted a URL without host, port or database");
     }
-    auto const address = url.address();
-    auto const redacted = url.redacted();
-    if (url.password.size() >= 8 && redacted.find(url.password) != std::string::npos &&
-        url.host.find(url.password) == std::string::npos &&
-        url.username.find(url.password) == std::string::npos) {
-        canal::fuzz::broken("Url::redacted() shows the password");
+    (void)url.address();
+    // The redacted form does not depend on the password (the password's text may appear in
+    // it by chance, as part of the host and port).
+    auto other = url;
+    other.password = url.password.empty() ? "" : url.password + "-other";
+    if (other.redacted() != url.redacted()) {
+        canal::fuzz::broken("Url::redacted() shows something of the password");
     }
     return 0;
 }

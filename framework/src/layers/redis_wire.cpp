@@ -8,7 +8,9 @@
 
 #include <msgpack.hpp>
 
+#include <array>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 #include <stdexcept>
 
@@ -25,6 +27,20 @@ using Packer = msgpack::packer<msgpack::sbuffer>;
 void pack_string(Packer& pk, std::string_view s) {
     pk.pack_str(static_cast<std::uint32_t>(s.size()));
     pk.pack_str_body(s.data(), static_cast<std::uint32_t>(s.size()));
+}
+
+// msgpack-cxx 4.1's pack_double() writes a double with an integral value as an integer, so
+// 1.0 arrived as 1 (found by fuzzing). Python's msgpack writes every float as float64: so
+// does this, through pack_bin_body(), which appends raw bytes.
+void pack_float64(Packer& pk, double d) {
+    std::uint64_t bits = 0;
+    std::memcpy(&bits, &d, sizeof bits);
+    std::array<char, 9> out{};
+    out[0] = static_cast<char>(0xcb);
+    for (std::size_t i = 0; i < 8; ++i) {
+        out[1 + i] = static_cast<char>((bits >> (56 - 8 * i)) & 0xff);
+    }
+    pk.pack_bin_body(out.data(), static_cast<std::uint32_t>(out.size()));
 }
 
 void pack_value(Packer& pk, boost::json::value const& v, std::size_t depth);
@@ -59,7 +75,7 @@ void pack_value(Packer& pk, boost::json::value const& v, std::size_t depth) {
         pk.pack_uint64(v.get_uint64());
         break;
     case boost::json::kind::double_:
-        pk.pack_double(v.get_double());
+        pack_float64(pk, v.get_double());
         break;
     case boost::json::kind::string:
         pack_string(pk, v.get_string());

@@ -157,17 +157,15 @@ Settings Settings::from_args(int argc, char** argv, std::vector<Flag>* extra) {
     for (auto const& n : numeric_settings) {
         numbers.push_back(n.show(s));
     }
-    std::vector<std::string> help; // options_description keeps the pointers
-    help.reserve(numeric_settings.size());
     po::options_description opts("canal server options");
     opts.add_options()("help,h", "print this help and exit")(
         "host", po::value(&s.host)->default_value(s.host), "address to listen on");
     for (std::size_t i = 0; i < numeric_settings.size(); ++i) {
         auto const& n = numeric_settings[i];
         if (*n.flag != '\0') {
-            help.push_back(std::string(n.help) + " [" + range_text(n) + "]");
+            auto const help = std::string(n.help) + " [" + range_text(n) + "]"; // copied by po
             opts.add_options()(n.flag, po::value(&numbers[i])->default_value(numbers[i]),
-                               help.back().c_str());
+                               help.c_str());
         }
     }
     opts.add_options()("overflow", po::value(&policy)->default_value(policy),
