@@ -63,6 +63,17 @@ using canal::awaitable;
 using canal::use_nothrow;
 using Ws = websocket::stream<tcp::socket>;
 
+/**
+ * Sends `Origin: http://HOST:PORT` (the server's own address) in the handshake, as a page
+ * served by that server would: canal-chat's websocket routes check the origin.
+ */
+void set_same_site_origin(Ws& ws, std::string const& host_header) {
+    ws.set_option(websocket::stream_base::decorator(
+        [origin = "http://" + host_header](websocket::request_type& req) {
+            req.set(beast::http::field::origin, origin);
+        }));
+}
+
 std::int64_t now_ns() {
     return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch())
         .count();
@@ -1289,6 +1300,7 @@ private:
                 timeouts.handshake_timeout = std::chrono::seconds(5);
                 timeouts.keep_alive_pings = false;
                 ws->set_option(timeouts);
+                set_same_site_origin(*ws, host_headers_[server]);
                 auto [hec] =
                     co_await ws->async_handshake(host_headers_[server], target_, use_nothrow);
                 ec = hec;
@@ -1344,6 +1356,7 @@ private:
         timeouts.idle_timeout = websocket::stream_base::none();
         timeouts.keep_alive_pings = false;
         ws.set_option(timeouts);
+        set_same_site_origin(ws, host_headers_[m.server]);
         ws.read_message_max(std::size_t{1} << 20);
         ws.auto_fragment(false);
         ws.text(true);

@@ -3,6 +3,7 @@
 #include "chat_events.hpp"
 #include "echo_app.hpp"
 
+#include <canal/middleware/origin_validator.hpp>
 #include <canal/routing/protocol_type_router.hpp>
 #include <canal/routing/url_router.hpp>
 #include <canal/server/static_files.hpp>
@@ -90,7 +91,8 @@ void SyncChatConsumer::chat_message(canal::Message const& event) {
     }));
 }
 
-canal::Application make_application(std::filesystem::path const& static_dir, ConsumerStyle style) {
+canal::Application make_application(std::filesystem::path const& static_dir, ConsumerStyle style,
+                                    std::vector<std::string> allowed_hosts) {
     canal::URLRouter http{{
         canal::path("chat/", canal::file_response(static_dir / "index.html")),
         canal::path("chat/<str:room_name>/", canal::file_response(static_dir / "room.html")),
@@ -108,7 +110,9 @@ canal::Application make_application(std::filesystem::path const& static_dir, Con
     }};
     std::map<std::string, canal::Application, std::less<>> apps;
     apps.emplace("http", std::move(http));
-    apps.emplace("websocket", std::move(websocket));
+    // The tutorial's asgi.py: AllowedHostsOriginValidator(URLRouter(...)).
+    apps.emplace("websocket",
+                 canal::AllowedHostsOriginValidator(std::move(websocket), std::move(allowed_hosts)));
     return canal::ProtocolTypeRouter{std::move(apps)};
 }
 

@@ -6,6 +6,7 @@
 
 #include <filesystem>
 #include <string>
+#include <vector>
 
 namespace chat {
 
@@ -57,9 +58,13 @@ enum class ConsumerStyle { async, sync };
  * The chat application: `/chat/` (lobby page), `/chat/<room>/` (room page),
  * `/chat/<room>/events` (the room as server-sent events, POST to send), `/static/...`
  * from `static_dir`, the websocket route `/ws/chat/<room_name>/` and, for the benchmarks,
- * `/ws/echo/` (EchoConsumer or SyncEchoConsumer, per `style`).
+ * `/ws/echo/` (EchoConsumer or SyncEchoConsumer, per `style`). As in the Channels
+ * tutorial, the websocket routes are behind AllowedHostsOriginValidator: a websocket whose
+ * `Origin` is not one of `allowed_hosts` (empty: localhost, 127.0.0.1, [::1]; `*`: any,
+ * even none) is refused with HTTP 403.
  */
 canal::Application make_application(std::filesystem::path const& static_dir,
-                                    ConsumerStyle style = ConsumerStyle::async);
+                                    ConsumerStyle style = ConsumerStyle::async,
+                                    std::vector<std::string> allowed_hosts = {});
 
 } // namespace chat

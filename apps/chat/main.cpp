@@ -31,7 +31,8 @@ int main(int argc, char** argv) {
         static_dir = env;
     }
     auto app = chat::make_application(
-        static_dir, style == "sync" ? chat::ConsumerStyle::sync : chat::ConsumerStyle::async);
+        static_dir, style == "sync" ? chat::ConsumerStyle::sync : chat::ConsumerStyle::async,
+        chat::allowed_hosts_flag(flags)); // /ws/chat/ refuses other sites' pages: HTTP 403
     app = chat::with_multichat(std::move(app), static_dir, flags); // with --users and --rooms
     return canal::run(std::move(app), std::move(settings));
 }

@@ -581,20 +581,48 @@ canal::awaitable<void> redirect(canal::Send send, std::string location) {
     co_await respond(std::move(send), std::move(start), std::string("redirecting\n"));
 }
 
+// The CSRF secret of the csrftoken cookie, or "" when there is none (or it is malformed).
+std::string csrf_secret_of(canal::Scope const& scope) {
+    auto const cookie = scope.cookies.find(canal::csrf_cookie_name);
+    return cookie != scope.cookies.end() && canal::csrf_is_valid_secret(cookie->second)
+               ? cookie->second
+               : std::string();
+}
+
+// Sets the csrftoken cookie (a year, like Django's CSRF_COOKIE_AGE).
+void set_csrf_cookie(canal::HttpResponseStart& start, canal::Scope const& scope,
+                     std::string const& secret) {
+    canal::CookieOptions options;
+    options.max_age = std::chrono::hours(24 * 365);
+    options.secure = canal::is_secure(scope);
+    canal::set_cookie(start, canal::csrf_cookie_name, secret, options);
+}
+
+// A page with `{{csrf_token}}` replaced by a fresh masked token for the cookie's secret (a
+// new secret, and cookie, when there is none), as Django's {% csrf_token %}.
+canal::HttpResponseStart with_csrf_token(canal::Scope const& scope, std::string& page,
+                                         int status, std::string secret = {}) {
+    if (secret.empty()) {
+        secret = csrf_secret_of(scope);
+    }
+    if (secret.empty()) {
+        secret = canal::csrf_new_secret();
+    }
+    replace_all(page, "{{csrf_token}}", canal::csrf_mask(secret));
+    auto start = response_start(status, "text/html; charset=utf-8");
+    set_csrf_cookie(start, scope, secret);
+    return start;
+}
+
 // The form, with a fresh masked token for `secret`; sets the csrftoken cookie.
 canal::awaitable<void> render_login(std::shared_ptr<Views const> views, canal::Scope const& scope,
                                     canal::Send send, int status, std::string secret,
                                     std::string error, std::string username) {
     auto page = read_text(views->static_dir / "login.html");
-    replace_all(page, "{{csrf_token}}", canal::csrf_mask(secret));
     replace_all(page, "{{username}}", html_escape(username));
     replace_all(page, "{{error}}", html_escape(error));
     replace_all(page, "{{error_hidden}}", error.empty() ? "hidden" : "");
-    auto start = response_start(status, "text/html; charset=utf-8");
-    canal::CookieOptions options;
-    options.max_age = std::chrono::hours(24 * 365);
-    options.secure = canal::is_secure(scope);
-    canal::set_cookie(start, canal::csrf_cookie_name, secret, options);
+    auto start = with_csrf_token(scope, page, status, std::move(secret));
     co_await respond(std::move(send), std::move(start), std::move(page));
 }
 
@@ -610,13 +638,34 @@ canal::awaitable<std::string> request_body(canal::Receive receive) {
     }
 }
 
+// `allow` by value, built by the caller in its own statement (g++ 12 and co_await operands).
+canal::awaitable<void> method_not_allowed(canal::Send send, std::string allow) {
+    auto start = response_start(405, "text/plain; charset=utf-8");
+    start.headers.emplace_back("allow", std::move(allow));
+    co_await respond(std::move(send), std::move(start), std::string("method not allowed\n"));
+}
+
+// The POSTed form when its csrfmiddlewaretoken matches the csrftoken cookie; otherwise answers
+// 403 and returns nothing.
+canal::awaitable<std::optional<std::map<std::string, std::string, std::less<>>>>
+csrf_checked_form(canal::Scope const& scope, canal::Receive receive, canal::Send send) {
+    auto form = parse_form(co_await request_body(std::move(receive)));
+    auto const secret = csrf_secret_of(scope);
+    auto const token = form.find(canal::csrf_field_name);
+    if (secret.empty() || token == form.end() || !canal::csrf_check(secret, token->second)) {
+        auto start = response_start(403, "text/plain; charset=utf-8");
+        co_await respond(std::move(send), std::move(start),
+                         std::string("CSRF verification failed: the form's csrfmiddlewaretoken "
+                                     "does not match the csrftoken cookie. Reload the page and "
+                                     "try again.\n"));
+        co_return std::nullopt;
+    }
+    co_return form;
+}
+
 canal::awaitable<void> login_view(std::shared_ptr<Views const> views, canal::Scope scope,
                                   canal::Receive receive, canal::Send send) {
-    auto const cookie = scope.cookies.find(canal::csrf_cookie_name);
-    std::string secret =
-        cookie != scope.cookies.end() && canal::csrf_is_valid_secret(cookie->second)
-            ? cookie->second
-            : std::string();
+    std::string secret = csrf_secret_of(scope);
     if (scope.method == "GET" || scope.method == "HEAD") {
         if (secret.empty()) {
             secret = canal::csrf_new_secret();
@@ -626,21 +675,15 @@ canal::awaitable<void> login_view(std::shared_ptr<Views const> views, canal::Sco
         co_return;
     }
     if (scope.method != "POST") {
-        auto start = response_start(405, "text/plain; charset=utf-8");
-        start.headers.emplace_back("allow", "GET, HEAD, POST");
-        co_await respond(std::move(send), std::move(start), std::string("method not allowed\n"));
+        std::string allow = "GET, HEAD, POST";
+        co_await method_not_allowed(std::move(send), std::move(allow));
         co_return;
     }
-    auto form = parse_form(co_await request_body(std::move(receive)));
-    auto const token = form.find(canal::csrf_field_name);
-    if (secret.empty() || token == form.end() || !canal::csrf_check(secret, token->second)) {
-        auto start = response_start(403, "text/plain; charset=utf-8");
-        co_await respond(std::move(send), std::move(start),
-                         std::string("CSRF verification failed: the form's csrfmiddlewaretoken "
-                                     "does not match the csrftoken cookie. Reload the login "
-                                     "page and try again.\n"));
+    auto checked = co_await csrf_checked_form(scope, std::move(receive), send);
+    if (!checked) {
         co_return;
     }
+    auto& form = *checked;
     std::string const client = scope.client ? scope.client->host : std::string("unknown");
     auto const username = form["username"];
     if (auto wait = views->throttle->blocked(client)) {
@@ -663,15 +706,22 @@ canal::awaitable<void> login_view(std::shared_ptr<Views const> views, canal::Sco
     // A new CSRF secret after login, as Django rotates it.
     auto start = response_start(302, "text/plain; charset=utf-8");
     start.headers.emplace_back("location", "/multichat/");
-    canal::CookieOptions options;
-    options.max_age = std::chrono::hours(24 * 365);
-    options.secure = canal::is_secure(scope);
-    canal::set_cookie(start, canal::csrf_cookie_name, canal::csrf_new_secret(), options);
+    set_csrf_cookie(start, scope, canal::csrf_new_secret());
     co_await respond(std::move(send), std::move(start), std::string("logged in\n"));
 }
 
-canal::awaitable<void> logout_view(canal::Scope scope, canal::Receive /*receive*/,
-                                   canal::Send send) {
+// Django's LogoutView (4.1+): POST with a CSRF token only, so that another site cannot log a
+// user out with a link or an image; GET is 405.
+canal::awaitable<void> logout_view(canal::Scope scope, canal::Receive receive, canal::Send send) {
+    if (scope.method != "POST") {
+        std::string allow = "POST";
+        co_await method_not_allowed(std::move(send), std::move(allow));
+        co_return;
+    }
+    auto checked = co_await csrf_checked_form(scope, std::move(receive), send);
+    if (!checked) {
+        co_return;
+    }
     canal::logout(scope);
     co_await redirect(std::move(send), std::string("/login/"));
 }
@@ -684,9 +734,9 @@ canal::awaitable<void> page_view(std::shared_ptr<Views const> views, canal::Scop
         co_await redirect(std::move(send), std::string("/login/"));
         co_return;
     }
-    auto start = response_start(200, "text/html; charset=utf-8");
-    co_await respond(std::move(send), std::move(start),
-                     read_text(views->static_dir / "multichat.html"));
+    auto page = read_text(views->static_dir / "multichat.html"); // its logout form's token
+    auto start = with_csrf_token(scope, page, 200);
+    co_await respond(std::move(send), std::move(start), std::move(page));
 }
 
 canal::awaitable<void> rooms_view(std::shared_ptr<Views const> views, canal::Scope scope,
@@ -802,8 +852,8 @@ void add_multichat_flags(std::vector<canal::Settings::Flag>& flags) {
     flags.push_back({"users", "multichat: users file (JSON; see `canal-chat createuser`)", ""});
     flags.push_back({"rooms", "multichat: rooms file (JSON list of {id, title, staff_only})", ""});
     flags.push_back({"allowed-hosts",
-                     "multichat: comma-separated hosts websockets may come from "
-                     "(empty: localhost, 127.0.0.1, [::1])",
+                     "comma-separated hosts the websockets of both chats may come from "
+                     "(empty: localhost, 127.0.0.1, [::1]; *: any)",
                      ""});
     flags.push_back({"sessions",
                      "multichat: where sessions live: memory, or redis://HOST:PORT[/DB] "
@@ -813,6 +863,10 @@ void add_multichat_flags(std::vector<canal::Settings::Flag>& flags) {
                      "multichat: tell room members who enters and leaves "
                      "(on or off)",
                      "on"});
+}
+
+std::vector<std::string> allowed_hosts_flag(std::vector<canal::Settings::Flag> const& flags) {
+    return split_commas(flag(flags, "allowed-hosts"));
 }
 
 canal::Application with_multichat(canal::Application app, std::filesystem::path const& static_dir,
@@ -851,7 +905,7 @@ canal::Application with_multichat(canal::Application app, std::filesystem::path 
             fail("--sessions must be 'memory' or a redis:// URL: " + std::string(e.what()));
         }
     }
-    options.allowed_hosts = split_commas(flag(flags, "allowed-hosts"));
+    options.allowed_hosts = allowed_hosts_flag(flags);
     options.notify_enter_leave = notify == "on";
     options.style = flag(flags, "consumer") == "sync" ? ConsumerStyle::sync : ConsumerStyle::async;
     return make_multichat_application(static_dir, std::move(options), std::move(app));

@@ -225,7 +225,8 @@ struct MultichatOptions {
  * The multichat routes: `/login/` (GET: the form and a `csrftoken` cookie; POST:
  * `username`, `password`, `csrfmiddlewaretoken` → 302 to `/multichat/`, a wrong password
  * renders the form again, a missing or wrong CSRF token is 403, too many failures 429),
- * `/logout/`, `/multichat/` (the page) and `/multichat/rooms/` (its JSON data), both
+ * `/logout/` (POST with `csrfmiddlewaretoken`, as Django's LogoutView: ends the session,
+ * 302 to `/login/`; GET is 405, a missing or wrong token 403), `/multichat/` (the page) and `/multichat/rooms/` (its JSON data), both
  * redirecting anonymous users to `/login/`; and the websocket `/chat/stream/` behind
  * AllowedHostsOriginValidator and AuthMiddlewareStack. Every other path goes to `fallback`.
  * Throws std::invalid_argument when `options.users` or `options.rooms` is null.
@@ -235,10 +236,13 @@ canal::Application make_multichat_application(std::filesystem::path const& stati
                                               canal::Application fallback);
 
 /**
- * Adds canal-chat's multichat flags: `--users`, `--rooms`, `--allowed-hosts`, `--sessions`
- * (memory or a Redis URL) and `--room-notifications`.
+ * Adds canal-chat's multichat flags: `--users`, `--rooms`, `--allowed-hosts` (for both
+ * chats), `--sessions` (memory or a Redis URL) and `--room-notifications`.
  */
 void add_multichat_flags(std::vector<canal::Settings::Flag>& flags);
+
+/** The hosts of `--allowed-hosts` (comma-separated), for both chats' origin checks. */
+std::vector<std::string> allowed_hosts_flag(std::vector<canal::Settings::Flag> const& flags);
 
 /**
  * `app` with the multichat in front when `--users` and `--rooms` were given, else `app`.

@@ -98,8 +98,9 @@ async def scenario(port):
     first = stream.response.readline().decode()
     check(first.startswith(": joined"), f"the stream opens with a comment ({first.strip()!r})")
 
+    # As a browser on the chat's page would: the route checks the Origin (allowed hosts).
     async with websockets.connect(f"ws://127.0.0.1:{port}/ws/chat/lobby/",
-                                  open_timeout=TIMEOUT) as ws:
+                                  origin=f"http://127.0.0.1:{port}", open_timeout=TIMEOUT) as ws:
         await ws.send(json.dumps({"message": "from the websocket"}))
         echoed = json.loads(await asyncio.wait_for(ws.recv(), TIMEOUT))
         check(echoed == {"message": "from the websocket"}, "the websocket client hears itself")

@@ -67,9 +67,20 @@ std::string message_of(WsFrame const& f) {
     return std::string(v.as_object().at("message").as_string());
 }
 
+/**
+ * `options` with the Origin of the chat's own pages, as a browser sends it: the websocket
+ * routes are behind AllowedHostsOriginValidator (localhost by default).
+ */
+ConnectOptions same_site(TestServer const& server, ConnectOptions options = {}) {
+    if (!options.origin) {
+        options.origin = "http://127.0.0.1:" + std::to_string(server.port());
+    }
+    return options;
+}
+
 std::unique_ptr<WsClient> join(TestServer const& server, std::string const& room,
                                ConnectOptions const& options = {}) {
-    auto r = server.ws("/ws/chat/" + room + "/", options);
+    auto r = server.ws("/ws/chat/" + room + "/", same_site(server, options));
     BOOST_REQUIRE_MESSAGE(r, "joining room '" << room << "' failed: " << r.error << " (HTTP "
                                               << r.http_status << ")");
     return std::move(r.ws);
@@ -140,10 +151,38 @@ BOOST_DATA_TEST_CASE(members_of_a_room_receive_every_message_in_order,
 BOOST_DATA_TEST_CASE(unknown_websocket_path_is_refused_with_404,
                      boost::unit_test::data::make(styles), style) {
     ChatServer server{style};
-    auto r = server.ws("/ws/nope/");
+    auto r = server.ws("/ws/nope/", same_site(server));
     BOOST_TEST(!r);
     BOOST_TEST(r.http_status == 404, "got HTTP " << r.http_status << " (" << r.error << ")");
     check_room_works(server, "lobby");
+}
+
+BOOST_DATA_TEST_CASE(websockets_from_other_sites_are_refused_with_403,
+                     boost::unit_test::data::make(styles), style) {
+    // The tutorial's AllowedHostsOriginValidator: by default only localhost pages.
+    ChatServer server{style};
+    ConnectOptions foreign;
+    foreign.origin = "http://evil.example";
+    auto r = server.ws("/ws/chat/lobby/", foreign);
+    BOOST_TEST(!r);
+    BOOST_TEST(r.http_status == 403, "foreign origin: HTTP " << r.http_status << " " << r.error);
+    auto none = server.ws("/ws/chat/lobby/");
+    BOOST_TEST(!none);
+    BOOST_TEST(none.http_status == 403, "no origin: HTTP " << none.http_status << " " << none.error);
+    ConnectOptions localhost;
+    localhost.origin = "http://localhost:" + std::to_string(server.port());
+    auto ok = server.ws("/ws/chat/lobby/", localhost);
+    BOOST_TEST(static_cast<bool>(ok), "localhost origin: " << ok.error << " HTTP " << ok.http_status);
+
+    // --allowed-hosts replaces the default.
+    TestServer custom{chat::make_application(CANAL_CHAT_STATIC_DIR, style.value,
+                                             std::vector<std::string>{".example.com"})};
+    ConnectOptions sub;
+    sub.origin = "https://chat.example.com";
+    BOOST_TEST(static_cast<bool>(custom.ws("/ws/chat/lobby/", sub)));
+    ConnectOptions local;
+    local.origin = "http://127.0.0.1:" + std::to_string(custom.port());
+    BOOST_TEST(custom.ws("/ws/chat/lobby/", local).http_status == 403);
 }
 
 // The HTTP routes of make_application() do not depend on the consumer style: one run each.
@@ -233,7 +272,7 @@ BOOST_DATA_TEST_CASE(room_names_that_cannot_be_groups_are_refused,
         "semi%3Bcolon",        // ';'
     };
     for (auto const& room : rooms) {
-        auto r = server.ws("/ws/chat/" + room + "/");
+        auto r = server.ws("/ws/chat/" + room + "/", same_site(server));
         if (!r) {
             // Refused at the handshake: must be a clear HTTP answer, not a dropped connection.
             BOOST_TEST_MESSAGE("room '" << room << "': HTTP " << r.http_status);

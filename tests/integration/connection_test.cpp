@@ -299,3 +299,47 @@ BOOST_AUTO_TEST_CASE(pipelined_requests_are_answered_in_order) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(connection_limits)
+
+BOOST_AUTO_TEST_CASE(beyond_max_connections_a_handshake_is_answered_503) {
+    auto probe = std::make_shared<ConnProbe>();
+    auto settings = test_settings();
+    settings.max_connections = 2;
+    TestServer server{app(probe), settings};
+    auto first = server.ws("/ws/echo/a/");
+    auto second = server.ws("/ws/echo/b/");
+    BOOST_REQUIRE_MESSAGE(first, first.error);
+    BOOST_REQUIRE_MESSAGE(second, second.error);
+    auto third = server.raw();
+    BOOST_TEST(third->websocket_handshake("/ws/echo/c/") == 503);
+    // A place freed is a place taken.
+    first.ws->close_abruptly();
+    BOOST_REQUIRE(eventually([&] { return server.server().connection_count() == 1; }));
+    auto again = server.ws("/ws/echo/d/");
+    BOOST_TEST(static_cast<bool>(again), again.error);
+}
+
+BOOST_AUTO_TEST_CASE(beyond_max_connections_per_client_a_handshake_is_answered_503) {
+    auto probe = std::make_shared<ConnProbe>();
+    auto settings = test_settings();
+    settings.max_connections_per_client = 1;
+    TestServer server{app(probe), settings};
+    auto first = server.ws("/ws/echo/a/");
+    BOOST_REQUIRE_MESSAGE(first, first.error);
+    auto second = server.raw();
+    BOOST_TEST(second->websocket_handshake("/ws/echo/b/") == 503);
+    first.ws->close_abruptly();
+    BOOST_REQUIRE(eventually([&] { return server.server().connection_count() == 0; }));
+    auto again = server.ws("/ws/echo/c/");
+    BOOST_TEST(static_cast<bool>(again), again.error);
+}
+
+BOOST_AUTO_TEST_CASE(settings_out_of_range_set_in_code_are_refused_by_start) {
+    auto settings = test_settings();
+    settings.max_message_size = 0;
+    canal::Server server{app(std::make_shared<ConnProbe>()), settings};
+    BOOST_CHECK_THROW(server.start(), canal::InvalidSetting);
+}
+
+BOOST_AUTO_TEST_SUITE_END()

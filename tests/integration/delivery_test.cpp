@@ -190,7 +190,10 @@ struct DeliveryServer {
             layer->wait_connected();
             settings.channel_layer = layer;
         }
-        server.emplace(chat::make_application(CANAL_CHAT_STATIC_DIR, c.style), settings);
+        // Any origin: these tests are about delivery (chat_test.cpp checks origins).
+        std::vector<std::string> any_origin{"*"};
+        server.emplace(chat::make_application(CANAL_CHAT_STATIC_DIR, c.style, any_origin),
+                       settings);
     }
     std::optional<RedisProcess> redis;
     std::optional<TestServer> server;

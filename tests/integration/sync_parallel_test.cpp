@@ -266,7 +266,9 @@ BOOST_AUTO_TEST_CASE(async_to_sync_on_an_io_thread_is_an_error_not_a_deadlock) {
 
 BOOST_AUTO_TEST_CASE(async_to_sync_from_a_thread_of_your_own_takes_an_executor) {
     // Channels' "send to a group from outside a consumer", e.g. from a management command.
-    TestServer server{chat::make_application(CANAL_CHAT_STATIC_DIR, chat::ConsumerStyle::sync)};
+    std::vector<std::string> any_origin{"*"}; // origins are checked in chat_test.cpp
+    TestServer server{
+        chat::make_application(CANAL_CHAT_STATIC_DIR, chat::ConsumerStyle::sync, any_origin)};
     auto member = connect(server, "/ws/chat/news/");
     auto& layer = server.layer();
 

@@ -313,7 +313,24 @@ BOOST_AUTO_TEST_CASE(logout_ends_the_session) {
     Browser b(mc.server.port());
     BOOST_REQUIRE_EQUAL(log_in(b, "alice", "alice-pw").status, 302);
     auto const old = *b.cookie("sessionid");
-    auto const out = b.get("/logout/");
+    // Django's LogoutView: not with GET (another site's link or image), nor without the token.
+    auto const get = b.get("/logout/");
+    BOOST_TEST(get.status == 405);
+    BOOST_TEST(get.header("allow") == "POST");
+    auto post = [&](std::string const& body) {
+        return b.request("POST", "/logout/", body, "application/x-www-form-urlencoded");
+    };
+    BOOST_TEST(post("").status == 403);
+    auto const page = b.get("/multichat/"); // still logged in; the page holds the logout form
+    BOOST_REQUIRE_EQUAL(page.status, 200);
+    auto const token = form_token(page.body);
+    BOOST_REQUIRE(!token.empty());
+    auto wrong = token;
+    wrong[3] = wrong[3] == 'a' ? 'b' : 'a';
+    BOOST_TEST(post(form_encode({{"csrfmiddlewaretoken", wrong}})).status == 403);
+    BOOST_TEST(b.get("/multichat/").status == 200);
+
+    auto const out = post(form_encode({{"csrfmiddlewaretoken", token}}));
     BOOST_TEST(out.status == 302);
     BOOST_TEST(out.header("location") == "/login/");
     BOOST_TEST(!b.cookie("sessionid").has_value()); // deleted by the response

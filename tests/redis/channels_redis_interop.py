@@ -136,8 +136,11 @@ async def scenario(async_port, sync_port, redis_port, restart_redis):
     try:
         url_a = f"ws://127.0.0.1:{async_port}/ws/chat/{room}/"
         url_s = f"ws://127.0.0.1:{sync_port}/ws/chat/{room}/"
-        async with websockets.connect(url_a, open_timeout=TIMEOUT) as ws_a, \
-                websockets.connect(url_s, open_timeout=TIMEOUT) as ws_s:
+        # canal-chat's websockets check the Origin (localhost pages by default).
+        origin_a = f"http://127.0.0.1:{async_port}"
+        origin_s = f"http://127.0.0.1:{sync_port}"
+        async with websockets.connect(url_a, open_timeout=TIMEOUT, origin=origin_a) as ws_a, \
+                websockets.connect(url_s, open_timeout=TIMEOUT, origin=origin_s) as ws_s:
             # The consumers joined their group before accepting the handshake.
             # 1. Two canal-chat processes, either consumer style, form one chat.
             await ws_a.send(json.dumps({"message": "from async"}))

@@ -111,4 +111,29 @@ BOOST_AUTO_TEST_CASE(a_protocol_error_throws) {
     });
 }
 
+BOOST_AUTO_TEST_CASE(array_headers_beyond_the_limit_throw_before_allocating) {
+    // Found by fuzzing: hiredis 0.14 reserves the element pointers when it reads the header,
+    // 10 GB for this one.
+    for (std::string const wire : {"*1333333333\r\n", "*2\r\n*1048577\r\n"}) {
+        ReplyReader reader;
+        reader.feed(wire.data(), wire.size());
+        std::string got = "(nothing thrown)";
+        try {
+            (void)reader.next();
+        } catch (canal::Error const& e) {
+            got = e.what();
+        }
+        BOOST_TEST(got.starts_with("Redis protocol error: an array of"), wire << ": " << got);
+        BOOST_TEST(got.ends_with("over the limit of 1048576"), wire << ": " << got);
+    }
+    ReplyReader negative; // hiredis refuses negative counts other than -1 itself
+    std::string const minus = "*-5\r\n";
+    negative.feed(minus.data(), minus.size());
+    BOOST_CHECK_THROW((void)negative.next(), canal::Error);
+    ReplyReader reader; // the limit itself is fine
+    std::string wire = "*1048576\r\n";
+    reader.feed(wire.data(), wire.size());
+    BOOST_TEST(!reader.next().has_value()); // waiting for the elements
+}
+
 BOOST_AUTO_TEST_SUITE_END()

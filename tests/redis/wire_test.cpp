@@ -7,6 +7,8 @@
 #include <boost/json/serialize.hpp>
 #include <boost/test/unit_test.hpp>
 
+#include <cmath>
+
 #include <string>
 #include <vector>
 
@@ -15,6 +17,7 @@ using canal::detail::CapacityTable;
 using canal::detail::consistent_hash;
 using canal::detail::decode_payload;
 using canal::detail::encode_payload;
+using canal::detail::encode_payload_head;
 using canal::detail::glob_match;
 using canal::detail::non_local_name;
 
@@ -97,6 +100,28 @@ BOOST_AUTO_TEST_CASE(round_trip_of_every_json_kind) {
     BOOST_TEST(decoded.message.at("huge").is_uint64());
 }
 
+BOOST_AUTO_TEST_CASE(floats_stay_floats_even_with_integral_values) {
+    // Found by fuzzing: msgpack-cxx's pack_double() wrote 1.0 as the integer 1. channels_redis
+    // (Python's msgpack) writes every float as float64 (0xcb), and so does canal.
+    auto const message =
+        boost::json::parse(R"({"type": "t", "one": 1.0, "zero": -0.0, "big": 1e300, "h": 0.5})")
+            .as_object();
+    std::mt19937_64 rng(1);
+    auto const payload = encode_payload(message, AsgiChannel{}, rng);
+    auto const decoded = decode_payload(payload);
+    for (auto const* key : {"one", "zero", "big", "h"}) {
+        BOOST_TEST(decoded.message.at(key).is_double(), key << ": "
+                                                            << boost::json::serialize(
+                                                                   decoded.message.at(key)));
+    }
+    BOOST_TEST(decoded.message.at("one").as_double() == 1.0);
+    BOOST_TEST(std::signbit(decoded.message.at("zero").as_double()));
+    // {"one": 1.0} as Python's msgpack.packb writes it, after the 12-byte prefix.
+    auto const python = encode_payload_head(boost::json::parse(R"({"one": 1.0})").as_object());
+    BOOST_TEST(python.find(from_hex("a36f6e65cb3ff0000000000000")) != std::string::npos,
+               "no float64 1.0 in the payload");
+}
+
 BOOST_AUTO_TEST_CASE(twelve_random_bytes_then_msgpack) {
     std::mt19937_64 rng(7);
     boost::json::object m;
@@ -151,6 +176,11 @@ BOOST_AUTO_TEST_CASE(malformed_payloads_throw) {
         {"channel is a number", prefix12 + from_hex("81" + channel_key + "05")},
         {"channel list holds a number", prefix12 + from_hex("81" + channel_key + "9105")},
         {"too deep", prefix12 + from_hex("81a161" + nested_arrays(80) + "c0")},
+        // Counts that the payload is too short to hold (found by fuzzing): refused before
+        // msgpack reserves room for them (a map of 4 billion entries: 128 GiB).
+        {"map count over the size", prefix12 + from_hex("dfffffffff")},
+        {"array count over the size", prefix12 + from_hex("81a161ddffffffff")},
+        {"nested map count over the size", prefix12 + from_hex("81a161df7fffffff01")},
     };
     for (auto const& [what, payload] : bad) {
         std::string got = "(nothing thrown)";

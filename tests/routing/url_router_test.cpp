@@ -406,6 +406,52 @@ BOOST_AUTO_TEST_CASE(re_path_errors_name_the_pattern) {
     BOOST_CHECK_THROW(re_path("(", URLRouter({})), std::invalid_argument);
 }
 
+BOOST_AUTO_TEST_CASE(re_path_refuses_huge_repetition_counts) {
+    // Found by fuzzing: libstdc++'s std::regex overflows a long on such a count (undefined
+    // behaviour), and builds one state per repetition below that.
+    auto over = [](std::invalid_argument const& e) {
+        return message_contains(e, "repetition count") && message_contains(e, "over 1000");
+    };
+    BOOST_CHECK_EXCEPTION(re_path("^a{2,88888888888888888888885}$", app_a), std::invalid_argument,
+                          over);
+    BOOST_CHECK_EXCEPTION(re_path("^a{1001}$", app_a), std::invalid_argument, over);
+    // Counts up to 1000, escaped braces and braces in a class still work.
+    BOOST_TEST(URLRouter({re_path("^a{2,1000}$", app_a)}).match("aaa").has_value());
+    BOOST_TEST(URLRouter({re_path("^x\\{9999\\}$", app_a)}).match("x{9999}").has_value());
+    BOOST_TEST(URLRouter({re_path("^[{]$", app_a)}).match("{").has_value());
+    // A brace that starts no quantifier is a literal, as in Python's re.
+    BOOST_TEST(URLRouter({re_path("^a{3,99999999999999999999$", app_a)})
+                   .match("a{3,99999999999999999999")
+                   .has_value());
+    BOOST_TEST(URLRouter({re_path("^{x}/}$", app_a)}).match("{x}/}").has_value());
+}
+
+BOOST_AUTO_TEST_CASE(re_path_refuses_multiple_repeats_and_dangling_backreferences) {
+    // Python's re: "multiple repeat". std::regex took `(.**)` and backtracked for seconds on
+    // a 30-byte path (found by fuzzing).
+    auto multiple = [](std::invalid_argument const& e) {
+        return message_contains(e, "multiple repeat");
+    };
+    for (std::string const pattern : {"^files/(.**)$", "^a+*$", "^a{2}*$", "^a*??$", "^a?+$"}) {
+        BOOST_TEST_CONTEXT("pattern " << pattern) {
+            BOOST_CHECK_EXCEPTION(re_path(pattern, app_a), std::invalid_argument, multiple);
+        }
+    }
+    // Numbered backreferences name a group opened before them (libstdc++ overflowed on
+    // `\2222...`: found by fuzzing).
+    auto no_group = [](std::invalid_argument const& e) {
+        return message_contains(e, "names no group");
+    };
+    BOOST_CHECK_EXCEPTION(re_path("^(a)\\2$", app_a), std::invalid_argument, no_group);
+    BOOST_CHECK_EXCEPTION(re_path("^(a)\\2222222222222222222222222$", app_a),
+                          std::invalid_argument, no_group);
+    BOOST_TEST(URLRouter({re_path("^(a)-\\1$", app_a)}).match("a-a").has_value());
+    BOOST_TEST(!URLRouter({re_path("^(a)-\\1$", app_a)}).match("a-b").has_value());
+    // Lazy quantifiers, a repeated group and quantifier characters in a class are fine.
+    URLRouter router({re_path("^a*?b+?c??d{2}?(xy)*[*+?]$", app_a)});
+    BOOST_TEST(router.match("bddxyxy+").has_value());
+}
+
 BOOST_AUTO_TEST_CASE(empty_application_is_rejected) {
     BOOST_CHECK_THROW(path("a/", Application{}), std::invalid_argument);
     BOOST_CHECK_THROW(re_path("^a/$", Application{}), std::invalid_argument);

@@ -4,6 +4,7 @@
 #include <boost/asio/error.hpp>
 #include <boost/system/system_error.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <ctime>
@@ -15,7 +16,8 @@ namespace canal::detail {
 namespace {
 std::mutex log_mutex;
 
-void emit(std::string_view level, std::string_view line) {
+void emit(std::string_view level, std::string_view raw) {
+    auto const line = loggable(raw, max_log_line);
     auto now = std::chrono::system_clock::now();
     auto t = std::chrono::system_clock::to_time_t(now);
     std::tm tm{};
@@ -27,6 +29,48 @@ void emit(std::string_view level, std::string_view line) {
                  level.data(), static_cast<int>(line.size()), line.data());
 }
 } // namespace
+
+std::string loggable(std::string_view value, std::size_t max) {
+    std::string out;
+    out.reserve(std::min(value.size(), max) + 32);
+    std::size_t i = 0;
+    for (; i < value.size(); ++i) {
+        auto const c = static_cast<unsigned char>(value[i]);
+        char escaped[8];
+        std::string_view piece(&value[i], 1);
+        if (c == '\n') {
+            piece = "\\n";
+        } else if (c < 0x20 || c == 0x7f) {
+            std::snprintf(escaped, sizeof escaped, "\\x%02x", c);
+            piece = std::string_view(escaped, 4);
+        }
+        if (out.size() + piece.size() > max) {
+            break;
+        }
+        out += piece;
+    }
+    if (i == value.size()) {
+        return out;
+    }
+    // Never cut inside a UTF-8 sequence: when value[i] continues one, give back its lead
+    // and continuation bytes already kept (bytes >= 0x80 are kept as they are).
+    auto const continuation = [&](std::size_t k) {
+        return (static_cast<unsigned char>(value[k]) & 0xC0) == 0x80;
+    };
+    if (continuation(i)) {
+        std::size_t j = i;
+        while (j > 0 && i - j < 3 && continuation(j - 1)) {
+            --j;
+        }
+        if (j > 0 && static_cast<unsigned char>(value[j - 1]) >= 0xC0) {
+            --j;
+        }
+        out.resize(out.size() - (i - j));
+        i = j;
+    }
+    out += " ... [" + std::to_string(value.size() - i) + " bytes cut]";
+    return out;
+}
 
 void log_info(std::string_view line) { emit("INFO", line); }
 void log_warning(std::string_view line) { emit("WARNING", line); }

@@ -8,7 +8,9 @@
 
 #include <msgpack.hpp>
 
+#include <array>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 #include <stdexcept>
 
@@ -25,6 +27,20 @@ using Packer = msgpack::packer<msgpack::sbuffer>;
 void pack_string(Packer& pk, std::string_view s) {
     pk.pack_str(static_cast<std::uint32_t>(s.size()));
     pk.pack_str_body(s.data(), static_cast<std::uint32_t>(s.size()));
+}
+
+// msgpack-cxx 4.1's pack_double() writes a double with an integral value as an integer, so
+// 1.0 arrived as 1 (found by fuzzing). Python's msgpack writes every float as float64: so
+// does this, through pack_bin_body(), which appends raw bytes.
+void pack_float64(Packer& pk, double d) {
+    std::uint64_t bits = 0;
+    std::memcpy(&bits, &d, sizeof bits);
+    std::array<char, 9> out{};
+    out[0] = static_cast<char>(0xcb);
+    for (std::size_t i = 0; i < 8; ++i) {
+        out[1 + i] = static_cast<char>((bits >> (56 - 8 * i)) & 0xff);
+    }
+    pk.pack_bin_body(out.data(), static_cast<std::uint32_t>(out.size()));
 }
 
 void pack_value(Packer& pk, boost::json::value const& v, std::size_t depth);
@@ -59,7 +75,7 @@ void pack_value(Packer& pk, boost::json::value const& v, std::size_t depth) {
         pk.pack_uint64(v.get_uint64());
         break;
     case boost::json::kind::double_:
-        pk.pack_double(v.get_double());
+        pack_float64(pk, v.get_double());
         break;
     case boost::json::kind::string:
         pack_string(pk, v.get_string());
@@ -205,7 +221,12 @@ DecodedPayload decode_payload(std::string_view payload) {
     msgpack::object_handle handle;
     try {
         std::size_t offset = 0;
-        handle = msgpack::unpack(body.data(), body.size(), offset);
+        // Every element takes at least one byte, so a count larger than the payload is a
+        // lie: refuse it before msgpack reserves room for it (a 5-byte array header can
+        // claim 4 billion elements, 64 GiB of msgpack objects).
+        auto const n = body.size();
+        msgpack::unpack_limit const limit(n, n / 2, n, n, n, max_depth);
+        handle = msgpack::unpack(body.data(), body.size(), offset, nullptr, nullptr, limit);
         if (offset != body.size()) {
             throw Error("payload has " + std::to_string(body.size() - offset) +
                         " trailing bytes after the msgpack map");

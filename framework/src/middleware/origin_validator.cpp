@@ -166,8 +166,8 @@ awaitable<void> OriginValidator::call(Scope scope, Receive receive, Send send) c
         co_await inner()(std::move(scope), std::move(receive), std::move(send));
         co_return;
     }
-    detail::log_warning("websocket " + scope.path + ": origin " +
-                        (origin ? "'" + std::string(*origin) + "'" : std::string("(none)")) +
+    detail::log_warning("websocket " + detail::loggable(scope.path) + ": origin " +
+                        (origin ? "'" + detail::loggable(*origin) + "'" : std::string("(none)")) +
                         " refused (not in the allowed origins): HTTP 403");
     // Channels' WebsocketDenier: wait for the connect event, then close before accepting.
     (void)co_await receive();

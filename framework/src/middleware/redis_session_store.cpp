@@ -4,6 +4,8 @@
 #include <canal/core/errors.hpp>
 #include <canal/redis/client.hpp>
 
+#include "session_data.hpp"
+
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 
@@ -28,13 +30,7 @@ awaitable<std::optional<boost::json::object>> RedisSessionStore::load(std::strin
     if (reply.kind != redis::Reply::Kind::string) {
         co_return std::nullopt;
     }
-    // Anything that is not a JSON object (written by something else) is no session.
-    boost::system::error_code ec;
-    auto value = boost::json::parse(reply.str, ec);
-    if (ec || !value.is_object()) {
-        co_return std::nullopt;
-    }
-    co_return std::move(value.as_object());
+    co_return detail::decode_session_data(reply.str);
 }
 
 awaitable<void> RedisSessionStore::save(std::string key, boost::json::object data,
@@ -56,5 +52,19 @@ awaitable<void> RedisSessionStore::remove(std::string key) {
     del.push_back(prefix_ + key);
     (void)co_await client_->command(std::move(del));
 }
+
+namespace detail {
+
+std::optional<boost::json::object> decode_session_data(std::string_view text) {
+    // Anything that is not a JSON object (written by something else) is no session.
+    boost::system::error_code ec;
+    auto value = boost::json::parse(text, ec);
+    if (ec || !value.is_object()) {
+        return std::nullopt;
+    }
+    return std::move(value.as_object());
+}
+
+} // namespace detail
 
 } // namespace canal

@@ -57,10 +57,38 @@ Reply convert(redisReply const& r) {
     return out;
 }
 
+// hiredis 0.14 reserves an array's element pointers as soon as it reads the header, so a
+// `*1333333333` from the server would make it ask for 10 GB (found by fuzzing). Arrays are
+// created through this wrapper of hiredis' own function, which refuses larger ones.
+constexpr int max_array_elements = 1 << 20;
+
+// hiredis' own createArray, read from the first reader made.
+void* (*hiredis_create_array)(redisReadTask const*, int) = nullptr;
+
+void* create_bounded_array(redisReadTask const* task, int elements) {
+    if (elements > max_array_elements) {
+        *static_cast<int*>(task->privdata) = elements;
+        return nullptr; // hiredis stops with an error; next() names the array
+    }
+    return hiredis_create_array(task, elements);
+}
+
+// hiredis' reply functions with create_bounded_array().
+redisReplyObjectFunctions* bounded_functions(redisReplyObjectFunctions const& defaults) {
+    static redisReplyObjectFunctions functions = [&] {
+        hiredis_create_array = defaults.createArray;
+        auto f = defaults;
+        f.createArray = &create_bounded_array;
+        return f;
+    }();
+    return &functions;
+}
+
 } // namespace
 
 struct ReplyReader::State {
     redisReader* reader = nullptr;
+    int refused_array = 0; // the element count of an array create_bounded_array() refused
 };
 
 ReplyReader::ReplyReader() : state_(std::make_unique<State>()) {
@@ -70,6 +98,8 @@ ReplyReader::ReplyReader() : state_(std::make_unique<State>()) {
     }
     // Keep hiredis from holding on to a large buffer after a big reply.
     state_->reader->maxbuf = 64 * 1024;
+    state_->reader->fn = bounded_functions(*state_->reader->fn);
+    state_->reader->privdata = &state_->refused_array;
 }
 
 ReplyReader::~ReplyReader() { redisReaderFree(state_->reader); }
@@ -83,6 +113,11 @@ void ReplyReader::feed(char const* data, std::size_t size) {
 std::optional<Reply> ReplyReader::next() {
     void* raw = nullptr;
     if (redisReaderGetReply(state_->reader, &raw) != REDIS_OK) {
+        if (state_->refused_array != 0) {
+            throw Error("Redis protocol error: an array of " +
+                        std::to_string(state_->refused_array) + " elements, over the limit of " +
+                        std::to_string(max_array_elements));
+        }
         throw Error(std::string("Redis protocol error: ") + state_->reader->errstr);
     }
     if (raw == nullptr) {

@@ -158,9 +158,11 @@ public:
         compiled->text = pattern_;
         bool in_class = false;
         bool ends_with_dollar = false;
+        Repeat repeat = Repeat::none;
         while (pos_ < pattern_.size()) {
             ends_with_dollar = false;
             char const c = pattern_[pos_];
+            Repeat const before = std::exchange(repeat, Repeat::none);
             if (c == '\\') {
                 escape(in_class);
                 continue;
@@ -173,6 +175,18 @@ public:
             } else if (c == '(') {
                 open_group();
                 continue;
+            } else if (c == '*' || c == '+' || c == '?' || quantifier_end() != npos) {
+                repeat = quantifier(c, before);
+                if (c == '{') {
+                    auto const end = quantifier_end();
+                    out_ += pattern_.substr(pos_, end + 1 - pos_);
+                    pos_ = end + 1;
+                    continue;
+                }
+            } else if (c == '{' || c == '}') {
+                // Not part of a quantifier: a literal brace, as in Python's re (std::regex
+                // would refuse it, or overflow on the digits after it: found by fuzzing).
+                out_ += '\\';
             } else if (c == '$') {
                 ends_with_dollar = true;
             }
@@ -218,6 +232,81 @@ private:
         return name;
     }
 
+    static constexpr std::size_t npos = std::string_view::npos;
+
+    // A numbered backreference `\N` at pos_: it must name a group opened before it, as in
+    // Python's re (libstdc++ overflowed a long on `\2222...`: found by fuzzing).
+    void backreference() {
+        std::size_t i = pos_ + 1;
+        std::size_t number = 0;
+        while (i < pattern_.size() && pattern_[i] >= '0' && pattern_[i] <= '9') {
+            number = number * 10 + static_cast<std::size_t>(pattern_[i] - '0');
+            ++i;
+            if (number > names_.size()) {
+                fail("the backreference at position " + std::to_string(pos_) +
+                     " names no group opened before it");
+            }
+        }
+        out_ += pattern_.substr(pos_, i - pos_);
+        pos_ = i;
+    }
+
+    // What the previous token was: a quantifier (`*`, `+`, `?`, `{n,m}`), a quantifier made
+    // lazy by a `?`, or anything else.
+    enum class Repeat { none, quantifier, lazy };
+
+    // Where the `}` of a quantifier `{n}`, `{n,}` or `{n,m}` at pos_ is, or npos when there
+    // is none there.
+    [[nodiscard]] std::size_t quantifier_end() const {
+        if (pattern_[pos_] != '{') {
+            return npos;
+        }
+        std::size_t i = pos_ + 1;
+        while (i < pattern_.size() && pattern_[i] >= '0' && pattern_[i] <= '9') {
+            ++i;
+        }
+        if (i == pos_ + 1) {
+            return npos;
+        }
+        if (i < pattern_.size() && pattern_[i] == ',') {
+            ++i;
+            while (i < pattern_.size() && pattern_[i] >= '0' && pattern_[i] <= '9') {
+                ++i;
+            }
+        }
+        return i < pattern_.size() && pattern_[i] == '}' ? i : npos;
+    }
+
+    // Checks the quantifier `c` at pos_ after `before`, as Python's re does ("multiple
+    // repeat": std::regex would take `a**` and backtrack without end); refuses counts over
+    // max_repetition, since std::regex builds one state per repetition (and libstdc++
+    // overflows a long on huge counts: found by fuzzing). Returns what it makes of the token.
+    [[nodiscard]] Repeat quantifier(char c, Repeat before) const {
+        if (c == '?' && before == Repeat::quantifier) {
+            return Repeat::lazy;
+        }
+        if (before != Repeat::none) {
+            fail("a quantifier follows a quantifier at position " + std::to_string(pos_) +
+                 " (multiple repeat)");
+        }
+        if (c == '{') {
+            constexpr std::size_t max_repetition = 1000;
+            std::size_t value = 0;
+            for (std::size_t i = pos_ + 1; pattern_[i] != '}'; ++i) {
+                if (pattern_[i] == ',') {
+                    value = 0;
+                    continue;
+                }
+                value = value * 10 + static_cast<std::size_t>(pattern_[i] - '0');
+                if (value > max_repetition) {
+                    fail("the repetition count at position " + std::to_string(pos_) +
+                         " is over " + std::to_string(max_repetition));
+                }
+            }
+        }
+        return Repeat::quantifier;
+    }
+
     std::size_t group_number(std::string const& name) const {
         for (std::size_t i = 0; i < names_.size(); ++i) {
             if (names_[i] == name) {
@@ -235,6 +324,10 @@ private:
         if (!in_class && next == 'k' && pos_ + 2 < pattern_.size() && pattern_[pos_ + 2] == '<') {
             pos_ += 3;
             out_ += "(?:\\" + std::to_string(group_number(read_name('>'))) + ")";
+            return;
+        }
+        if (!in_class && next >= '1' && next <= '9') {
+            backreference();
             return;
         }
         if (!in_class && next == 'A') {

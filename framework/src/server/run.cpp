@@ -17,6 +17,12 @@
 namespace canal {
 
 int run(Application app, Settings settings) {
+    try {
+        settings.validate();
+    } catch (InvalidSetting const& e) {
+        std::cerr << "canal: " << e.what() << "\n";
+        return 2;
+    }
     // The signal set exists before the I/O threads start, so they never take the signal.
     net::io_context signals_ctx(1);
     net::signal_set signals(signals_ctx, SIGINT, SIGTERM);

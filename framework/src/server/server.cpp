@@ -96,6 +96,21 @@ void Server::Impl::withdraw(std::uint64_t id) {
     registry.erase(id);
 }
 
+bool Server::Impl::admit_client(std::string const& client) {
+    std::lock_guard lock(per_client_mutex);
+    auto& n = per_client[client];
+    ++n;
+    return settings.max_connections_per_client == 0 || n <= settings.max_connections_per_client;
+}
+
+void Server::Impl::release_client(std::string const& client) {
+    std::lock_guard lock(per_client_mutex);
+    auto it = per_client.find(client);
+    if (it != per_client.end() && --it->second == 0) {
+        per_client.erase(it);
+    }
+}
+
 namespace {
 
 // Closed connections (from the peak) that make trim_loop() return memory to the system.
@@ -120,8 +135,29 @@ struct ConnectionCount {
 // What a connection's graceful stop needs. serve() owns it while it reads requests, then the
 // websocket session it hands the connection to; the last owner gone, it leaves the registry.
 struct Server::Impl::Connection {
-    explicit Connection(Impl& server) : impl(server), count(server.connections, server.peak_connections) {}
-    ~Connection() { impl.withdraw(id); }
+    Connection(Impl& server, std::string address)
+        : impl(server), count(server.connections, server.peak_connections),
+          client(std::move(address)) {
+        auto const& s = server.settings;
+        bool const over_total = s.max_connections != 0 && server.connections.load() > s.max_connections;
+        bool const tracked = s.max_connections_per_client != 0;
+        bool const over_client = tracked && !server.admit_client(client);
+        if (!tracked) {
+            client.clear();
+        }
+        if (over_total || over_client) {
+            over_limit = over_total ? "the server's connection limit (--max-connections " +
+                                          std::to_string(s.max_connections) + ")"
+                                    : "the limit per client address (--max-connections-per-client " +
+                                          std::to_string(s.max_connections_per_client) + ")";
+        }
+    }
+    ~Connection() {
+        impl.withdraw(id);
+        if (!client.empty()) {
+            impl.release_client(client);
+        }
+    }
     Connection(Connection const&) = delete;
     Connection& operator=(Connection const&) = delete;
 
@@ -131,12 +167,33 @@ struct Server::Impl::Connection {
     bool stop = false;                      // a graceful stop was asked for (strand only)
     beast::tcp_stream* reading = nullptr;   // serve()'s stream, while it reads requests
     std::shared_ptr<detail::WsSession> session;
+    std::string client;     // the address counted against the per-client limit (or empty)
+    std::string over_limit; // the limit this connection is over (empty: none)
 };
+
+namespace {
+// A refusal at the connection limits is logged at most once a second (a flood would
+// otherwise write a line per connection).
+void log_limit_refusal(std::atomic<std::int64_t>& last_ns, std::string const& what) {
+    auto const now = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                         std::chrono::steady_clock::now().time_since_epoch())
+                         .count();
+    auto last = last_ns.load(std::memory_order_relaxed);
+    if (now - last >= 1'000'000'000 && last_ns.compare_exchange_strong(last, now)) {
+        detail::log_warning("refusing connections with 503: over " + what);
+    }
+}
+} // namespace
 
 awaitable<void> Server::Impl::serve(tcp::socket socket) {
     auto self = shared_from_this();
-    auto conn = std::make_shared<Connection>(*this);
     boost::system::error_code ec;
+    std::string address;
+    if (settings.max_connections_per_client != 0) {
+        auto remote = socket.remote_endpoint(ec);
+        address = ec ? std::string("unknown") : remote.address().to_string();
+    }
+    auto conn = std::make_shared<Connection>(*this, std::move(address));
     socket.set_option(tcp::no_delay(true), ec);
     beast::tcp_stream stream(std::move(socket));
     beast::flat_buffer buffer;
@@ -184,6 +241,12 @@ awaitable<void> Server::Impl::serve(tcp::socket socket) {
                 break;
             }
             co_await detail::refuse(stream, 400, "bad request: " + rec.message() + "\n", false);
+            break;
+        }
+        if (!conn->over_limit.empty()) {
+            log_limit_refusal(limit_logged_ns, conn->over_limit);
+            co_await detail::refuse(stream, 503, "server busy: over " + conn->over_limit + "\n",
+                                    false);
             break;
         }
         if (beast::websocket::is_upgrade(parser.get())) {
@@ -273,6 +336,7 @@ Server::~Server() {
 
 void Server::start() {
     auto& s = impl_->settings;
+    s.validate(); // settings made in code get the same checks as flags (InvalidSetting)
     if (s.handler_threads != 0) {
         set_handler_threads(s.handler_threads); // the pool is process-wide
     }

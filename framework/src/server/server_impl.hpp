@@ -37,12 +37,21 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
     std::atomic<bool> stopping{false};
     unsigned short bound_port = 0;
 
+    // Open connections per client address (Settings::max_connections_per_client).
+    std::mutex per_client_mutex;
+    std::unordered_map<std::string, std::size_t> per_client;
+    // When a refusal at the connection limits was last logged (steady clock, ns).
+    std::atomic<std::int64_t> limit_logged_ns{0};
+
     // Live connections, for graceful shutdown: id → closure that asks it to close.
     std::mutex registry_mutex;
     std::unordered_map<std::uint64_t, std::function<void()>> registry;
     std::uint64_t next_id = 0;
 
     std::uint64_t enroll(std::function<void()> shutdown);
+    /** Counts a connection from `client`; false when that client is over its limit. */
+    bool admit_client(std::string const& client);
+    void release_client(std::string const& client);
     void withdraw(std::uint64_t id);
 
     struct Connection;

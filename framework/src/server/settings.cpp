@@ -1,37 +1,175 @@
-// Settings::from_args: the command-line flags shared by every canal server.
+// Settings::from_args and Settings::validate: the command-line flags shared by every canal
+// server, and the range of every number in Settings.
 #include <canal/server/settings.hpp>
 
 #include <boost/program_options.hpp>
 
+#include <array>
+#include <charconv>
+#include <cstdint>
 #include <cstdlib>
 #include <iostream>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <vector>
 
 namespace canal {
 
 namespace po = boost::program_options;
 
+namespace {
+
+constexpr std::uint64_t gib = 1024ULL * 1024 * 1024;
+constexpr std::uint64_t hour_ms = 60ULL * 60 * 1000;
+
+/** A number in Settings: its range, its flag, and how to read and write it. */
+struct NumericSetting {
+    char const* member; ///< the field of Settings
+    char const* flag;   ///< the command-line flag, or "" when there is none
+    char const* unit;   ///< what the number counts, or ""
+    char const* help;   ///< the flag's line in --help
+    std::uint64_t min;
+    std::uint64_t max;
+    std::uint64_t (*get)(Settings const&);
+    void (*set)(Settings&, std::uint64_t);
+    std::string (*show)(Settings const&);
+};
+
+template <auto Member> std::uint64_t get_number(Settings const& s) {
+    auto const& v = s.*Member;
+    if constexpr (requires { v.count(); }) {
+        // A negative duration reads as a huge number: outside every range.
+        return static_cast<std::uint64_t>(v.count());
+    } else {
+        return static_cast<std::uint64_t>(v);
+    }
+}
+
+template <auto Member> void set_number(Settings& s, std::uint64_t n) {
+    auto& v = s.*Member;
+    if constexpr (requires { v.count(); }) {
+        v = std::remove_reference_t<decltype(v)>(static_cast<std::int64_t>(n));
+    } else {
+        v = static_cast<std::remove_reference_t<decltype(v)>>(n);
+    }
+}
+
+template <auto Member> std::string show_number(Settings const& s) {
+    auto const& v = s.*Member;
+    if constexpr (requires { v.count(); }) {
+        return std::to_string(v.count());
+    } else {
+        return std::to_string(v);
+    }
+}
+
+#define CANAL_NUMERIC(member, flag, unit, help, min, max)                                       \
+    NumericSetting {                                                                            \
+        #member, flag, unit, help, min, max, &get_number<&Settings::member>,                    \
+            &set_number<&Settings::member>, &show_number<&Settings::member>                     \
+    }
+
+// The ranges documented in settings.hpp: keep the two in step.
+std::array const numeric_settings{
+    CANAL_NUMERIC(port, "port", "", "port to listen on (0: any free port)", 0, 65535),
+    CANAL_NUMERIC(threads, "threads", "", "I/O threads (0: one per core)", 0, 1024),
+    CANAL_NUMERIC(handler_threads, "handler-threads", "",
+                  "threads for sync consumers and sync_to_async (0: twice the cores, at least 4)",
+                  0, 1024),
+    CANAL_NUMERIC(max_message_size, "max-message-size", "bytes",
+                  "largest websocket message in bytes (larger: close 1009)", 1, gib),
+    CANAL_NUMERIC(max_body_size, "", "bytes", "", 1, gib),
+    CANAL_NUMERIC(outbound_queue_limit, "outbound-queue", "messages",
+                  "messages queued per connection before the overflow policy applies", 1,
+                  1000000),
+    CANAL_NUMERIC(outbound_queue_bytes, "outbound-queue-bytes", "bytes",
+                  "bytes queued per connection before the overflow policy applies", 1, gib),
+    CANAL_NUMERIC(max_connections, "max-connections", "",
+                  "connections open at once (0: no limit; beyond it: HTTP 503)", 0, 1000000),
+    CANAL_NUMERIC(max_connections_per_client, "max-connections-per-client", "",
+                  "connections open at once from one client address (0: no limit; beyond "
+                  "it: HTTP 503)",
+                  0, 1000000),
+    CANAL_NUMERIC(handshake_timeout, "", "ms", "", 1, hour_ms),
+    CANAL_NUMERIC(idle_timeout, "", "ms", "", 1, 24 * hour_ms),
+    CANAL_NUMERIC(shutdown_timeout, "", "ms", "", 0, hour_ms),
+};
+
+#undef CANAL_NUMERIC
+
+std::string range_text(NumericSetting const& n) {
+    std::string text = std::to_string(n.min) + ".." + std::to_string(n.max);
+    if (*n.unit != '\0') {
+        text += std::string(" ") + n.unit;
+    }
+    return text;
+}
+
+/** "--threads must be in the range 0..1024, not '-1'" and the like. */
+[[noreturn]] void not_in_range(NumericSetting const& n, std::string const& who,
+                               std::string_view given) {
+    throw InvalidSetting(who + " must be in the range " + range_text(n) + ", not '" +
+                         std::string(given) + "'");
+}
+
+/** A flag's decimal value, or nothing when it is not a number in its range. */
+std::optional<std::uint64_t> parse_in_range(NumericSetting const& n, std::string_view text) {
+    std::uint64_t value = 0;
+    auto const* end = text.data() + text.size();
+    auto [ptr, ec] = std::from_chars(text.data(), end, value);
+    if (text.empty() || ec != std::errc() || ptr != end || value < n.min || value > n.max) {
+        return std::nullopt;
+    }
+    return value;
+}
+
+} // namespace
+
+void Settings::validate() const {
+    for (auto const& n : numeric_settings) {
+        auto const value = n.get(*this);
+        if (value < n.min || value > n.max) {
+            std::string name = std::string("Settings::") + n.member;
+            if (*n.flag != '\0') {
+                name += std::string(" (--") + n.flag + ")";
+            }
+            not_in_range(n, name, n.show(*this));
+        }
+    }
+    if (host.empty()) {
+        throw InvalidSetting("Settings::host (--host) is empty: give an address to listen on, "
+                             "e.g. 127.0.0.1");
+    }
+    if (overflow_policy != OverflowPolicy::close && overflow_policy != OverflowPolicy::drop) {
+        throw InvalidSetting("Settings::overflow_policy (--overflow) must be close or drop");
+    }
+}
+
 Settings Settings::from_args(int argc, char** argv, std::vector<Flag>* extra) {
     Settings s;
-    unsigned port = s.port;
-    unsigned long long max_message = s.max_message_size;
-    unsigned long long queue = s.outbound_queue_limit;
-    unsigned long long queue_bytes = s.outbound_queue_bytes;
     std::string policy = "close";
+    // Numbers are read as text and checked here: Boost.ProgramOptions reads "-1" into an
+    // unsigned as 4294967295.
+    std::vector<std::string> numbers;
+    numbers.reserve(numeric_settings.size());
+    for (auto const& n : numeric_settings) {
+        numbers.push_back(n.show(s));
+    }
     po::options_description opts("canal server options");
     opts.add_options()("help,h", "print this help and exit")(
-        "host", po::value(&s.host)->default_value(s.host), "address to listen on")(
-        "port", po::value(&port)->default_value(port), "port to listen on (0: any free port)")(
-        "threads", po::value(&s.threads)->default_value(0), "I/O threads (0: one per core)")(
-        "max-message-size", po::value(&max_message)->default_value(max_message),
-        "largest websocket message in bytes (larger: close 1009)")(
-        "outbound-queue", po::value(&queue)->default_value(queue),
-        "messages queued per connection before the overflow policy applies")(
-        "outbound-queue-bytes", po::value(&queue_bytes)->default_value(queue_bytes),
-        "bytes queued per connection before the overflow policy applies")(
-        "overflow", po::value(&policy)->default_value(policy),
-        "when a client reads too slowly: close (1008) or drop")(
-        "handler-threads", po::value(&s.handler_threads)->default_value(0),
-        "threads for sync consumers and sync_to_async (0: twice the cores, at least 4)")(
+        "host", po::value(&s.host)->default_value(s.host), "address to listen on");
+    for (std::size_t i = 0; i < numeric_settings.size(); ++i) {
+        auto const& n = numeric_settings[i];
+        if (*n.flag != '\0') {
+            auto const help = std::string(n.help) + " [" + range_text(n) + "]"; // copied by po
+            opts.add_options()(n.flag, po::value(&numbers[i])->default_value(numbers[i]),
+                               help.c_str());
+        }
+    }
+    opts.add_options()("overflow", po::value(&policy)->default_value(policy),
+                       "when a client reads too slowly: close (1008) or drop")(
         "access-log", po::bool_switch(&s.access_log), "log requests and connections")(
         "layer", po::value(&s.layer)->composing(),
         "channel layer: memory (the default), or redis://HOST:PORT[/DB]; repeat for shards");
@@ -52,31 +190,33 @@ Settings Settings::from_args(int argc, char** argv, std::vector<Flag>* extra) {
                 throw po::error("unknown option '" + opt.string_key + "'");
             }
         }
-        if (port > 65535) {
-            throw po::error("--port must be 0..65535");
+        for (std::size_t i = 0; i < numeric_settings.size(); ++i) {
+            auto const& n = numeric_settings[i];
+            if (*n.flag == '\0') {
+                continue;
+            }
+            auto value = parse_in_range(n, numbers[i]);
+            if (!value) {
+                not_in_range(n, std::string("--") + n.flag, numbers[i]);
+            }
+            n.set(s, *value);
         }
         if (policy != "close" && policy != "drop") {
-            throw po::error("--overflow must be 'close' or 'drop'");
+            throw po::error("--overflow must be 'close' or 'drop', not '" + policy + "'");
         }
-        if (queue == 0) {
-            throw po::error("--outbound-queue must be at least 1");
-        }
-        if (queue_bytes == 0) {
-            throw po::error("--outbound-queue-bytes must be at least 1");
-        }
+        s.overflow_policy = policy == "drop" ? OverflowPolicy::drop : OverflowPolicy::close;
+        s.validate();
     } catch (po::error const& e) {
         std::cerr << argv[0] << ": " << e.what() << "\n" << opts;
+        std::exit(2);
+    } catch (InvalidSetting const& e) {
+        std::cerr << argv[0] << ": " << e.what() << "\n";
         std::exit(2);
     }
     if (vm.count("help") != 0U) {
         std::cout << opts;
         std::exit(0);
     }
-    s.port = static_cast<unsigned short>(port);
-    s.max_message_size = max_message;
-    s.outbound_queue_limit = queue;
-    s.outbound_queue_bytes = queue_bytes;
-    s.overflow_policy = policy == "drop" ? OverflowPolicy::drop : OverflowPolicy::close;
     return s;
 }
 

@@ -1,6 +1,8 @@
 // Settings: what canal::run() and Server are configured with (flags or code).
 #pragma once
 
+#include <canal/core/errors.hpp>
+
 #include <chrono>
 #include <cstddef>
 #include <memory>
@@ -17,37 +19,71 @@ enum class OverflowPolicy {
     drop,  ///< drop the new message and count it (Server::dropped_messages())
 };
 
-/** Server settings with their defaults. */
+/**
+ * A setting (or its command-line flag) outside its range. The message names the setting,
+ * its flag and the range, e.g. `--max-message-size must be between 1 and 1073741824 (bytes),
+ * not '0'`.
+ */
+class InvalidSetting : public Error {
+public:
+    using Error::Error;
+};
+
+/**
+ * Server settings with their defaults.
+ *
+ * Every number has a range, checked by validate(): Settings::from_args() and canal::run()
+ * refuse values outside it (exit status 2). The ranges are in each field's comment.
+ */
 struct Settings {
     /** Address to listen on. */
     std::string host = "127.0.0.1";
     /** Port to listen on; 0 picks a free port (see Server::port()). */
     unsigned short port = 8000;
-    /** I/O threads; 0 means one per core. */
+    /** I/O threads; 0 means one per core. Range 0..1024. */
     unsigned threads = 0;
-    /** Largest websocket message accepted; larger closes with 1009. */
+    /** Largest websocket message accepted; larger closes with 1009. Range 1 B..1 GiB. */
     std::size_t max_message_size = 1024 * 1024;
-    /** Largest HTTP request body accepted; larger answers 413. */
+    /** Largest HTTP request body accepted; larger answers 413. Range 1 B..1 GiB. */
     std::size_t max_body_size = 1024 * 1024;
-    /** Time allowed for the HTTP request and the websocket handshake (including connect()). */
+    /**
+     * Time allowed for the HTTP request and the websocket handshake (including connect()).
+     * Range 1 ms..1 h.
+     */
     std::chrono::milliseconds handshake_timeout = std::chrono::seconds(5);
     /**
      * Keep-alive for websockets: a client silent for half of this is pinged, and one
      * silent for all of it is dropped (Beast's idle timeout with keep-alive pings).
+     * Range 1 ms..24 h.
      */
     std::chrono::milliseconds idle_timeout = std::chrono::seconds(40);
     /**
      * Messages a connection may have queued for sending that its socket has not taken.
      * The writer hands everything queued to the socket at each turn, so only a client that
-     * reads too slowly fills it (a busy server does not).
+     * reads too slowly fills it (a busy server does not). Range 1..1000000.
      */
     std::size_t outbound_queue_limit = 1024;
-    /** Bytes a connection may have queued for sending (same rule as outbound_queue_limit). */
+    /**
+     * Bytes a connection may have queued for sending (same rule as outbound_queue_limit).
+     * Range 1 B..1 GiB.
+     */
     std::size_t outbound_queue_bytes = 4 * 1024 * 1024;
     /** What happens when that queue is full. */
     OverflowPolicy overflow_policy = OverflowPolicy::close;
-    /** Time a graceful shutdown waits for connections to close. */
+    /** Time a graceful shutdown waits for connections to close. Range 0..1 h. */
     std::chrono::milliseconds shutdown_timeout = std::chrono::seconds(3);
+    /**
+     * Connections open at once (`--max-connections`); 0, the default, means no limit.
+     * Beyond the limit a new connection gets HTTP 503 at the handshake, logged at most
+     * once per second. Range 0..1000000.
+     */
+    std::size_t max_connections = 0;
+    /**
+     * Connections open at once from one client address (`--max-connections-per-client`);
+     * 0, the default, means no limit. Beyond the limit a new connection from that address
+     * gets HTTP 503 at the handshake, logged at most once per second. Range 0..1000000.
+     */
+    std::size_t max_connections_per_client = 0;
     /**
      * The channel layer put in every scope (null: none). canal::run() builds one from `layer`
      * when it is null (make_channel_layer(): in-memory by default); a Server uses what it is
@@ -62,6 +98,7 @@ struct Settings {
     /**
      * Handler threads for sync consumers and sync_to_async; Server::start() applies it to
      * the process-wide pool (set_handler_threads). 0 leaves the pool as it is.
+     * Range 0..1024.
      */
     unsigned handler_threads = 0;
 
@@ -78,9 +115,18 @@ struct Settings {
     /**
      * Reads `--host`, `--port`, `--threads`, `--handler-threads`, `--layer`, `--access-log` and the
      * limits, plus the application's own `extra` flags, from the command line. `--help`
-     * prints usage and exits 0; unknown or malformed flags print an error and exit 2.
+     * prints usage with each number's range and exits 0; unknown or malformed flags, and
+     * numbers outside their range, print an error naming the flag and its range, and exit 2.
+     * The result has passed validate().
      */
     static Settings from_args(int argc, char** argv, std::vector<Flag>* extra = nullptr);
+
+    /**
+     * Checks every setting against its range (in the field comments): throws InvalidSetting
+     * naming the first setting outside it, its flag and the range. For settings filled in by
+     * code; canal::run() calls it and exits with status 2 when it throws.
+     */
+    void validate() const;
 };
 
 } // namespace canal

@@ -1,0 +1,153 @@
+// Settings: every number has a range. Settings::validate() names the setting, its flag and the
+// range; canal-chat refuses a flag outside its range with exit status 2; canal::run refuses
+// settings made in code with status 2 before listening.
+#include <canal/server/settings.hpp>
+
+#include "support/child_process.hpp"
+
+#include <canal/server/server.hpp>
+
+#include <boost/test/unit_test.hpp>
+
+#include <chrono>
+#include <functional>
+#include <utility>
+#include <string>
+#include <vector>
+
+namespace {
+
+using namespace canal::test;
+using namespace std::chrono_literals;
+
+/** The message of the InvalidSetting that validate() throws, or "" when it does not throw. */
+std::string invalid(std::function<void(canal::Settings&)> const& change) {
+    canal::Settings s;
+    change(s);
+    try {
+        s.validate();
+    } catch (canal::InvalidSetting const& e) {
+        return e.what();
+    }
+    return "";
+}
+
+/** canal-chat's exit status and output for `args`, within 10 s. */
+std::pair<int, std::string> run_chat(std::vector<std::string> args) {
+    args.insert(args.begin(), CANAL_CHAT_EXE);
+    ChildProcess chat(std::move(args), true);
+    auto status = chat.wait_exit(10s);
+    BOOST_REQUIRE_MESSAGE(status, "canal-chat still running after 10 s: " << chat.output());
+    BOOST_REQUIRE_MESSAGE(WIFEXITED(*status), describe_status(*status));
+    return {WEXITSTATUS(*status), chat.output()};
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_SUITE(settings)
+
+BOOST_AUTO_TEST_CASE(defaults_and_bounds_are_valid) {
+    BOOST_TEST(invalid([](auto&) {}) == "");
+    BOOST_TEST(invalid([](auto& s) { s.max_message_size = 1; }) == "");
+    BOOST_TEST(invalid([](auto& s) { s.max_message_size = 1024ULL * 1024 * 1024; }) == "");
+    BOOST_TEST(invalid([](auto& s) { s.threads = 1024; }) == "");
+    BOOST_TEST(invalid([](auto& s) { s.max_connections = 1000000; }) == "");
+    BOOST_TEST(invalid([](auto& s) { s.shutdown_timeout = 0ms; }) == "");
+}
+
+BOOST_AUTO_TEST_CASE(out_of_range_settings_name_the_setting_the_flag_and_the_range) {
+    BOOST_TEST(invalid([](auto& s) { s.max_message_size = 0; }) ==
+               "Settings::max_message_size (--max-message-size) must be in the range "
+               "1..1073741824 bytes, not '0'");
+    BOOST_TEST(invalid([](auto& s) { s.max_message_size = 1024ULL * 1024 * 1024 + 1; }) ==
+               "Settings::max_message_size (--max-message-size) must be in the range "
+               "1..1073741824 bytes, not '1073741825'");
+    BOOST_TEST(invalid([](auto& s) { s.outbound_queue_limit = 0; }) ==
+               "Settings::outbound_queue_limit (--outbound-queue) must be in the range "
+               "1..1000000 messages, not '0'");
+    BOOST_TEST(invalid([](auto& s) { s.threads = static_cast<unsigned>(-1); }) ==
+               "Settings::threads (--threads) must be in the range 0..1024, not '4294967295'");
+    BOOST_TEST(invalid([](auto& s) { s.handler_threads = 1025; }) ==
+               "Settings::handler_threads (--handler-threads) must be in the range 0..1024, "
+               "not '1025'");
+    BOOST_TEST(invalid([](auto& s) { s.max_connections_per_client = 1000001; }) ==
+               "Settings::max_connections_per_client (--max-connections-per-client) must be in "
+               "the range 0..1000000, not '1000001'");
+    BOOST_TEST(invalid([](auto& s) { s.idle_timeout = -1ms; }) ==
+               "Settings::idle_timeout must be in the range 1..86400000 ms, not '-1'");
+    BOOST_TEST(invalid([](auto& s) { s.handshake_timeout = 0ms; }) ==
+               "Settings::handshake_timeout must be in the range 1..3600000 ms, not '0'");
+    BOOST_TEST(invalid([](auto& s) { s.max_body_size = 0; }) ==
+               "Settings::max_body_size must be in the range 1..1073741824 bytes, not '0'");
+    BOOST_TEST(invalid([](auto& s) { s.host.clear(); }).find("Settings::host (--host)") == 0U);
+}
+
+BOOST_AUTO_TEST_CASE(from_args_reads_the_numbers_and_the_connection_limits) {
+    std::vector<std::string> args{"canal",  "--max-message-size",          "1009",
+                                  "--threads", "3",                         "--max-connections",
+                                  "500",    "--max-connections-per-client", "20"};
+    std::vector<char*> argv;
+    for (auto& a : args) {
+        argv.push_back(a.data());
+    }
+    auto s = canal::Settings::from_args(static_cast<int>(argv.size()), argv.data());
+    BOOST_TEST(s.max_message_size == 1009U);
+    BOOST_TEST(s.threads == 3U);
+    BOOST_TEST(s.max_connections == 500U);
+    BOOST_TEST(s.max_connections_per_client == 20U);
+    BOOST_TEST(canal::Settings{}.max_connections == 0U); // unlimited by default
+    BOOST_TEST(canal::Settings{}.max_connections_per_client == 0U);
+}
+
+BOOST_AUTO_TEST_CASE(flags_outside_their_range_exit_with_status_2_naming_flag_and_range) {
+    struct Case {
+        std::string flag;
+        std::string value;
+        std::string range;
+    };
+    std::vector<Case> const cases{
+        {"--max-message-size", "0", "1..1073741824 bytes"},
+        {"--max-message-size", "-5", "1..1073741824 bytes"},
+        {"--outbound-queue", "-1", "1..1000000 messages"},
+        {"--outbound-queue-bytes", "0", "1..1073741824 bytes"},
+        {"--threads", "-1", "0..1024"},
+        {"--threads", "99999999999999999999999", "0..1024"},
+        {"--handler-threads", "-1", "0..1024"},
+        {"--port", "65536", "0..65535"},
+        {"--max-connections", "-1", "0..1000000"},
+        {"--max-connections-per-client", "ten", "0..1000000"},
+    };
+    for (auto const& c : cases) {
+        std::vector<std::string> args{c.flag, c.value};
+        if (c.flag != "--port") {
+            args.insert(args.end(), {"--port", "0"}); // should the check ever let it start
+        }
+        auto const [status, output] = run_chat(args);
+        BOOST_TEST(status == 2, c.flag << " " << c.value << ": exit " << status << ": " << output);
+        auto const expected =
+            c.flag + " must be in the range " + c.range + ", not '" + c.value + "'";
+        BOOST_TEST(output.find(expected) != std::string::npos,
+                   c.flag << " " << c.value << ": expected '" << expected << "' in: " << output);
+    }
+}
+
+BOOST_AUTO_TEST_CASE(help_shows_the_ranges) {
+    auto [status, output] = run_chat({"--help"});
+    BOOST_TEST(status == 0);
+    BOOST_TEST(output.find("--max-message-size") != std::string::npos, output);
+    BOOST_TEST(output.find("[1..1073741824") != std::string::npos, output);
+    BOOST_TEST(output.find("--max-connections-per-client") != std::string::npos, output);
+}
+
+BOOST_AUTO_TEST_CASE(run_refuses_invalid_settings_with_status_2) {
+    canal::Settings s;
+    s.port = 0;
+    s.outbound_queue_limit = 0;
+    canal::Application app = [](canal::Scope, canal::Receive, canal::Send) -> canal::awaitable<void> {
+        co_return;
+    };
+    // Returns at once: the server never starts, so there is no signal to wait for.
+    BOOST_TEST(canal::run(std::move(app), s) == 2);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
