@@ -24,6 +24,7 @@ struct ApplicationCommunicator::Impl {
     std::deque<Event> output;
     detail::Notifier input_ready{ioc.get_executor()};
     bool websocket = false;
+    bool http = false;
     bool accepted = false;
     bool closed = false;
     bool response_started = false;
@@ -97,6 +98,7 @@ ApplicationCommunicator::ApplicationCommunicator(Application app, Scope scope)
     : impl_(std::make_shared<Impl>()) {
     auto impl = impl_;
     impl->websocket = scope.type == "websocket";
+    impl->http = scope.type == "http";
     Receive receive = [impl]() { return impl->receive(); };
     Send send = [impl](Event ev) { return impl->send(std::move(ev)); };
     // run_routed keeps its own copy of the application alive while it runs: an application
@@ -113,7 +115,7 @@ ApplicationCommunicator::ApplicationCommunicator(Application app, Scope scope)
 ApplicationCommunicator::~ApplicationCommunicator() {
     // Give a running application its disconnect and a moment to clean up (leave groups).
     if (!impl_->finished) {
-        send_input(impl_->websocket ? Event{WebsocketDisconnect{1006}} : Event{HttpDisconnect{}});
+        send_input(impl_->http ? Event{HttpDisconnect{}} : Event{WebsocketDisconnect{1006}});
         impl_->run_until([this] { return impl_->finished; }, std::chrono::milliseconds(500));
     }
     // Work started elsewhere for this context (a handler-pool task posting back to it)
