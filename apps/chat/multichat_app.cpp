@@ -638,17 +638,19 @@ canal::awaitable<std::string> request_body(canal::Receive receive) {
     }
 }
 
-// `allow` by value, built by the caller in its own statement (g++ 12 and co_await operands).
-canal::awaitable<void> method_not_allowed(canal::Send send, std::string allow) {
-    auto start = response_start(405, "text/plain; charset=utf-8");
-    start.headers.emplace_back("allow", std::move(allow));
-    co_await respond(std::move(send), std::move(start), std::string("method not allowed\n"));
-}
-
-// The POSTed form when its csrfmiddlewaretoken matches the csrftoken cookie; otherwise answers
-// 403 and returns nothing.
+// The form of a POST whose csrfmiddlewaretoken matches the csrftoken cookie. Otherwise answers
+// (405 naming `allow` for another method, 403 for a missing or wrong token) and returns
+// nothing. `allow` by value, built by the caller in its own statement (g++ 12 and co_await
+// operands: a string literal there crashed).
 canal::awaitable<std::optional<std::map<std::string, std::string, std::less<>>>>
-csrf_checked_form(canal::Scope const& scope, canal::Receive receive, canal::Send send) {
+checked_post(canal::Scope const& scope, canal::Receive receive, canal::Send send,
+             std::string allow) {
+    if (scope.method != "POST") {
+        auto start = response_start(405, "text/plain; charset=utf-8");
+        start.headers.emplace_back("allow", std::move(allow));
+        co_await respond(std::move(send), std::move(start), std::string("method not allowed\n"));
+        co_return std::nullopt;
+    }
     auto form = parse_form(co_await request_body(std::move(receive)));
     auto const secret = csrf_secret_of(scope);
     auto const token = form.find(canal::csrf_field_name);
@@ -674,12 +676,8 @@ canal::awaitable<void> login_view(std::shared_ptr<Views const> views, canal::Sco
                               std::string());
         co_return;
     }
-    if (scope.method != "POST") {
-        std::string allow = "GET, HEAD, POST";
-        co_await method_not_allowed(std::move(send), std::move(allow));
-        co_return;
-    }
-    auto checked = co_await csrf_checked_form(scope, std::move(receive), send);
+    std::string allow = "GET, HEAD, POST";
+    auto checked = co_await checked_post(scope, std::move(receive), send, std::move(allow));
     if (!checked) {
         co_return;
     }
@@ -713,12 +711,8 @@ canal::awaitable<void> login_view(std::shared_ptr<Views const> views, canal::Sco
 // Django's LogoutView (4.1+): POST with a CSRF token only, so that another site cannot log a
 // user out with a link or an image; GET is 405.
 canal::awaitable<void> logout_view(canal::Scope scope, canal::Receive receive, canal::Send send) {
-    if (scope.method != "POST") {
-        std::string allow = "POST";
-        co_await method_not_allowed(std::move(send), std::move(allow));
-        co_return;
-    }
-    auto checked = co_await csrf_checked_form(scope, std::move(receive), send);
+    std::string allow = "POST";
+    auto checked = co_await checked_post(scope, std::move(receive), send, std::move(allow));
     if (!checked) {
         co_return;
     }

@@ -308,6 +308,17 @@ async function run(executable, box) {
     await waitForLine(bob, 'bob', 1, `bob: ${second}`);
     pass('each sees the other\'s message with the username');
 
+    step = 'logging out';
+    // The "Log out" button POSTs the page's form with its CSRF token (Django's LogoutView).
+    await bob.locator('#logout').click();
+    await bob.waitForURL(`${base}/login/`, { timeout: WAIT_MS }).catch(() =>
+        fail(`logging out ended at ${bob.url()}, not /login/`));
+    await bob.goto(`${base}/multichat/`);
+    if (!bob.url().startsWith(`${base}/login/`)) {
+        fail(`after logging out, /multichat/ ended at ${bob.url()}, not /login/`);
+    }
+    pass('bob logged out with the form, and /multichat/ sends him to /login/ again');
+
     step = 'checking for page errors';
     // The staff-only refusal is a JSON error on the stream, not a page error.
     if (pageProblems.length > 0) {

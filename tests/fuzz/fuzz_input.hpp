@@ -1,4 +1,4 @@
-// Helpers shared by the fuzz targets: the input as text, split into fields.
+// What the fuzz targets share: the input as text, split into fields; a broken property.
 #pragma once
 
 #include <cstddef>

@@ -90,7 +90,10 @@ public:
 
     bool signal(int sig) const { return ::kill(pid_, sig) == 0; }
 
-    /** The wait status once the child exits within `timeout` (stdout keeps being drained). */
+    /**
+     * The wait status once the child exits within `timeout`. Its output is read meanwhile,
+     * and to the end once it has exited: output() then holds everything it wrote.
+     */
     std::optional<int> wait_exit(std::chrono::milliseconds timeout) {
         auto const deadline = std::chrono::steady_clock::now() + timeout;
         while (!status_) {
@@ -103,7 +106,11 @@ public:
             if (std::chrono::steady_clock::now() >= deadline) {
                 break;
             }
-            read_output(std::min(deadline, std::chrono::steady_clock::now() + std::chrono::milliseconds(10)));
+            read_output(std::min(deadline, std::chrono::steady_clock::now() +
+                                               std::chrono::milliseconds(10)));
+        }
+        // The pipe may still hold what the child wrote last: read up to its end.
+        while (status_ && !eof_ && read_output(deadline)) {
         }
         return status_;
     }
