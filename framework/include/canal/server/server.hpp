@@ -61,7 +61,8 @@ private:
  * `settings.channel_layer` is null, builds the layer `settings.layer` names (in-memory by
  * default, Redis for `redis://` URLs). Prints the listening address.
  * @return the process exit code: 0 after a clean stop, 1 when the server could not start
- * (e.g. Redis unreachable: the message names Redis and the address).
+ * (e.g. Redis unreachable: the message names Redis and the address), 2 when a setting is
+ * out of its range (Settings::validate()).
  */
 int run(Application app, Settings settings);
 
