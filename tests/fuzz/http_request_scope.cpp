@@ -1,5 +1,6 @@
 // Fuzz target: an HTTP request head, as a client sends it, through Beast's parser and the
 // server's sans-I/O core (build_scope, check_upgrade): what every request meets first.
+#include "server/server_impl.hpp"
 #include "server/session_core.hpp"
 
 #include "fuzz_input.hpp"
@@ -22,13 +23,7 @@ extern "C" int LLVMFuzzerTestOneInput(std::uint8_t const* data, std::size_t size
     }
     auto const& req = parser.get();
     bool const websocket = boost::beast::websocket::is_upgrade(req);
-    canal::detail::RequestHead head;
-    head.type = websocket ? "websocket" : "http";
-    head.method = std::string_view(req.method_string().data(), req.method_string().size());
-    head.target = std::string_view(req.target().data(), req.target().size());
-    for (auto const& field : req) {
-        head.headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
-    }
+    auto head = canal::detail::request_head(websocket ? "websocket" : "http", req);
     auto const scope = canal::detail::build_scope(std::move(head));
     if (!scope) {
         return 0;

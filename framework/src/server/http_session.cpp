@@ -167,7 +167,10 @@ private:
             body_done_ = true;
             co_return HttpRequest{{}, false};
         }
-        std::string part(body_part_size, '\0');
+        // No more room than the body can still need (a small body gets a small buffer).
+        auto const left = parser_.content_length_remaining();
+        std::string part(left ? std::min<std::uint64_t>(*left, body_part_size) : body_part_size,
+                         '\0');
         parser_.get().body().data = part.data();
         parser_.get().body().size = part.size();
         parser_.get().body().more = true;

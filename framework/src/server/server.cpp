@@ -54,8 +54,7 @@ Endpoint to_endpoint(tcp::endpoint const& ep) {
 }
 } // namespace
 
-RequestHead request_head(std::string_view type, http::request_header<> const& req,
-                         tcp::socket& socket) {
+RequestHead request_head(std::string_view type, http::request_header<> const& req) {
     RequestHead head;
     head.type = type;
     head.method = std::string_view(req.method_string().data(), req.method_string().size());
@@ -63,6 +62,12 @@ RequestHead request_head(std::string_view type, http::request_header<> const& re
     for (auto const& field : req) {
         head.headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
     }
+    return head;
+}
+
+RequestHead request_head(std::string_view type, http::request_header<> const& req,
+                         tcp::socket& socket) {
+    RequestHead head = request_head(type, req);
     boost::system::error_code ec;
     auto remote = socket.remote_endpoint(ec);
     if (!ec) {

@@ -68,7 +68,9 @@ awaitable<void> refuse(boost::beast::tcp_stream& stream, int status, std::string
 
 struct RequestHead;
 
-/** The head of a request read on `socket`, as session_core takes it (`type`: http, websocket). */
+/** The head of a request, as session_core takes it (`type`: http, websocket), no addresses. */
+RequestHead request_head(std::string_view type, boost::beast::http::request_header<> const& req);
+/** The same, with the addresses of `socket`. */
 RequestHead request_head(std::string_view type, boost::beast::http::request_header<> const& req,
                          net::ip::tcp::socket& socket);
 
