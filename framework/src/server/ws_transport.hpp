@@ -159,23 +159,32 @@ public:
 
 private:
     // The write starts once the current handler is done, not at the first frame, and it
-    // waits one more turn of the event loop for as long as frames keep coming (up to a
-    // bound): when the server is busy, each syscall then carries many frames (uWebSockets
-    // corks the same way). An idle connection's frame goes at the next turn.
+    // waits more turns of the event loop for as long as frames keep coming (up to a bound):
+    // when the server is busy, each syscall then carries many frames (uWebSockets corks the
+    // same way). Frames read in one batch reach the application a turn or two apart (reader,
+    // inbox, handler), so the write goes after two turns in a row without a new frame: an
+    // echo of five frames read at once is one syscall, not five. An idle connection's frame
+    // goes two turns after it was sent.
     void schedule_flush() {
         if (writing_ || flush_posted_ || error_) {
             return;
         }
         flush_posted_ = true;
         deferrals_ = 0;
+        quiet_turns_ = 0;
         frames_seen_ = pending_frames_;
         net::post(socket_.get_executor(), [this] { flush_step(); });
     }
 
     void flush_step() {
-        if (!error_ && pending_frames_ > frames_seen_ && deferrals_ < max_deferrals &&
-            pending_.size() < coalesce_bytes) {
+        if (pending_frames_ > frames_seen_) {
             frames_seen_ = pending_frames_;
+            quiet_turns_ = 0;
+        } else {
+            ++quiet_turns_;
+        }
+        if (!error_ && quiet_turns_ < quiet_turns_before_write && deferrals_ < max_deferrals &&
+            pending_.size() < coalesce_bytes) {
             ++deferrals_;
             net::post(socket_.get_executor(), [this] { flush_step(); });
             return;
@@ -199,6 +208,7 @@ private:
     }
 
     static constexpr int max_deferrals = 16;
+    static constexpr int quiet_turns_before_write = 2;
     static constexpr std::size_t coalesce_bytes = 64 * 1024;
 
     // Where each append ends in pending_, so writes (and discard_pending) cut between them.
@@ -285,6 +295,7 @@ private:
     bool writing_ = false;
     bool flush_posted_ = false;
     int deferrals_ = 0;
+    int quiet_turns_ = 0;
     std::size_t frames_seen_ = 0;
     boost::system::error_code error_;
     Notifier drained_;
