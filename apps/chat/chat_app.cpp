@@ -36,15 +36,25 @@ canal::awaitable<void> ChatConsumer::disconnect(int /*code*/) {
     }
 }
 
-canal::awaitable<void> ChatConsumer::receive_json(boost::json::value content) {
+namespace {
+// The tutorial's `text_data_json['message']`: any JSON value (a string from the tutorial's
+// page, an object from the Flutter client), relayed as it is. Null when there is none.
+boost::json::value const* message_of(boost::json::value const& content) {
     auto const* obj = content.if_object();
-    auto const* text = obj != nullptr ? obj->if_contains("message") : nullptr;
-    if (text == nullptr || !text->is_string()) {
-        boost::json::object error{{"error", "expected {\"message\": TEXT}"}};
+    return obj != nullptr ? obj->if_contains("message") : nullptr;
+}
+
+char const* const expected_message = "expected {\"message\": VALUE}";
+} // namespace
+
+canal::awaitable<void> ChatConsumer::receive_json(boost::json::value content) {
+    auto const* message = message_of(content);
+    if (message == nullptr) {
+        boost::json::object error{{"error", expected_message}};
         co_await send_json(std::move(error));
         co_return;
     }
-    canal::Message event{{"type", "chat.message"}, {"message", *text}};
+    canal::Message event{{"type", "chat.message"}, {"message", *message}};
     co_await channel_layer().group_send(group_, std::move(event));
 }
 
@@ -74,13 +84,12 @@ void SyncChatConsumer::disconnect(int /*code*/) {
 }
 
 void SyncChatConsumer::receive_json(boost::json::value content) {
-    auto const* obj = content.if_object();
-    auto const* text = obj != nullptr ? obj->if_contains("message") : nullptr;
-    if (text == nullptr || !text->is_string()) {
-        send_json(boost::json::object{{"error", "expected {\"message\": TEXT}"}});
+    auto const* message = message_of(content);
+    if (message == nullptr) {
+        send_json(boost::json::object{{"error", expected_message}});
         return;
     }
-    canal::Message event{{"type", "chat.message"}, {"message", *text}};
+    canal::Message event{{"type", "chat.message"}, {"message", *message}};
     canal::async_to_sync([&] { return channel_layer().group_send(group_, event); });
 }
 

@@ -15,8 +15,10 @@ std::string group_for_room(std::string const& room);
 
 /**
  * The tutorial's ChatConsumer, async style. Joins group `chat_<room_name>`; each
- * `{"message": TEXT}` from a client is group_sent as a `chat.message` event, and each
- * member sends `{"message": TEXT}` to its client. The text sent to the members is
+ * `{"message": VALUE}` from a client is group_sent as a `chat.message` event, and each
+ * member sends `{"message": VALUE}` to its client. As in Channels, VALUE is any JSON value
+ * (the tutorial's page sends a string, the Flutter client an object) and is relayed as it
+ * is; a frame without `message` gets `{"error": ...}` back. The text sent to the members is
  * serialized once per group message, not once per member.
  */
 class ChatConsumer : public canal::AsyncJsonWebsocketConsumer {

@@ -2,6 +2,7 @@
 //   canal-chat [--host H] [--port P] [--threads N] [--consumer async|sync]
 #include "chat_app.hpp"
 #include "multichat_app.hpp"
+#include "seed_chats.hpp"
 
 #include <canal/server/server.hpp>
 
@@ -30,9 +31,14 @@ int main(int argc, char** argv) {
     if (char const* env = std::getenv("CANAL_CHAT_STATIC")) {
         static_dir = env;
     }
+    auto const consumer_style = style == "sync" ? chat::ConsumerStyle::sync
+                                                : chat::ConsumerStyle::async;
     auto app = chat::make_application(
-        static_dir, style == "sync" ? chat::ConsumerStyle::sync : chat::ConsumerStyle::async,
+        static_dir, consumer_style,
         chat::allowed_hosts_flag(flags)); // /ws/chat/ refuses other sites' pages: HTTP 403
     app = chat::with_multichat(std::move(app), static_dir, flags); // with --users and --rooms
+    // /channels/<room>/ (the Flutter client's), /room/<group>/, /room/, /ws/chat/ and /chat.
+    app = chat::with_seed_chats(std::move(app), static_dir, consumer_style,
+                                chat::allowed_hosts_flag(flags));
     return canal::run(std::move(app), std::move(settings));
 }

@@ -135,6 +135,52 @@ struct ConnectFixture {
 
 BOOST_AUTO_TEST_SUITE(websocket_consumer)
 
+/**
+ * Channels' low-level handlers overridden, as the seeds' consumers do: websocket_connect
+ * accepts, websocket_receive answers with the raw event, websocket_disconnect records the
+ * code and throws StopConsumer.
+ */
+class LowLevelConsumer : public canal::AsyncWebsocketConsumer {
+public:
+    explicit LowLevelConsumer(RecordPtr rec) : rec_(std::move(rec)) {}
+
+protected:
+    awaitable<void> websocket_connect(canal::WebsocketConnect /*message*/) override {
+        co_await accept();
+    }
+    awaitable<void> websocket_receive(canal::WebsocketReceive message) override {
+        std::string reply = (message.binary ? "raw bytes:" : "raw text:") + message.data;
+        co_await send(std::move(reply));
+    }
+    awaitable<void> websocket_disconnect(canal::WebsocketDisconnect message) override {
+        rec_->disconnect_codes.push_back(message.code);
+        throw canal::StopConsumer();
+    }
+    // Not called: the low-level handlers above replace the default ones that call these.
+    awaitable<void> receive(std::string /*text*/) override {
+        throw std::logic_error("receive() called behind an overridden websocket_receive");
+    }
+    awaitable<void> disconnect(int /*code*/) override {
+        throw std::logic_error("disconnect() called behind an overridden websocket_disconnect");
+    }
+
+private:
+    RecordPtr rec_;
+};
+
+BOOST_AUTO_TEST_CASE(low_level_handlers_take_the_raw_events) {
+    auto rec = std::make_shared<Record>();
+    WebsocketCommunicator comm(canal::as_app<LowLevelConsumer>(rec), "/ws/raw/");
+    BOOST_TEST(comm.connect().accepted);
+    comm.send_to("hello");
+    BOOST_TEST(comm.receive_from() == "raw text:hello");
+    comm.send_bytes_to("b");
+    BOOST_TEST(comm.receive_from() == "raw bytes:b");
+    comm.disconnect(4001);
+    BOOST_TEST(rec->disconnect_codes == std::vector<int>{4001});
+    BOOST_TEST(comm.communicator().finished()); // ended by StopConsumer, without an error
+}
+
 BOOST_AUTO_TEST_CASE(default_connect_accepts_without_subprotocol) {
     auto rec = std::make_shared<Record>();
     WebsocketCommunicator comm(canal::as_app<EchoConsumer>(rec), "/ws/echo/", {}, {"v1"});

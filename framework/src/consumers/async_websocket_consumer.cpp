@@ -10,17 +10,35 @@ awaitable<void> AsyncWebsocketConsumer::receive(std::string /*text*/) { co_retur
 awaitable<void> AsyncWebsocketConsumer::receive_bytes(std::string /*bytes*/) { co_return; }
 awaitable<void> AsyncWebsocketConsumer::disconnect(int /*code*/) { co_return; }
 
-awaitable<void> AsyncWebsocketConsumer::hook_connect() { co_await connect(); }
-
-awaitable<void> AsyncWebsocketConsumer::hook_receive(std::string data, bool binary) {
-    if (binary) {
-        co_await receive_bytes(std::move(data));
-    } else {
-        co_await receive(std::move(data));
-    }
+// Plain functions, not coroutines: each hands on the handler's awaitable (no frame of its
+// own on the path every received message takes).
+awaitable<void> AsyncWebsocketConsumer::websocket_connect(WebsocketConnect /*message*/) {
+    return connect();
 }
 
-awaitable<void> AsyncWebsocketConsumer::hook_disconnect(int code) { co_await disconnect(code); }
+awaitable<void> AsyncWebsocketConsumer::websocket_receive(WebsocketReceive message) {
+    if (message.binary) {
+        return receive_bytes(std::move(message.data));
+    }
+    return receive(std::move(message.data));
+}
+
+awaitable<void> AsyncWebsocketConsumer::websocket_disconnect(WebsocketDisconnect message) {
+    return disconnect(message.code);
+}
+
+awaitable<void> AsyncWebsocketConsumer::hook_connect() {
+    return websocket_connect(WebsocketConnect{});
+}
+
+awaitable<void> AsyncWebsocketConsumer::hook_receive(std::string data, bool binary) {
+    WebsocketReceive message{std::move(data), binary};
+    return websocket_receive(std::move(message));
+}
+
+awaitable<void> AsyncWebsocketConsumer::hook_disconnect(int code) {
+    return websocket_disconnect(WebsocketDisconnect{code});
+}
 
 // g++ 12: no braced initializers inside a co_await operand; events are built first.
 awaitable<void> AsyncWebsocketConsumer::accept(std::string subprotocol) {

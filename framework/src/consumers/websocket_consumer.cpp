@@ -17,21 +17,33 @@ void WebsocketConsumer::receive(std::string /*text*/) {}
 void WebsocketConsumer::receive_bytes(std::string /*bytes*/) {}
 void WebsocketConsumer::disconnect(int /*code*/) {}
 
+void WebsocketConsumer::websocket_connect(WebsocketConnect const& /*message*/) { connect(); }
+
+void WebsocketConsumer::websocket_receive(WebsocketReceive message) {
+    if (message.binary) {
+        receive_bytes(std::move(message.data));
+    } else {
+        receive(std::move(message.data));
+    }
+}
+
+void WebsocketConsumer::websocket_disconnect(WebsocketDisconnect const& message) {
+    disconnect(message.code);
+}
+
 awaitable<void> WebsocketConsumer::run_blocking(std::function<void()> f) {
     return sync_to_async(std::move(f));
 }
 
 // Plain functions, not coroutines: g++ 12 miscompiles coroutine parameters moved into
 // lambda captures (a double free at -O2).
-awaitable<void> WebsocketConsumer::hook_connect() { return run_blocking([this] { connect(); }); }
+awaitable<void> WebsocketConsumer::hook_connect() {
+    return run_blocking([this] { websocket_connect(WebsocketConnect{}); });
+}
 
 awaitable<void> WebsocketConsumer::hook_receive(std::string data, bool binary) {
     return run_blocking([this, binary, data = std::move(data)]() mutable {
-        if (binary) {
-            receive_bytes(std::move(data));
-        } else {
-            receive(std::move(data));
-        }
+        websocket_receive(WebsocketReceive{std::move(data), binary});
     });
 }
 
@@ -42,16 +54,12 @@ std::function<void()> WebsocketConsumer::blocking_event(Event& event) {
         return {};
     }
     return [this, binary = rx->binary, data = std::move(rx->data)]() mutable {
-        if (binary) {
-            receive_bytes(std::move(data));
-        } else {
-            receive(std::move(data));
-        }
+        websocket_receive(WebsocketReceive{std::move(data), binary});
     };
 }
 
 awaitable<void> WebsocketConsumer::hook_disconnect(int code) {
-    return run_blocking([this, code] { disconnect(code); });
+    return run_blocking([this, code] { websocket_disconnect(WebsocketDisconnect{code}); });
 }
 
 void WebsocketConsumer::post(std::optional<Event> event) {

@@ -36,6 +36,20 @@ protected:
     /** The connection closed with `code` (1006 when the peer vanished). */
     virtual awaitable<void> disconnect(int code);
 
+    /**
+     * The low-level handlers, as in Channels: websocket_connect calls connect(),
+     * websocket_receive calls receive() or receive_bytes(), websocket_disconnect calls
+     * disconnect(code). Override one to take the raw event instead (Channels code that
+     * overrides `websocket_receive(self, message)` ports as it is). `groups` are still
+     * joined before websocket_connect and left after websocket_disconnect; StopConsumer
+     * thrown from any handler ends the consumer.
+     */
+    virtual awaitable<void> websocket_connect(WebsocketConnect message);
+    /** See websocket_connect(). */
+    virtual awaitable<void> websocket_receive(WebsocketReceive message);
+    /** See websocket_connect(). */
+    virtual awaitable<void> websocket_disconnect(WebsocketDisconnect message);
+
     /** Accepts the handshake, choosing `subprotocol` (one of `scope().subprotocols`) if set. */
     awaitable<void> accept(std::string subprotocol = {});
     /** Sends a text message. */

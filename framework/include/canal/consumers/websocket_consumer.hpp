@@ -46,6 +46,20 @@ protected:
     /** The connection closed with `code`. */
     virtual void disconnect(int code);
 
+    /**
+     * The low-level handlers, as in Channels: websocket_connect calls connect(),
+     * websocket_receive calls receive() or receive_bytes(), websocket_disconnect calls
+     * disconnect(code). Override one to take the raw event instead (Channels code that
+     * overrides `websocket_receive(self, message)` ports as it is). They run on the
+     * handler pool like the others; `groups` are still joined before websocket_connect and
+     * left after websocket_disconnect; StopConsumer thrown from any handler ends the consumer.
+     */
+    virtual void websocket_connect(WebsocketConnect const& message);
+    /** See websocket_connect(). */
+    virtual void websocket_receive(WebsocketReceive message);
+    /** See websocket_connect(). */
+    virtual void websocket_disconnect(WebsocketDisconnect const& message);
+
     /** Accepts the handshake, choosing `subprotocol` if set. */
     void accept(std::string subprotocol = {});
     /** Sends a text message. */
