@@ -395,6 +395,41 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(a_cancelled_receive_loses_nothing, Factory, Layers
     BOOST_TEST(run_sync(layer->receive(channel)).at("n").as_int64() == 2);
 }
 
+// What a consumer's own loop uses: a message when there is one, nothing (no exception)
+// when cancelled, and a cancelled wait loses nothing either.
+BOOST_AUTO_TEST_CASE_TEMPLATE(receive_until_cancelled_ends_without_an_exception, Factory, Layers) {
+    net::io_context ioc; // outlives the layer (see canal::test::ContextLease)
+    Factory factory;
+    std::unique_ptr<ChannelLayer> layer = factory.make(LayerSettings{});
+    auto const channel = run_sync(layer->new_channel());
+    run_sync(layer->send(channel, numbered("first", 1)));
+    auto first = run_sync(layer->receive_until_cancelled(channel));
+    BOOST_REQUIRE(first.has_value());
+    BOOST_TEST(first->at("n").as_int64() == 1);
+
+    net::cancellation_signal cancel;
+    std::exception_ptr failure;
+    bool finished = false;
+    bool got_nothing = false;
+    net::co_spawn(
+        ioc,
+        [&]() -> awaitable<void> {
+            net::post(ioc, [&] { cancel.emit(net::cancellation_type::terminal); });
+            auto m = co_await layer->receive_until_cancelled(channel);
+            got_nothing = !m.has_value();
+        },
+        net::bind_cancellation_slot(cancel.slot(), [&](std::exception_ptr e) {
+            failure = e;
+            finished = true;
+        }));
+    ioc.run_for(canal::test::run_deadline);
+    BOOST_REQUIRE(finished);
+    BOOST_TEST(!failure);
+    BOOST_TEST(got_nothing);
+    run_sync(layer->send(channel, numbered("later", 2)));
+    BOOST_TEST(run_sync(layer->receive(channel)).at("n").as_int64() == 2);
+}
+
 BOOST_AUTO_TEST_CASE_TEMPLATE(concurrent_group_sends_reach_every_member_in_sender_order, Factory,
                               Layers) {
     constexpr int per_sender = 25 * Factory::scale;

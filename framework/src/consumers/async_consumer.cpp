@@ -235,8 +235,12 @@ awaitable<void> AsyncConsumer::layer_pump() {
     std::exception_ptr failure;
     try {
         for (;;) {
-            Message m = co_await layer_->receive(channel_name_);
-            co_await inbox_->push(std::move(m));
+            // Nothing when cancelled: the consumer is ending (no exception per connection).
+            auto m = co_await layer_->receive_until_cancelled(channel_name_);
+            if (!m) {
+                co_return;
+            }
+            co_await inbox_->push(std::move(*m));
         }
     } catch (...) {
         failure = std::current_exception();
@@ -321,6 +325,9 @@ awaitable<void> AsyncConsumer::run_loop(Receive receive) {
                 co_await dispatch(*m);
             } else {
                 std::rethrow_exception(std::get<std::exception_ptr>(item));
+            }
+            if (stop_requested_) {
+                break;
             }
         } catch (StopConsumer const&) {
             break;

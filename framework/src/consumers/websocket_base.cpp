@@ -99,7 +99,7 @@ awaitable<void> WebsocketBase::on_event(Event event) {
         client_gone_ = true;
         co_await run_disconnect(dc->code);
         co_await leave_groups();
-        throw StopConsumer();
+        stop_after_this_handler();
     }
 }
 

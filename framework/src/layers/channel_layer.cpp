@@ -3,6 +3,8 @@
 
 #include <canal/core/errors.hpp>
 
+#include <boost/system/system_error.hpp>
+
 #include <cstdio>
 #include <string>
 
@@ -41,6 +43,17 @@ std::string quoted_for_error(std::string_view name) {
 }
 
 } // namespace
+
+awaitable<std::optional<Message>> ChannelLayer::receive_until_cancelled(std::string channel) {
+    try {
+        co_return co_await receive(std::move(channel));
+    } catch (boost::system::system_error const& e) {
+        if (e.code() != net::error::operation_aborted) {
+            throw;
+        }
+    }
+    co_return std::nullopt;
+}
 
 bool ChannelLayer::is_valid_group_name(std::string_view name) noexcept {
     if (name.empty() || name.size() >= max_name_length) {

@@ -635,14 +635,16 @@ awaitable<void> send_op(std::shared_ptr<InMemoryLayerState> state, std::string c
     co_return;
 }
 
-awaitable<Message> receive_op(std::shared_ptr<InMemoryLayerState> state, std::string channel) {
+// Nothing when cancelled (a consumer's loop ends this way at every disconnect).
+awaitable<std::optional<Message>> receive_until_cancelled_op(std::shared_ptr<InMemoryLayerState> state,
+                                                             std::string channel) {
     ChannelLayer::require_valid_channel_name(channel);
     auto const cancellation = co_await net::this_coro::cancellation_state;
     ReceiverRegistration registration(state, channel);
     for (;;) {
         auto message = state->take(channel, registration.wakeup());
         if (message) {
-            co_return std::move(*message);
+            co_return message;
         }
         if (!registration.wakeup()) {
             // Created only when we have to wait; take() again registers it.
@@ -651,14 +653,22 @@ awaitable<Message> receive_op(std::shared_ptr<InMemoryLayerState> state, std::st
             continue;
         }
         if (cancellation.cancelled() != net::cancellation_type::none) {
-            throw_aborted();
+            co_return std::nullopt;
         }
         // Any result (woken, or cancelled: channel_cancelled) means "look again".
         co_await registration.wakeup()->wait();
         if (cancellation.cancelled() != net::cancellation_type::none) {
-            throw_aborted();
+            co_return std::nullopt;
         }
     }
+}
+
+awaitable<Message> receive_op(std::shared_ptr<InMemoryLayerState> state, std::string channel) {
+    auto message = co_await receive_until_cancelled_op(std::move(state), std::move(channel));
+    if (!message) {
+        throw_aborted();
+    }
+    co_return std::move(*message);
 }
 
 awaitable<std::string> new_channel_op(std::shared_ptr<InMemoryLayerState> state,
@@ -764,6 +774,11 @@ awaitable<Message> receive_local(std::shared_ptr<InMemoryLayerState> state, std:
     return receive_op(std::move(state), std::move(channel));
 }
 
+awaitable<std::optional<Message>>
+receive_local_until_cancelled(std::shared_ptr<InMemoryLayerState> state, std::string channel) {
+    return receive_until_cancelled_op(std::move(state), std::move(channel));
+}
+
 void flush_local(InMemoryLayerState& state) { state.flush(); }
 
 std::size_t local_dropped(InMemoryLayerState const& state) noexcept {
@@ -787,6 +802,10 @@ awaitable<void> InMemoryChannelLayer::send(std::string channel, Message message)
 
 awaitable<Message> InMemoryChannelLayer::receive(std::string channel) {
     return detail::receive_op(impl_, std::move(channel));
+}
+
+awaitable<std::optional<Message>> InMemoryChannelLayer::receive_until_cancelled(std::string channel) {
+    return detail::receive_until_cancelled_op(impl_, std::move(channel));
 }
 
 awaitable<std::string> InMemoryChannelLayer::new_channel(std::string prefix) {

@@ -33,6 +33,10 @@ void overflow_local(InMemoryLayerState& state, std::string const& channel);
 /** Waits for the next message of `channel` (one receiver per channel; cancellable). */
 awaitable<Message> receive_local(std::shared_ptr<InMemoryLayerState> state, std::string channel);
 
+/** receive_local(), but nothing instead of operation_aborted when cancelled. */
+awaitable<std::optional<Message>>
+receive_local_until_cancelled(std::shared_ptr<InMemoryLayerState> state, std::string channel);
+
 /** Messages given up so far (overflow_local() and timed-out offer_local_waiting()). */
 std::size_t local_dropped(InMemoryLayerState const& state) noexcept;
 

@@ -962,6 +962,15 @@ awaitable<Message> RedisChannelLayer::receive(std::string channel) {
     return on_layer(s->ex, std::move(op));
 }
 
+awaitable<std::optional<Message>> RedisChannelLayer::receive_until_cancelled(std::string channel) {
+    auto const& s = impl_->state;
+    if (channel.find('!') != std::string::npos && s->is_ours(channel) &&
+        ChannelLayer::is_valid_channel_name(channel)) {
+        return detail::receive_local_until_cancelled(s->local, std::move(channel));
+    }
+    return ChannelLayer::receive_until_cancelled(std::move(channel));
+}
+
 awaitable<std::string> RedisChannelLayer::new_channel(std::string prefix) {
     if (prefix.size() > max_prefix_length || !ChannelLayer::is_valid_group_name(prefix)) {
         throw InvalidName("channel prefix '" + prefix.substr(0, 120) +

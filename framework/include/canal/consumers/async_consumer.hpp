@@ -113,6 +113,12 @@ protected:
     /** Name of this consumer for logs (the scope's path). */
     [[nodiscard]] std::string describe() const;
 
+    /**
+     * Ends the consumer once the current handler returns, as StopConsumer does, without
+     * an exception (for the framework's own paths: every connection ends this way).
+     */
+    void stop_after_this_handler() noexcept { stop_requested_ = true; }
+
 private:
     struct Inbox;
     struct Outgoing;
@@ -132,6 +138,7 @@ private:
     std::unique_ptr<Inbox> inbox_;
     std::unique_ptr<Outgoing> outgoing_;
     net::any_io_executor executor_;
+    bool stop_requested_ = false;
 };
 
 namespace detail {

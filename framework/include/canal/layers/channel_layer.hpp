@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -52,6 +53,13 @@ public:
      * message is lost.
      */
     virtual awaitable<Message> receive(std::string channel) = 0;
+
+    /**
+     * receive(), but nothing instead of `operation_aborted` when cancelled: a consumer's
+     * own loop ends this way at every disconnect. The default calls receive(); the
+     * built-in layers answer without an exception.
+     */
+    virtual awaitable<std::optional<Message>> receive_until_cancelled(std::string channel);
 
     /** A new unique process-local channel name: `prefix`, then `".!"`, then random letters. */
     virtual awaitable<std::string> new_channel(std::string prefix = "specific") = 0;

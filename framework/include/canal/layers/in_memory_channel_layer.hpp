@@ -36,6 +36,7 @@ public:
      * stays queued for the next receive().
      */
     awaitable<Message> receive(std::string channel) override;
+    awaitable<std::optional<Message>> receive_until_cancelled(std::string channel) override;
 
     /** `prefix` + `.inmemory!` + 12 random letters; `prefix` follows the group name rules. */
     awaitable<std::string> new_channel(std::string prefix = "specific") override;

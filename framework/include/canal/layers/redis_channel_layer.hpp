@@ -113,6 +113,7 @@ public:
      * popped is not lost for process-specific channels.
      */
     awaitable<Message> receive(std::string channel) override;
+    awaitable<std::optional<Message>> receive_until_cancelled(std::string channel) override;
     /** `prefix`, `"."`, this process's random id, `"!"` and a random id, as channels_redis. */
     awaitable<std::string> new_channel(std::string prefix = "specific") override;
     awaitable<void> group_add(std::string group, std::string channel) override;
