@@ -1,4 +1,4 @@
-// SyncConsumer, WebsocketConsumer and JsonWebsocketConsumer: handlers on the handler pool.
+// WebsocketConsumer and JsonWebsocketConsumer: handlers on the handler pool.
 #include <canal/consumers/websocket_consumer.hpp>
 
 #include "consumers/json_frames.hpp"
@@ -8,18 +8,12 @@
 
 namespace canal {
 
-void SyncConsumer::post_event(Event event) { post_event_from_thread(std::move(event)); }
-
 // --- WebsocketConsumer --------------------------------------------------------------------
 
 void WebsocketConsumer::connect() { accept(); }
 void WebsocketConsumer::receive(std::string /*text*/) {}
 void WebsocketConsumer::receive_bytes(std::string /*bytes*/) {}
 void WebsocketConsumer::disconnect(int /*code*/) {}
-
-awaitable<void> WebsocketConsumer::run_blocking(std::function<void()> f) {
-    return sync_to_async(std::move(f));
-}
 
 // Plain functions, not coroutines: g++ 12 miscompiles coroutine parameters moved into
 // lambda captures (a double free at -O2).

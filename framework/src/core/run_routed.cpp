@@ -1,0 +1,36 @@
+// Internal: running an application a router (or a communicator) has picked, and the
+// awaitable that carries a routing failure to where it is awaited.
+#include "core/run_routed.hpp"
+
+#include <memory>
+#include <utility>
+
+namespace canal::detail {
+
+namespace {
+// The frame of a connection's whole life: kept small (the application and the scope are not
+// in it; the scope lives in the application's own frame).
+awaitable<void> hold(std::shared_ptr<Application const> /*app: owned while it runs*/,
+                     awaitable<void> inner) {
+    co_await std::move(inner);
+}
+} // namespace
+
+// Not a coroutine: the application is called now, from a copy that the returned awaitable
+// owns.
+awaitable<void> run_routed(Application app, Scope scope, Receive receive, Send send) {
+    try {
+        auto kept = std::make_shared<Application const>(std::move(app));
+        auto inner = (*kept)(std::move(scope), std::move(receive), std::move(send));
+        return hold(std::move(kept), std::move(inner));
+    } catch (...) {
+        return fail_routing(std::current_exception());
+    }
+}
+
+awaitable<void> fail_routing(std::exception_ptr error) {
+    std::rethrow_exception(std::move(error));
+    co_return;
+}
+
+} // namespace canal::detail

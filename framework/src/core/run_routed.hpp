@@ -1,0 +1,20 @@
+// Internal: running an application a router (or a communicator) has picked, and the
+// awaitable that carries a routing failure to where it is awaited.
+#pragma once
+
+#include <canal/core/application.hpp>
+
+#include <exception>
+
+namespace canal::detail {
+
+/**
+ * Runs `app` with the scope. `app` is a copy owned by the coroutine frame, so the
+ * returned awaitable does not refer to the router that chose it.
+ */
+awaitable<void> run_routed(Application app, Scope scope, Receive receive, Send send);
+
+/** An awaitable that throws `error` when awaited: routing failures surface where awaited. */
+awaitable<void> fail_routing(std::exception_ptr error);
+
+} // namespace canal::detail
