@@ -10,6 +10,7 @@
 
 #include "detail/notifier.hpp"
 
+#include <boost/algorithm/hex.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
@@ -176,15 +177,13 @@ namespace detail {
 // Characters a request line cannot carry as they are (a space, non-ASCII...) are
 // percent-encoded, as a client would send them; '%' sequences are kept.
 std::string as_sent(std::string_view target) {
-    static constexpr char hex[] = "0123456789ABCDEF";
     std::string out;
-    for (char c : target) {
+    for (char const& c : target) {
         auto const u = static_cast<unsigned char>(c);
         if (u <= 0x20U || u >= 0x7FU || c == '"' || c == '<' || c == '>' || c == '\\' ||
             c == '^' || c == '`' || c == '{' || c == '|' || c == '}') {
             out += '%';
-            out += hex[u >> 4U];
-            out += hex[u & 0xFU];
+            boost::algorithm::hex(&c, &c + 1, std::back_inserter(out)); // upper case, as RFC 3986
         } else {
             out += c;
         }
