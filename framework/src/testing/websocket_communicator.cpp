@@ -2,7 +2,7 @@
 // io_context, driven step by step from the test thread.
 #include <canal/testing/websocket_communicator.hpp>
 
-#include "routing/dispatch.hpp"
+#include "core/run_routed.hpp"
 #include "server/session_core.hpp"
 
 #include <canal/core/errors.hpp>
