@@ -167,7 +167,28 @@ void ApplicationCommunicator::wait(std::chrono::milliseconds timeout) {
     }
 }
 
-boost::asio::io_context& ApplicationCommunicator::context() noexcept { return impl_->ioc; }
+net::any_io_executor ApplicationCommunicator::get_executor() const {
+    return impl_->ioc.get_executor();
+}
+
+void ApplicationCommunicator::run(awaitable<void> op, std::chrono::milliseconds timeout) {
+    // Shared with the completion handler, which outlives this call when `op` times out.
+    struct Outcome {
+        bool done = false;
+        std::exception_ptr error;
+    };
+    auto outcome = std::make_shared<Outcome>();
+    net::co_spawn(impl_->ioc, std::move(op), [outcome](std::exception_ptr e) {
+        outcome->done = true;
+        outcome->error = e;
+    });
+    if (!impl_->run_until([&outcome] { return outcome->done; }, timeout)) {
+        throw Error("timed out waiting for the operation given to run() to complete");
+    }
+    if (outcome->error) {
+        std::rethrow_exception(outcome->error);
+    }
+}
 
 // --- WebsocketCommunicator -------------------------------------------------------------
 
