@@ -115,8 +115,8 @@ void set_csrf_cookie(canal::HttpResponseStart& start, canal::Scope const& scope,
 
 // A page with `{{csrf_token}}` replaced by a fresh masked token for the cookie's secret (a
 // new secret, and cookie, when there is none), as Django's {% csrf_token %}.
-canal::HttpResponseStart with_csrf_token(canal::Scope const& scope, std::string& page,
-                                         int status, std::string secret = {}) {
+canal::HttpResponseStart with_csrf_token(canal::Scope const& scope, std::string& page, int status,
+                                         std::string secret = {}) {
     if (secret.empty()) {
         secret = csrf_secret_of(scope);
     }

@@ -28,7 +28,9 @@ inline Clock::time_point from_ns(std::int64_t ns) {
         std::chrono::duration_cast<Clock::duration>(std::chrono::nanoseconds(ns)));
 }
 
-inline std::int64_t seconds_to_ns(double s) { return static_cast<std::int64_t>(std::llround(s * 1e9)); }
+inline std::int64_t seconds_to_ns(double s) {
+    return static_cast<std::int64_t>(std::llround(s * 1e9));
+}
 
 inline std::string fixed(double v, int decimals) {
     std::array<char, 64> buf{};

@@ -100,8 +100,7 @@ std::vector<int> parse_cpus(std::string_view flag, std::string_view text) {
         text = comma == std::string_view::npos ? std::string_view() : text.substr(comma + 1);
         auto dash = item.find('-');
         int first = parse_int(flag, item.substr(0, dash));
-        int last =
-            dash == std::string_view::npos ? first : parse_int(flag, item.substr(dash + 1));
+        int last = dash == std::string_view::npos ? first : parse_int(flag, item.substr(dash + 1));
         if (first < 0 || last < first || last >= CPU_SETSIZE) {
             usage_error(std::string(flag) + ": '" + std::string(item) + "' is not a CPU range");
         }
@@ -143,6 +142,8 @@ Options parse_options(int argc, char** argv) {
     std::vector<std::string> client_cpu;
     po::options_description flags;
     // The help text is usage_text: these only say what each flag stores.
+    // One flag a line:
+    // clang-format off
     flags.add_options()
         ("help,h", "")
         ("mode", po::value(&o.mode), "")
@@ -169,6 +170,7 @@ Options parse_options(int argc, char** argv) {
         ("server-cpu", po::value(&server_cpu), "")
         ("client-cpu", po::value(&client_cpu), "")
         ("server-pid", po::value(&o.server_pids), "");
+    // clang-format on
     po::positional_options_description mode;
     mode.add("mode", 1);
     po::variables_map given;

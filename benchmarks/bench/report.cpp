@@ -63,8 +63,7 @@ void add_servers(json::object& j, Options const& o, std::string const& server_ex
                  std::size_t servers) {
     j["spawned"] = !o.spawn.empty();
     j["servers"] = servers;
-    j["server_threads"] =
-        o.spawn.empty() ? json::value(nullptr) : json::value(o.server_threads);
+    j["server_threads"] = o.spawn.empty() ? json::value(nullptr) : json::value(o.server_threads);
     json::array server_args;
     for (auto const& a : o.server_args) {
         server_args.emplace_back(a);
@@ -163,9 +162,8 @@ void report_burst(Options const& o, std::vector<tcp::endpoint> const& eps, Resul
     j["short_max"] = short_any ? json::value(r.burst_short_max) : json::value(nullptr);
     j["writer_received"] = json::value(r.burst_writer_received);
     j["writer_outcome"] = json::value(r.burst_writer_outcome);
-    j["writer_close_code"] = r.burst_writer_close_code != 0
-                                 ? json::value(r.burst_writer_close_code)
-                                 : json::value(nullptr);
+    j["writer_close_code"] = r.burst_writer_close_code != 0 ? json::value(r.burst_writer_close_code)
+                                                            : json::value(nullptr);
     j["foreign"] = json::value(r.foreign);
     j["wall_s"] = rounded(r.wall_s, 3);
     j["client_cpu_s"] = rounded(r.client_cpu_s, 3);
@@ -343,7 +341,8 @@ void report(Options const& o, std::vector<tcp::endpoint> const& eps, Results con
         field("not_sent_pushback", open ? json::value(r.not_sent_pushback) : json::value(nullptr));
         field("not_sent_closed", open ? json::value(r.not_sent_closed) : json::value(nullptr));
         field("sent_late", open ? json::value(r.sent_late) : json::value(nullptr));
-        field("send_lag_max_us", open ? json::value(rounded(r.send_lag_max_us, 1)) : json::value(nullptr));
+        field("send_lag_max_us",
+              open ? json::value(rounded(r.send_lag_max_us, 1)) : json::value(nullptr));
         field("closed_by_server", json::value(r.closed_by_server));
         field("close_codes", close_codes_object(r.close_codes));
         field("lost_at_open_members", json::value(r.lost_at_open));

@@ -17,9 +17,9 @@
 #include <cerrno>
 #include <charconv>
 #include <chrono>
-#include <iostream>
 #include <csignal>
 #include <cstring>
+#include <iostream>
 #include <stdexcept>
 #include <string>
 #include <thread>

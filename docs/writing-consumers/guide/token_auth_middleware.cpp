@@ -9,8 +9,8 @@
 #include <utility>
 
 TokenAuthMiddleware::TokenAuthMiddleware(canal::Application inner, Tokens tokens)
-    : BaseMiddleware(std::move(inner)),
-      tokens_(std::make_shared<Tokens const>(std::move(tokens))) {}
+    : BaseMiddleware(std::move(inner)), tokens_(std::make_shared<Tokens const>(std::move(tokens))) {
+}
 
 canal::awaitable<void> TokenAuthMiddleware::populate_scope(canal::Scope& scope) const {
     // The query string is percent-encoded ("token=a%2Bb" is the token "a+b"); one that is

@@ -103,8 +103,8 @@ BOOST_FIXTURE_TEST_CASE(an_invalid_room_name_is_refused, ChatFixture) {
 BOOST_FIXTURE_TEST_CASE(the_login_form_logs_alice_in, ChatFixture) {
     // The page only needs its two fields here.
     std::ofstream("test_login.html") << "{{csrf_token}} {{error}}";
-    auto login = canal::AuthMiddlewareStack(chat::login_view("test_login.html", users), sessions,
-                                            users);
+    auto login =
+        canal::AuthMiddlewareStack(chat::login_view("test_login.html", users), sessions, users);
     // What a browser posts: the CSRF cookie, a masked token, and a space sent as '+'.
     auto const secret = canal::csrf_new_secret();
     canal::Scope browser;
@@ -115,8 +115,8 @@ BOOST_FIXTURE_TEST_CASE(the_login_form_logs_alice_in, ChatFixture) {
     auto const response = post.get_response();
     BOOST_TEST(response.status == 302);
 
-    std::string wrong = "username=alice&password=alice%27s&csrfmiddlewaretoken=" +
-                        canal::csrf_mask(secret);
+    std::string wrong =
+        "username=alice&password=alice%27s&csrfmiddlewaretoken=" + canal::csrf_mask(secret);
     canal::HttpCommunicator again{login, "POST", "/login/", wrong, browser};
     BOOST_TEST(again.get_response().status == 200); // the form again, with an error
 }

@@ -15,9 +15,8 @@ namespace canal::detail {
 /** Wraps a blocking member handler so that it runs on the handler pool. */
 template <typename C>
 AsyncConsumer::Handler blocking_handler(C* self, void (C::*fn)(Message const&)) {
-    return [self, fn](Message const& m) {
-        return sync_to_async([self, fn, m] { (self->*fn)(m); });
-    };
+    return
+        [self, fn](Message const& m) { return sync_to_async([self, fn, m] { (self->*fn)(m); }); };
 }
 
 /**
