@@ -1,5 +1,7 @@
 // canal-chat: the sample chat server.
-//   canal-chat [--host H] [--port P] [--threads N] [--consumer async|sync]
+//   canal-chat [FLAGS]                                  serve the chats (--help lists the flags:
+//                                                       the server's, then the chats' own)
+//   canal-chat createuser --users FILE NAME [--staff]   add a multichat user (password on stdin)
 #include "chat_app.hpp"
 #include "multichat_app.hpp"
 #include "seed_chats.hpp"

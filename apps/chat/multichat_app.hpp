@@ -21,6 +21,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace chat {
@@ -220,6 +221,13 @@ struct MultichatOptions {
     /** MultichatConsumer (async) or SyncMultichatConsumer (sync). */
     ConsumerStyle style = ConsumerStyle::async;
 };
+
+/**
+ * The fields of an `application/x-www-form-urlencoded` body (the login form): the first value
+ * of each name, decoded (`+` is a space, `%2B` a plus). A body that is not well-formed (a
+ * `%` without two hex digits) gives no fields at all.
+ */
+std::map<std::string, std::string, std::less<>> parse_form(std::string_view body);
 
 /**
  * The multichat routes: `/login/` (GET: the form and a `csrftoken` cookie; POST:

@@ -2,6 +2,8 @@
 // thread, a receive with a deadline, and the record a test consumer keeps of its calls.
 #pragma once
 
+#include "support/async_run.hpp"
+
 #include <canal/core/errors.hpp>
 #include <canal/core/event.hpp>
 #include <canal/core/message.hpp>
@@ -38,48 +40,7 @@ using RecordPtr = std::shared_ptr<Record>;
 /** Upper bound for any layer call made from the test thread. */
 inline constexpr auto layer_deadline = std::chrono::seconds(5);
 
-/**
- * Runs one layer operation on a private io_context until it completes and returns its
- * result; rethrows what it threw. Messages it delivers wake their receivers on the
- * receivers' own io_contexts (a communicator's, processed when the test next waits on it).
- */
-template <typename T>
-T run_sync(awaitable<T> op) {
-    net::io_context ioc;
-    std::optional<T> result;
-    std::exception_ptr failure;
-    net::co_spawn(ioc, std::move(op), [&](std::exception_ptr e, T value) {
-        failure = e;
-        if (!e) {
-            result = std::move(value);
-        }
-    });
-    ioc.run_for(layer_deadline);
-    if (failure) {
-        std::rethrow_exception(failure);
-    }
-    if (!result) {
-        throw std::runtime_error("layer operation still pending after the deadline");
-    }
-    return std::move(*result);
-}
-
-inline void run_sync(awaitable<void> op) {
-    net::io_context ioc;
-    bool done = false;
-    std::exception_ptr failure;
-    net::co_spawn(ioc, std::move(op), [&](std::exception_ptr e) {
-        done = true;
-        failure = e;
-    });
-    ioc.run_for(layer_deadline);
-    if (failure) {
-        std::rethrow_exception(failure);
-    }
-    if (!done) {
-        throw std::runtime_error("layer operation still pending after the deadline");
-    }
-}
+// run_sync(): support/async_run.hpp.
 
 /** The next message on `channel`, or nullopt when none arrives within `wait`. */
 inline std::optional<Message>

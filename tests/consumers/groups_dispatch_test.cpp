@@ -8,9 +8,12 @@
 #include <canal/layers/in_memory_channel_layer.hpp>
 #include <canal/testing/websocket_communicator.hpp>
 
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/json/object.hpp>
 #include <boost/test/unit_test.hpp>
 
+#include <chrono>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -129,6 +132,27 @@ BOOST_AUTO_TEST_CASE(group_send_from_outside_reaches_the_consumer) {
     run_sync(f.layer->group_send("g1", text_message("group.message", "to g1")));
     BOOST_TEST(f.comm.receive_from() == "group:to g1");
     BOOST_TEST(f.comm.receive_nothing());
+    f.comm.disconnect();
+}
+
+BOOST_AUTO_TEST_CASE(a_layer_call_runs_on_the_communicators_executor) {
+    GroupFixture f;
+    f.connect();
+    // run() drives the call and the application together: the message arrives at once.
+    f.comm.communicator().run(f.layer->group_send("g2", text_message("group.message", "run")));
+    BOOST_TEST(f.comm.receive_from() == "group:run");
+    // What the call threw, rethrown: a group name the layer refuses.
+    BOOST_CHECK_THROW(f.comm.communicator().run(f.layer->group_send(
+                          "no spaces", text_message("group.message", "refused"))),
+                      canal::InvalidName);
+    // An operation that does not complete in time.
+    auto never = []() -> canal::awaitable<void> {
+        canal::net::steady_timer timer(co_await canal::net::this_coro::executor,
+                                       std::chrono::hours(1));
+        co_await timer.async_wait(canal::use_awaitable);
+    };
+    BOOST_CHECK_THROW(f.comm.communicator().run(never(), std::chrono::milliseconds(20)),
+                      canal::Error);
     f.comm.disconnect();
 }
 

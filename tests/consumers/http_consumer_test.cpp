@@ -98,6 +98,15 @@ BOOST_AUTO_TEST_CASE(a_whole_response_and_disconnect_called_once) {
     BOOST_TEST(probe->disconnects == 1);
 }
 
+BOOST_AUTO_TEST_CASE(a_path_is_sent_percent_encoded_as_a_client_would) {
+    // A space and a non-ASCII letter cannot be on a request line as they are: the
+    // communicator encodes them (%20, %C3%A9), and the scope's path is decoded again.
+    auto probe = std::make_shared<Probe>();
+    HttpCommunicator c{as_app<EchoHttp>(probe), "POST", "/echo/a b\xc3\xa9/?q=1", "payload"};
+    auto res = c.get_response();
+    BOOST_TEST(res.body == "POST /echo/a b\xc3\xa9/ payload");
+}
+
 BOOST_AUTO_TEST_CASE(a_body_in_parts_is_handled_whole) {
     auto probe = std::make_shared<Probe>();
     Scope scope;

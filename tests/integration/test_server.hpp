@@ -2,6 +2,7 @@
 // a probe that consumers report to, and a way to run a layer call from the test thread.
 #pragma once
 
+#include "support/async_run.hpp"
 #include "support/ws_client.hpp"
 
 #include <canal/layers/in_memory_channel_layer.hpp>
@@ -9,11 +10,9 @@
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/use_future.hpp>
 
 #include <chrono>
 #include <condition_variable>
-#include <future>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -77,18 +76,7 @@ private:
     std::unique_ptr<Server> server_;
 };
 
-/** Runs a coroutine to completion on a private io_context; throws if it takes longer than
- * `timeout`. */
-template <typename T>
-T run_sync(awaitable<T> op, std::chrono::milliseconds timeout = 5s) {
-    boost::asio::io_context ioc;
-    auto fut = boost::asio::co_spawn(ioc, std::move(op), boost::asio::use_future);
-    ioc.run_for(timeout);
-    if (fut.wait_for(0s) != std::future_status::ready) {
-        throw std::runtime_error("run_sync: the operation did not complete in time");
-    }
-    return fut.get();
-}
+// run_sync(): support/async_run.hpp.
 
 /**
  * What test consumers report from their handlers (any thread), and what tests wait for

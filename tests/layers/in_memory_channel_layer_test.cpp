@@ -1,6 +1,8 @@
 // Tests of InMemoryChannelLayer and of ChannelLayer's name rules.
 #include <canal/layers/in_memory_channel_layer.hpp>
 
+#include "support/async_run.hpp"
+
 #include <canal/core/errors.hpp>
 
 #include <boost/asio/bind_cancellation_slot.hpp>
@@ -41,58 +43,8 @@ namespace net = canal::net;
 // test instead of hanging it.
 constexpr auto deadline = 10s;
 
-// Runs the coroutine function `f` on a fresh io_context until everything ends; an
-// exception thrown by `f` fails the test.
-template <typename F>
-void run_async(F f) {
-    net::io_context ioc;
-    bool finished = false;
-    net::co_spawn(ioc, std::move(f), [&](std::exception_ptr e) {
-        finished = true;
-        if (e) {
-            std::rethrow_exception(e);
-        }
-    });
-    ioc.run_for(deadline);
-    BOOST_REQUIRE(finished);
-}
-
-// Runs one layer operation to completion on the calling thread (a sender thread's view).
-template <typename T>
-T run_sync(awaitable<T> op) {
-    net::io_context ioc;
-    std::optional<T> result;
-    std::exception_ptr failure;
-    net::co_spawn(ioc, std::move(op), [&](std::exception_ptr e, T value) {
-        failure = e;
-        result = std::move(value);
-    });
-    ioc.run_for(deadline);
-    if (failure) {
-        std::rethrow_exception(failure);
-    }
-    if (!result) {
-        throw std::runtime_error("layer operation still pending after the deadline");
-    }
-    return std::move(*result);
-}
-
-void run_sync(awaitable<void> op) {
-    net::io_context ioc;
-    std::exception_ptr failure;
-    bool finished = false;
-    net::co_spawn(ioc, std::move(op), [&](std::exception_ptr e) {
-        failure = e;
-        finished = true;
-    });
-    ioc.run_for(deadline);
-    if (failure) {
-        std::rethrow_exception(failure);
-    }
-    if (!finished) {
-        throw std::runtime_error("layer operation still pending after the deadline");
-    }
-}
+using canal::test::run_async;
+using canal::test::run_sync;
 
 // What `op` threw as an E, or a note that it threw nothing.
 template <typename E, typename T>

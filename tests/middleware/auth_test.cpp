@@ -267,4 +267,20 @@ BOOST_AUTO_TEST_CASE(masked_tokens_check_against_the_secret) {
     BOOST_TEST(!csrf_check(secret, std::string(128, 'z')));
 }
 
+BOOST_AUTO_TEST_CASE(a_token_is_128_lower_case_hex_digits) {
+    auto const secret = csrf_new_secret();
+    auto const token = csrf_mask(secret);
+    auto upper = token;
+    for (auto& c : upper) {
+        c = c >= 'a' && c <= 'f' ? static_cast<char>(c - 'a' + 'A') : c;
+    }
+    BOOST_TEST_REQUIRE(upper != token);
+    BOOST_TEST(!csrf_check(secret, upper));
+    auto not_hex = token;
+    not_hex[127] = 'g';
+    BOOST_TEST(!csrf_check(secret, not_hex));
+    BOOST_TEST(!csrf_check(secret, token.substr(0, 127)));
+    BOOST_TEST(csrf_check(secret, token));
+}
+
 BOOST_AUTO_TEST_SUITE_END()

@@ -2,15 +2,15 @@
 // scripted events and record what it sends.
 #pragma once
 
+#include "support/async_run.hpp"
+
 #include <canal/core/application.hpp>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/use_future.hpp>
 
 #include <chrono>
 #include <deque>
-#include <future>
 #include <memory>
 #include <stdexcept>
 #include <utility>
@@ -18,17 +18,7 @@
 
 namespace canal::test {
 
-/** Runs `op` on a private io_context until it completes (bounded); returns its result. */
-template <typename T>
-T run_sync(awaitable<T> op) {
-    boost::asio::io_context ioc;
-    auto fut = boost::asio::co_spawn(ioc, std::move(op), boost::asio::use_future);
-    ioc.run_for(std::chrono::seconds(10));
-    if (fut.wait_for(std::chrono::seconds(0)) != std::future_status::ready) {
-        throw std::runtime_error("run_sync: the operation did not complete in time");
-    }
-    return fut.get();
-}
+// run_sync(): support/async_run.hpp.
 
 /** A coroutine that does nothing (what a test application returns after looking at its scope). */
 inline awaitable<void> nothing() { co_return; }

@@ -134,3 +134,28 @@ BOOST_AUTO_TEST_CASE(reads_the_password_from_stdin_and_stores_only_a_hash) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(login_form)
+
+BOOST_AUTO_TEST_CASE(fields_are_decoded_as_browsers_encode_them) {
+    // A browser sends a space as '+' and a '+' as %2B (application/x-www-form-urlencoded).
+    auto const form = chat::parse_form("username=al+ice&password=a%2Bb+c%25&next=%2Fmultichat%2F");
+    BOOST_TEST(form.at("username") == "al ice");
+    BOOST_TEST(form.at("password") == "a+b c%");
+    BOOST_TEST(form.at("next") == "/multichat/");
+}
+
+BOOST_AUTO_TEST_CASE(the_first_value_of_a_name_wins_and_a_bare_name_is_empty) {
+    auto const form = chat::parse_form("a=1&a=2&flag&=nameless");
+    BOOST_TEST(form.at("a") == "1");
+    BOOST_TEST(form.at("flag") == "");
+    BOOST_TEST(form.at("") == "nameless");
+    BOOST_TEST(chat::parse_form("").empty());
+}
+
+BOOST_AUTO_TEST_CASE(a_malformed_body_has_no_fields) {
+    BOOST_TEST(chat::parse_form("username=alice&password=100%").empty());
+    BOOST_TEST(chat::parse_form("username=%zzalice").empty());
+}
+
+BOOST_AUTO_TEST_SUITE_END()

@@ -144,6 +144,11 @@ BOOST_AUTO_TEST_CASE(an_error_reply_names_the_address_and_the_command) {
     BOOST_TEST(run_command(client, Command{"GET", "text"}).str == "abc");
 }
 
+BOOST_AUTO_TEST_CASE(a_script_is_known_by_the_lower_case_hex_of_its_sha1) {
+    BOOST_TEST(Script("").sha1() == "da39a3ee5e6b4b0d3255bfef95601890afd80709");
+    BOOST_TEST(Script("return 1").sha1() == "e0e1f9fabfc9d4800c877a703b823ac0578ff8db");
+}
+
 BOOST_AUTO_TEST_CASE(evalsha_falls_back_to_eval_after_script_flush) {
     RedisProcess server;
     Client client(url_of(server));

@@ -7,6 +7,8 @@
 #include <boost/json/serialize.hpp>
 #include <boost/test/unit_test.hpp>
 
+#include <fnmatch.h>
+
 #include <cmath>
 
 #include <string>
@@ -248,6 +250,71 @@ BOOST_AUTO_TEST_CASE(glob_patterns) {
     BOOST_TEST(!glob_match("a*b*c", "aXbYbZ"));
     BOOST_TEST(glob_match("a.b", "a.b"));
     BOOST_TEST(!glob_match("a.b", "aXb")); // '.' is literal, unlike a regex
+}
+
+// What a switch to fnmatch(3) must keep: glob_match is fnmatch with FNM_NOESCAPE (a
+// backslash is an ordinary character, as in Python's fnmatch), on these patterns and on the
+// corner cases of brackets. One difference from channels_redis' fnmatchcase(): "[^0-9]" is a
+// negated class here and in C, and the class "^0-9" in Python.
+BOOST_AUTO_TEST_CASE(glob_patterns_match_as_fnmatch_without_escapes) {
+    std::vector<std::string> const patterns{"*",
+                                            "http.response!*",
+                                            "websocket.send!*",
+                                            "specific.*",
+                                            "chat",
+                                            "ch?t",
+                                            "room[0-9]",
+                                            "room[!0-9]",
+                                            "room[^0-9]",
+                                            "[ab]*[cd]",
+                                            "a*b*c",
+                                            "a.b",
+                                            "a\\*b",
+                                            "[]]x",
+                                            "[!]]x",
+                                            "[a-]",
+                                            "[ab",
+                                            "*[",
+                                            "x[]",
+                                            "a/*",
+                                            ".*",
+                                            "[z-a]",
+                                            "**b",
+                                            "a[.]b"};
+    std::vector<std::string> const names{"",
+                                         "anything",
+                                         "http.response!abc",
+                                         "http.request",
+                                         "chat",
+                                         "xchat",
+                                         "cht",
+                                         "room7",
+                                         "roomx",
+                                         "a--d",
+                                         "a--e",
+                                         "aXbYbZc",
+                                         "a.b",
+                                         "a*b",
+                                         "a\\b",
+                                         "]x",
+                                         "ax",
+                                         "-",
+                                         "[",
+                                         "ab",
+                                         "x[]",
+                                         "x[",
+                                         "a/b",
+                                         ".hidden",
+                                         "zb",
+                                         "a-b",
+                                         "specific.abc!def",
+                                         "websocket.send!x"};
+    for (auto const& pattern : patterns) {
+        for (auto const& name : names) {
+            bool const c = ::fnmatch(pattern.c_str(), name.c_str(), FNM_NOESCAPE) == 0;
+            BOOST_TEST(glob_match(pattern, name) == c, "'" << pattern << "' on '" << name << "'");
+        }
+    }
 }
 
 BOOST_AUTO_TEST_CASE(capacity_table_first_match_wins) {

@@ -4,9 +4,12 @@
 
 #include <canal/core/errors.hpp>
 
+#include <boost/beast/http/rfc7230.hpp>
 #include <boost/test/unit_test.hpp>
 
 #include <stdexcept>
+#include <string>
+#include <vector>
 
 using namespace canal;
 using namespace canal::detail;
@@ -154,6 +157,23 @@ BOOST_AUTO_TEST_CASE(close_reasons_are_cut_to_123_bytes_on_a_character_boundary)
     // 122 ASCII bytes then a two-byte 'é': the 'é' would straddle byte 123, so it goes.
     auto cut = close_reason(std::string(122, 'a') + "\xC3\xA9" + "tail");
     BOOST_TEST(cut == std::string(122, 'a'));
+}
+
+// What a switch to Beast's http::token_list must keep: the same items for well-formed
+// lists (RFC 7230 #token, with empty elements and spaces or tabs around commas). On a
+// malformed list they differ: the split keeps "a b" as an item, token_list stops at it.
+BOOST_AUTO_TEST_CASE(header_lists_split_as_beast_token_list_does) {
+    for (std::string const value : {"chat", "chat, superchat", " chat ,superchat ", "a,,b", ",", "",
+                                    "a\t,\tb", "graphql-ws,  v1.json.example"}) {
+        boost::beast::http::opt_token_list tokens(value);
+        BOOST_TEST_REQUIRE(boost::beast::http::validate_list(tokens), value);
+        std::vector<std::string> expected;
+        for (auto token : tokens) {
+            expected.emplace_back(token);
+        }
+        BOOST_TEST(split_header_list(value) == expected, "'" << value << "'");
+    }
+    BOOST_TEST(split_header_list("a b, c") == (std::vector<std::string>{"a b", "c"}));
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -1,4 +1,4 @@
-// SyncConsumer, WebsocketConsumer and JsonWebsocketConsumer: handlers on the handler pool.
+// WebsocketConsumer and JsonWebsocketConsumer: handlers on the handler pool.
 #include <canal/consumers/websocket_consumer.hpp>
 
 #include "consumers/json_frames.hpp"
@@ -7,8 +7,6 @@
 #include <boost/asio/co_spawn.hpp>
 
 namespace canal {
-
-void SyncConsumer::post_event(Event event) { post_event_from_thread(std::move(event)); }
 
 // --- WebsocketConsumer --------------------------------------------------------------------
 
@@ -29,10 +27,6 @@ void WebsocketConsumer::websocket_receive(WebsocketReceive message) {
 
 void WebsocketConsumer::websocket_disconnect(WebsocketDisconnect const& message) {
     disconnect(message.code);
-}
-
-awaitable<void> WebsocketConsumer::run_blocking(std::function<void()> f) {
-    return sync_to_async(std::move(f));
 }
 
 // Plain functions, not coroutines: g++ 12 miscompiles coroutine parameters moved into

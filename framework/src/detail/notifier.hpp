@@ -35,8 +35,6 @@ public:
 
     void notify() { timer_.cancel(); }
 
-    [[nodiscard]] net::any_io_executor get_executor() { return timer_.get_executor(); }
-
 private:
     net::steady_timer timer_;
 };

@@ -3,8 +3,12 @@
 
 #include <canal/core/errors.hpp>
 
+#include <boost/algorithm/hex.hpp>
+
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
+
+#include <iterator>
 
 namespace canal::detail {
 
@@ -18,45 +22,19 @@ std::string random_bytes(std::size_t n) {
 }
 
 std::string to_hex(std::string_view bytes) {
-    static constexpr char digits[] = "0123456789abcdef";
     std::string out;
     out.reserve(bytes.size() * 2);
-    for (char c : bytes) {
-        auto const b = static_cast<unsigned char>(c);
-        out.push_back(digits[b >> 4]);
-        out.push_back(digits[b & 0xf]);
-    }
+    boost::algorithm::hex_lower(bytes.begin(), bytes.end(), std::back_inserter(out));
     return out;
 }
 
-namespace {
-int hex_value(char c) noexcept {
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-    if (c >= 'A' && c <= 'F') {
-        return c - 'A' + 10;
-    }
-    return -1;
-}
-} // namespace
-
 std::optional<std::string> from_hex(std::string_view hex) {
-    if (hex.size() % 2 != 0) {
-        return std::nullopt;
-    }
     std::string out;
     out.reserve(hex.size() / 2);
-    for (std::size_t i = 0; i < hex.size(); i += 2) {
-        int const hi = hex_value(hex[i]);
-        int const lo = hex_value(hex[i + 1]);
-        if (hi < 0 || lo < 0) {
-            return std::nullopt;
-        }
-        out.push_back(static_cast<char>((hi << 4) | lo));
+    try {
+        boost::algorithm::unhex(hex.begin(), hex.end(), std::back_inserter(out));
+    } catch (boost::algorithm::hex_decode_error const&) {
+        return std::nullopt; // not a hex digit, or an odd length
     }
     return out;
 }

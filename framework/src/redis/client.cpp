@@ -6,6 +6,7 @@
 
 #include <canal/core/errors.hpp>
 
+#include <boost/algorithm/hex.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/executor_work_guard.hpp>
@@ -25,6 +26,7 @@
 #include <cstdio>
 #include <deque>
 #include <exception>
+#include <iterator>
 #include <thread>
 #include <utility>
 
@@ -35,12 +37,8 @@ using tcp = net::ip::tcp;
 Script::Script(std::string source) : source_(std::move(source)) {
     std::array<unsigned char, SHA_DIGEST_LENGTH> digest{};
     SHA1(reinterpret_cast<unsigned char const*>(source_.data()), source_.size(), digest.data());
-    static constexpr char hex[] = "0123456789abcdef";
     sha1_.reserve(digest.size() * 2);
-    for (unsigned char byte : digest) {
-        sha1_ += hex[byte >> 4];
-        sha1_ += hex[byte & 0xf];
-    }
+    boost::algorithm::hex_lower(digest.begin(), digest.end(), std::back_inserter(sha1_));
 }
 
 namespace {

@@ -3,7 +3,7 @@
 
 #include <canal/core/errors.hpp>
 
-#include "dispatch.hpp"
+#include "core/run_routed.hpp"
 
 #include <exception>
 #include <stdexcept>

@@ -2,7 +2,7 @@
 // io_context, driven step by step from the test thread.
 #include <canal/testing/websocket_communicator.hpp>
 
-#include "routing/dispatch.hpp"
+#include "core/run_routed.hpp"
 #include "server/session_core.hpp"
 
 #include <canal/core/errors.hpp>
@@ -10,6 +10,7 @@
 
 #include "detail/notifier.hpp"
 
+#include <boost/algorithm/hex.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
@@ -166,7 +167,28 @@ void ApplicationCommunicator::wait(std::chrono::milliseconds timeout) {
     }
 }
 
-boost::asio::io_context& ApplicationCommunicator::context() noexcept { return impl_->ioc; }
+net::any_io_executor ApplicationCommunicator::get_executor() const {
+    return impl_->ioc.get_executor();
+}
+
+void ApplicationCommunicator::run(awaitable<void> op, std::chrono::milliseconds timeout) {
+    // Shared with the completion handler, which outlives this call when `op` times out.
+    struct Outcome {
+        bool done = false;
+        std::exception_ptr error;
+    };
+    auto outcome = std::make_shared<Outcome>();
+    net::co_spawn(impl_->ioc, std::move(op), [outcome](std::exception_ptr e) {
+        outcome->done = true;
+        outcome->error = e;
+    });
+    if (!impl_->run_until([&outcome] { return outcome->done; }, timeout)) {
+        throw Error("timed out waiting for the operation given to run() to complete");
+    }
+    if (outcome->error) {
+        std::rethrow_exception(outcome->error);
+    }
+}
 
 // --- WebsocketCommunicator -------------------------------------------------------------
 
@@ -176,15 +198,13 @@ namespace detail {
 // Characters a request line cannot carry as they are (a space, non-ASCII...) are
 // percent-encoded, as a client would send them; '%' sequences are kept.
 std::string as_sent(std::string_view target) {
-    static constexpr char hex[] = "0123456789ABCDEF";
     std::string out;
-    for (char c : target) {
+    for (char const& c : target) {
         auto const u = static_cast<unsigned char>(c);
         if (u <= 0x20U || u >= 0x7FU || c == '"' || c == '<' || c == '>' || c == '\\' ||
             c == '^' || c == '`' || c == '{' || c == '|' || c == '}') {
             out += '%';
-            out += hex[u >> 4U];
-            out += hex[u & 0xFU];
+            boost::algorithm::hex(&c, &c + 1, std::back_inserter(out)); // upper case, as RFC 3986
         } else {
             out += c;
         }

@@ -6,6 +6,7 @@
 #include <canal/middleware/csrf.hpp>
 
 #include <boost/url/params_view.hpp>
+#include <boost/url/parse_query.hpp>
 
 #include <fstream>
 #include <sstream>
@@ -61,14 +62,20 @@ canal::awaitable<void> login_page(std::filesystem::path page,
     auto event = co_await receive();
     auto const* request = std::get_if<canal::HttpRequest>(&event);
     std::string body = request != nullptr ? request->body : std::string();
+    // Browsers send a space as '+': Boost.URL decodes it so when asked to. A malformed body
+    // leaves the fields empty, and the CSRF check below refuses it.
     std::string username, password, token;
-    for (auto const& field : boost::urls::params_view(body)) {
-        if (field.key == "username") {
-            username = field.value;
-        } else if (field.key == "password") {
-            password = field.value;
-        } else if (field.key == canal::csrf_field_name) {
-            token = field.value;
+    boost::urls::encoding_opts form;
+    form.space_as_plus = true;
+    if (boost::urls::parse_query(body)) {
+        for (auto const& field : boost::urls::params_view(body, form)) {
+            if (field.key == "username") {
+                username = field.value;
+            } else if (field.key == "password") {
+                password = field.value;
+            } else if (field.key == canal::csrf_field_name) {
+                token = field.value;
+            }
         }
     }
     if (!has_secret || !canal::csrf_check(secret, token)) {

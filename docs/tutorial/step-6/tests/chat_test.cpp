@@ -1,12 +1,16 @@
 // tests/chat_test.cpp: the chat consumer behind its middleware, driven by
-// WebsocketCommunicator: no server, no socket.
+// WebsocketCommunicator, and the login page, driven by HttpCommunicator: no server, no socket.
 #define BOOST_TEST_MODULE chat
 #include "chat/routing.hpp"
+#include "chat/views.hpp"
 
 #include <canal/layers/in_memory_channel_layer.hpp>
+#include <canal/middleware/auth_middleware.hpp>
+#include <canal/middleware/csrf.hpp>
 #include <canal/middleware/json_file_user_store.hpp>
 #include <canal/middleware/memory_session_store.hpp>
 #include <canal/middleware/session.hpp>
+#include <canal/testing/http_communicator.hpp>
 #include <canal/testing/websocket_communicator.hpp>
 
 #include <boost/json/value.hpp>
@@ -14,6 +18,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <fstream>
 #include <memory>
 #include <string>
 
@@ -30,7 +35,7 @@ struct ChatFixture {
     ChatFixture() {
         std::filesystem::remove("test_users.json");
         users = std::make_shared<canal::JsonFileUserStore>("test_users.json");
-        // 1 PBKDF2 iteration instead of 260000: these tests never check a password.
+        // 1 PBKDF2 iteration instead of 260000: fast to check, and these tests are no attack.
         users->create_user("alice", "alice's password", false, 1);
         users->create_user("bob", "bob's password", false, 1);
         app = chat::websocket_router(sessions, users);
@@ -93,4 +98,25 @@ BOOST_FIXTURE_TEST_CASE(other_sites_are_refused, ChatFixture) {
 BOOST_FIXTURE_TEST_CASE(an_invalid_room_name_is_refused, ChatFixture) {
     canal::WebsocketCommunicator client{app, "/ws/chat/no%20spaces/", logged_in("alice")};
     BOOST_TEST(!client.connect().accepted);
+}
+
+BOOST_FIXTURE_TEST_CASE(the_login_form_logs_alice_in, ChatFixture) {
+    // The page only needs its two fields here.
+    std::ofstream("test_login.html") << "{{csrf_token}} {{error}}";
+    auto login =
+        canal::AuthMiddlewareStack(chat::login_view("test_login.html", users), sessions, users);
+    // What a browser posts: the CSRF cookie, a masked token, and a space sent as '+'.
+    auto const secret = canal::csrf_new_secret();
+    canal::Scope browser;
+    browser.headers.emplace_back("cookie", std::string(canal::csrf_cookie_name) + "=" + secret);
+    std::string form = "username=alice&password=alice%27s+password&csrfmiddlewaretoken=" +
+                       canal::csrf_mask(secret);
+    canal::HttpCommunicator post{login, "POST", "/login/", form, browser};
+    auto const response = post.get_response();
+    BOOST_TEST(response.status == 302);
+
+    std::string wrong =
+        "username=alice&password=alice%27s&csrfmiddlewaretoken=" + canal::csrf_mask(secret);
+    canal::HttpCommunicator again{login, "POST", "/login/", wrong, browser};
+    BOOST_TEST(again.get_response().status == 200); // the form again, with an error
 }

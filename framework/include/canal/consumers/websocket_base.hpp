@@ -38,9 +38,6 @@ protected:
     /** Records a close; returns the event, or nothing when already closed or gone. */
     std::optional<Event> make_close(int code, std::string reason);
 
-    /** True once accept was sent. */
-    [[nodiscard]] bool accepted() const noexcept { return accepted_; }
-
 public:
     /**
      * Bytes sent to this client that its socket has not taken yet (0 without a server).

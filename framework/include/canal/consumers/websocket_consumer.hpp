@@ -1,12 +1,15 @@
 // WebsocketConsumer and JsonWebsocketConsumer: blocking handlers on the handler pool.
 #pragma once
 
-#include <canal/consumers/sync_consumer.hpp>
+#include <canal/consumers/blocking_handlers.hpp>
 #include <canal/consumers/websocket_base.hpp>
+#include <canal/sync/async_to_sync.hpp>
 
 #include <boost/json/value.hpp>
 
+#include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 namespace canal {
@@ -23,20 +26,11 @@ namespace canal {
  * @code
  * canal::async_to_sync([&] { return channel_layer().group_add(group_, channel_name()); });
  * @endcode
+ * Register blocking member handlers with `on("type", &MyConsumer::handler)`; `run_blocking(f)`
+ * runs `f` on the pool before the consumer's next event (both shared with SyncConsumer).
  */
-class WebsocketConsumer : public detail::WebsocketBase {
+class WebsocketConsumer : public detail::BlockingHandlers<detail::WebsocketBase> {
 protected:
-    using AsyncConsumer::on;
-
-    /** Registers a blocking handler for layer messages of `type`. */
-    template <typename C>
-    void on(std::string type, void (C::*fn)(Message const&)) {
-        static_assert(std::is_base_of_v<WebsocketConsumer, C>);
-        auto* self = static_cast<C*>(this);
-        AsyncConsumer::on(type, detail::blocking_handler(self, fn));
-        on_blocking(std::move(type), [self, fn](Message const& m) { (self->*fn)(m); });
-    }
-
     /** Called on the handshake. Default: accept(). */
     virtual void connect();
     /** A text message from the client. Default: ignore it. */
@@ -70,9 +64,6 @@ protected:
     void send_bytes(std::string bytes);
     /** Closes with `code` and `reason` (before accept: refuses with HTTP 403). */
     void close(int code = 1000, std::string reason = {});
-
-    /** Runs `f` on the handler pool; the consumer's next event waits for it. */
-    awaitable<void> run_blocking(std::function<void()> f);
 
 private:
     awaitable<void> hook_connect() final;

@@ -1,4 +1,4 @@
-// Url: where a Redis server is, parsed from `redis://[:password@]host:port[/db]`.
+// Url: where a Redis server is, parsed from `redis://[[user]:password@]host[:port][/db]`.
 #pragma once
 
 #include <string>

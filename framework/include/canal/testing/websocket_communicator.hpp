@@ -3,7 +3,6 @@
 
 #include <canal/core/application.hpp>
 
-#include <boost/asio/io_context.hpp>
 #include <boost/json/value.hpp>
 
 #include <chrono>
@@ -37,8 +36,15 @@ public:
     bool finished();
     /** Waits up to `timeout` for the application to return; rethrows what it threw. */
     void wait(std::chrono::milliseconds timeout = std::chrono::seconds(1));
-    /** The io_context the application runs on (for layer calls in tests). */
-    boost::asio::io_context& context() noexcept;
+    /** The executor the application runs on (one thread: the test's, in the calls above). */
+    [[nodiscard]] net::any_io_executor get_executor() const;
+
+    /**
+     * Runs `op` (a layer call, for instance) on the application's executor, and the
+     * application with it, until `op` completes; rethrows what it threw. Throws
+     * canal::Error ("timed out ...") when it has not completed within `timeout`.
+     */
+    void run(awaitable<void> op, std::chrono::milliseconds timeout = std::chrono::seconds(1));
 
 private:
     struct Impl;

@@ -1,4 +1,5 @@
-// Internal: the coroutines a router hands back once it has picked an application.
+// Internal: running an application a router (or a communicator) has picked, and the
+// awaitable that carries a routing failure to where it is awaited.
 #pragma once
 
 #include <canal/core/application.hpp>

@@ -1,5 +1,6 @@
-// Internal: the coroutines a router hands back once it has picked an application.
-#include "dispatch.hpp"
+// Internal: running an application a router (or a communicator) has picked, and the
+// awaitable that carries a routing failure to where it is awaited.
+#include "core/run_routed.hpp"
 
 #include <memory>
 #include <utility>
