@@ -252,9 +252,8 @@ BOOST_AUTO_TEST_CASE(glob_patterns) {
     BOOST_TEST(!glob_match("a.b", "aXb")); // '.' is literal, unlike a regex
 }
 
-// What a switch to fnmatch(3) must keep: glob_match is fnmatch with FNM_NOESCAPE (a
-// backslash is an ordinary character, as in Python's fnmatch), on these patterns and on the
-// corner cases of brackets. One difference from channels_redis' fnmatchcase(): "[^0-9]" is a
+// glob_match is fnmatch(3) with FNM_NOESCAPE (a backslash is an ordinary character, as in
+// Python's fnmatch), on these patterns and on the corner cases of brackets. One difference from channels_redis' fnmatchcase(): "[^0-9]" is a
 // negated class here and in C, and the class "^0-9" in Python.
 BOOST_AUTO_TEST_CASE(glob_patterns_match_as_fnmatch_without_escapes) {
     std::vector<std::string> const patterns{"*",

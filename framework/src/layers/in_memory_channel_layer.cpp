@@ -1,6 +1,7 @@
 // InMemoryChannelLayer: bounded per-channel queues, expiring groups, wakeups across threads.
 #include <canal/layers/in_memory_channel_layer.hpp>
 
+#include "detail/crypto.hpp"
 #include "layers/local_channels.hpp"
 
 #include <canal/core/errors.hpp>
@@ -235,7 +236,7 @@ public:
         : settings(checked(s)),
           sweep_interval_(std::max<Clock::duration>(std::min(s.expiry, s.group_expiry),
                                                     std::chrono::milliseconds(10))),
-          next_sweep_(Clock::now() + sweep_interval_), rng_(std::random_device{}()) {}
+          next_sweep_(Clock::now() + sweep_interval_) {}
 
     LayerSettings const settings;
     std::atomic<std::size_t> dropped{0};
@@ -375,19 +376,22 @@ public:
                               "allowed, under " +
                               std::to_string(max_prefix_length + 1) + " characters");
         }
+        // Letters from OpenSSL's CSPRNG: a channel name must not be guessable (whoever
+        // knows it can send to that consumer). 256 % 52 leaves a small bias (about 5.6 bits
+        // a letter instead of 5.7).
         static constexpr std::string_view letters =
             "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
-        std::uniform_int_distribution<std::size_t> pick(0, letters.size() - 1);
-        std::string name;
-        std::lock_guard lock(mutex_);
-        do {
-            name.assign(prefix);
+        for (;;) {
+            std::string name(prefix);
             name += inmemory_marker;
-            for (std::size_t i = 0; i < random_letters; ++i) {
-                name += letters[pick(rng_)];
+            for (char byte : detail::random_bytes(random_letters)) {
+                name += letters[static_cast<unsigned char>(byte) % letters.size()];
             }
-        } while (channels_.contains(name));
-        return name;
+            std::lock_guard lock(mutex_);
+            if (!channels_.contains(name)) {
+                return name;
+            }
+        }
     }
 
     void group_add(std::string const& group, std::string const& channel) {
@@ -592,7 +596,6 @@ private:
     std::unordered_map<std::string, ChannelQueue> channels_;
     std::unordered_map<std::string, Members> groups_;
     Clock::time_point next_sweep_;
-    std::mt19937_64 rng_;
 };
 
 namespace {

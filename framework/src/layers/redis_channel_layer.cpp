@@ -1,6 +1,7 @@
 // RedisChannelLayer: channels_redis 4's storage model over canal's Redis client.
 #include <canal/layers/redis_channel_layer.hpp>
 
+#include "detail/crypto.hpp"
 #include "detail/log.hpp"
 #include "layers/local_channels.hpp"
 #include "layers/redis_wire.hpp"
@@ -144,20 +145,13 @@ long long whole_seconds(std::chrono::milliseconds d) {
     return std::max<long long>(1, std::chrono::duration_cast<std::chrono::seconds>(d).count());
 }
 
-std::string random_hex(std::mt19937_64& rng, std::size_t digits) {
-    static constexpr char hex[] = "0123456789abcdef";
-    std::string out;
-    out.reserve(digits);
-    while (out.size() < digits) {
-        auto v = rng();
-        for (int i = 0; i < 16 && out.size() < digits; ++i, v >>= 4) {
-            out += hex[v & 0xf];
-        }
-    }
-    return out;
-}
+// 32 hex digits from OpenSSL's CSPRNG: a channel name must not be guessable.
+std::string random_name_part() { return detail::to_hex(detail::random_bytes(16)); }
 
-std::string random_bytes(std::mt19937_64& rng, std::size_t n) {
+// channels_redis' random prefix of a payload: it keeps equal messages apart in a channel's
+// sorted set, and is no secret (channels_redis takes it from Python's `random`), so a fast
+// PRNG on the layer's thread makes it.
+std::string unique_prefix(std::mt19937_64& rng, std::size_t n) {
     std::string out;
     out.reserve(n);
     while (out.size() < n) {
@@ -218,7 +212,7 @@ struct RedisLayerState : std::enable_shared_from_this<RedisLayerState> {
         receiver_ids.resize(urls.size(), 0);
         ever_connected.resize(urls.size(), false);
         pauses.resize(urls.size());
-        client_prefix = random_hex(rng, 32);
+        client_prefix = random_name_part();
     }
 
     RedisLayerSettings const settings;
@@ -544,7 +538,7 @@ struct RedisLayerState : std::enable_shared_from_this<RedisLayerState> {
         std::vector<std::string> keys{self->group_key(group)};
         std::vector<std::string> args;
         args.push_back(self->settings.prefix);
-        args.push_back(random_bytes(self->rng, 12));
+        args.push_back(unique_prefix(self->rng, 12));
         args.push_back(encode_payload_head(message.object()));
         args.push_back(score(now));
         args.push_back(std::to_string(expiry));
@@ -565,7 +559,7 @@ struct RedisLayerState : std::enable_shared_from_this<RedisLayerState> {
         auto const head = encode_payload_head(message.object());
         for (std::size_t i = 2; i + 2 < reply.elements.size(); i += 3) {
             retry.keys.push_back(std::move(reply.elements[i].str));
-            retry.payloads.push_back(random_bytes(self->rng, 12) + head +
+            retry.payloads.push_back(unique_prefix(self->rng, 12) + head +
                                      reply.elements[i + 1].str);
             retry.capacities.push_back(self->settings.capacity);
             retry.counts.push_back(static_cast<std::size_t>(reply.elements[i + 2].integer));
@@ -666,7 +660,7 @@ struct RedisLayerState : std::enable_shared_from_this<RedisLayerState> {
     static awaitable<std::string> new_channel_op(std::shared_ptr<RedisLayerState> self,
                                                  std::string prefix) {
         auto non_local = prefix + "." + self->client_prefix + "!";
-        auto name = non_local + random_hex(self->rng, 32);
+        auto name = non_local + random_name_part();
         auto const shard = consistent_hash(non_local, self->shards());
         auto key = self->settings.prefix + non_local;
         auto& keys = self->local_keys[shard];

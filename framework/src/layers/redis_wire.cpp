@@ -8,6 +8,8 @@
 
 #include <msgpack.hpp>
 
+#include <fnmatch.h>
+
 #include <array>
 #include <cstdint>
 #include <cstring>
@@ -278,81 +280,9 @@ std::string_view non_local_name(std::string_view channel) {
 }
 
 bool glob_match(std::string_view pattern, std::string_view name) {
-    // Iterative matcher with back-tracking on the last '*' (fnmatch semantics, no '/' rule).
-    std::size_t p = 0;
-    std::size_t n = 0;
-    std::size_t star = std::string_view::npos;
-    std::size_t star_n = 0;
-    auto match_class = [&](std::size_t& pi, char c) -> int {
-        // Returns 1 match, 0 no match, -1 not a class (treat '[' literally); advances pi.
-        std::size_t i = pi + 1;
-        bool negate = false;
-        if (i < pattern.size() && (pattern[i] == '!' || pattern[i] == '^')) {
-            negate = true;
-            ++i;
-        }
-        bool matched = false;
-        bool first = true;
-        while (i < pattern.size() && (pattern[i] != ']' || first)) {
-            first = false;
-            char lo = pattern[i];
-            char hi = lo;
-            if (i + 2 < pattern.size() && pattern[i + 1] == '-' && pattern[i + 2] != ']') {
-                hi = pattern[i + 2];
-                i += 2;
-            }
-            if (c >= lo && c <= hi) {
-                matched = true;
-            }
-            ++i;
-        }
-        if (i >= pattern.size()) {
-            return -1;
-        }
-        pi = i + 1;
-        return matched != negate ? 1 : 0;
-    };
-    while (n < name.size()) {
-        if (p < pattern.size() && pattern[p] == '*') {
-            star = p++;
-            star_n = n;
-            continue;
-        }
-        if (p < pattern.size()) {
-            if (pattern[p] == '?') {
-                ++p;
-                ++n;
-                continue;
-            }
-            if (pattern[p] == '[') {
-                std::size_t pi = p;
-                int const r = match_class(pi, name[n]);
-                if (r == 1) {
-                    p = pi;
-                    ++n;
-                    continue;
-                }
-                if (r == -1 && name[n] == '[') {
-                    ++p;
-                    ++n;
-                    continue;
-                }
-            } else if (pattern[p] == name[n]) {
-                ++p;
-                ++n;
-                continue;
-            }
-        }
-        if (star == std::string_view::npos) {
-            return false;
-        }
-        p = star + 1;
-        n = ++star_n;
-    }
-    while (p < pattern.size() && pattern[p] == '*') {
-        ++p;
-    }
-    return p == pattern.size();
+    // fnmatch(3) without FNM_PATHNAME ('/' is ordinary) and with FNM_NOESCAPE (so is '\\',
+    // as in Python's fnmatch, which channels_redis uses).
+    return fnmatch(std::string(pattern).c_str(), std::string(name).c_str(), FNM_NOESCAPE) == 0;
 }
 
 CapacityTable::CapacityTable(std::vector<std::pair<std::string, std::size_t>> patterns,

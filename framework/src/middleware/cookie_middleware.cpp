@@ -1,6 +1,8 @@
 // CookieMiddleware: Cookie header parsing (Django's rules) and Set-Cookie formatting.
 #include <canal/middleware/cookie_middleware.hpp>
 
+#include "detail/ascii.hpp"
+
 #include <array>
 #include <ctime>
 #include <stdexcept>
@@ -9,14 +11,9 @@ namespace canal {
 
 namespace {
 
+// Python's str.strip(): every ASCII whitespace character.
 std::string_view trim(std::string_view s) noexcept {
-    auto const ws = std::string_view(" \t\r\n\f\v");
-    auto const b = s.find_first_not_of(ws);
-    if (b == std::string_view::npos) {
-        return {};
-    }
-    auto const e = s.find_last_not_of(ws);
-    return s.substr(b, e - b + 1);
+    return detail::trim(s, " \t\r\n\f\v");
 }
 
 // Python's http.cookies._unquote: only a value wrapped in double quotes is unescaped.

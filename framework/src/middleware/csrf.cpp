@@ -1,7 +1,7 @@
 // CSRF secrets and masked tokens.
 #include <canal/middleware/csrf.hpp>
 
-#include "crypto.hpp"
+#include "detail/crypto.hpp"
 
 namespace canal {
 

@@ -1,6 +1,8 @@
 // OriginValidator: Channels' origin pattern rules; refusal before accept (HTTP 403).
 #include <canal/middleware/origin_validator.hpp>
 
+#include "detail/ascii.hpp"
+
 #include <canal/core/errors.hpp>
 
 #include "detail/log.hpp"
@@ -13,13 +15,7 @@ namespace canal {
 
 namespace {
 
-std::string lower(std::string_view s) {
-    std::string out(s);
-    std::transform(out.begin(), out.end(), out.begin(), [](char c) {
-        return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
-    });
-    return out;
-}
+std::string lower(std::string_view s) { return detail::ascii_lower(s); }
 
 // The host and port of an authority (`user@host:port`), as urlparse's hostname and port.
 // Returns false for a port that is not a number (Python raises on reading it).

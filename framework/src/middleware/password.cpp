@@ -3,7 +3,7 @@
 
 #include <canal/core/errors.hpp>
 
-#include "crypto.hpp"
+#include "detail/crypto.hpp"
 
 #include <openssl/evp.h>
 

@@ -1,7 +1,7 @@
 // Session: values, key rotation and saving to the store.
 #include <canal/middleware/session.hpp>
 
-#include "crypto.hpp"
+#include "detail/crypto.hpp"
 
 #include <utility>
 

@@ -3,41 +3,27 @@
 
 #include <canal/core/errors.hpp>
 
+#include "detail/ascii.hpp"
+
+#include <boost/beast/http/rfc7230.hpp>
 #include <boost/url/parse.hpp>
 
 namespace canal::detail {
 
-std::string lower_ascii(std::string_view s) {
-    std::string out(s);
-    for (auto& c : out) {
-        if (c >= 'A' && c <= 'Z') {
-            c = static_cast<char>(c - 'A' + 'a');
-        }
-    }
-    return out;
-}
-
 namespace {
-std::string_view trim(std::string_view s) {
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) {
-        s.remove_prefix(1);
-    }
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) {
-        s.remove_suffix(1);
-    }
-    return s;
-}
+// HTTP's optional whitespace around a header value.
+constexpr std::string_view ows = " \t";
 } // namespace
 
 std::vector<std::string> split_header_list(std::string_view value) {
+    // RFC 7230's #token, as Beast reads it; a malformed list offers nothing.
+    boost::beast::http::opt_token_list tokens(value);
     std::vector<std::string> items;
-    while (!value.empty()) {
-        auto comma = value.find(',');
-        auto item = trim(value.substr(0, comma));
-        if (!item.empty()) {
-            items.emplace_back(item);
-        }
-        value = comma == std::string_view::npos ? std::string_view{} : value.substr(comma + 1);
+    if (!boost::beast::http::validate_list(tokens)) {
+        return items;
+    }
+    for (auto token : tokens) {
+        items.emplace_back(token);
     }
     return items;
 }
@@ -62,7 +48,7 @@ std::optional<Scope> build_scope(RequestHead head) {
     }
     scope.headers = std::move(head.headers);
     for (auto& [name, value] : scope.headers) {
-        name = lower_ascii(name);
+        name = ascii_lower(name);
     }
     if (websocket) {
         for (auto const& [name, value] : scope.headers) {
@@ -101,7 +87,7 @@ std::optional<Refusal> check_upgrade(Scope const& scope) {
     if (key == nullptr) {
         return Refusal{400, "bad websocket handshake: no Sec-WebSocket-Key\n"};
     }
-    if (!is_valid_websocket_key(trim(*key))) {
+    if (!is_valid_websocket_key(trim(*key, ows))) {
         return Refusal{400, "bad websocket handshake: Sec-WebSocket-Key must be 16 bytes in "
                             "base64\n"};
     }

@@ -40,10 +40,10 @@ struct RequestHead {
  */
 std::optional<Scope> build_scope(RequestHead head);
 
-/** ASCII lower case. */
-std::string lower_ascii(std::string_view s);
-
-/** The items of a comma-separated header value, trimmed, empties skipped. */
+/**
+ * The items of a comma-separated header value (RFC 7230's #token, read by Beast's
+ * http::opt_token_list): trimmed, empties skipped; nothing when the list is malformed.
+ */
 std::vector<std::string> split_header_list(std::string_view value);
 
 /** A plain-text HTTP answer given instead of running or upgrading. */

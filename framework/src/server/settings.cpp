@@ -172,7 +172,8 @@ Settings Settings::from_args(int argc, char** argv, std::vector<Flag>* extra) {
                        "when a client reads too slowly: close (1008) or drop")(
         "access-log", po::bool_switch(&s.access_log), "log requests and connections")(
         "layer", po::value(&s.layer)->composing(),
-        "channel layer: memory (the default), or redis://HOST:PORT[/DB]; repeat for shards");
+        "channel layer: memory (the default), or redis://HOST[:PORT][/DB] with "
+        "[[USER]:PASSWORD@] before HOST if need be; repeat for shards");
     if (extra != nullptr) {
         for (auto& flag : *extra) {
             opts.add_options()(flag.name.c_str(),

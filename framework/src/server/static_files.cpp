@@ -1,6 +1,8 @@
 // StaticFiles and file_response: read files from disk for HTTP applications.
 #include <canal/server/static_files.hpp>
 
+#include "detail/ascii.hpp"
+
 #include <canal/core/errors.hpp>
 
 #include <fstream>
@@ -139,18 +141,8 @@ std::string_view content_type_for(std::string_view filename) noexcept {
     }
     auto ext = filename.substr(dot);
     for (auto const& e : table) {
-        if (e.ext.size() == ext.size()) {
-            bool same = true;
-            for (std::size_t i = 0; i < ext.size(); ++i) {
-                char c = ext[i];
-                if (c >= 'A' && c <= 'Z') {
-                    c = static_cast<char>(c - 'A' + 'a');
-                }
-                same = same && c == e.ext[i];
-            }
-            if (same) {
-                return e.type;
-            }
+        if (detail::ascii_iequals(e.ext, ext)) {
+            return e.type;
         }
     }
     return "application/octet-stream";

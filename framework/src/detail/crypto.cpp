@@ -1,5 +1,5 @@
 // OpenSSL helpers: random bytes, hex, constant-time compare.
-#include "crypto.hpp"
+#include "detail/crypto.hpp"
 
 #include <canal/core/errors.hpp>
 

@@ -1,4 +1,5 @@
-// OpenSSL helpers shared by the middleware sources: random bytes, hex, constant-time compare.
+// OpenSSL helpers shared by the middleware and the layers: random bytes, hex, constant-time
+// compare.
 #pragma once
 
 #include <optional>
