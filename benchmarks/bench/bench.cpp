@@ -229,7 +229,7 @@ public:
     [[nodiscard]] std::chrono::seconds time_limit() const {
         double warmup = burst_ ? 0 : o_.warmup;
         return std::chrono::seconds(static_cast<long long>(std::ceil(
-            connect_limit().count() + warmup + o_.duration + drain_limit + close_limit + 3)));
+            connect_limit().count() + warmup + o_.duration + backlog_limit + close_limit + 3)));
     }
 
     void start() {
@@ -260,6 +260,7 @@ public:
 
 private:
     static constexpr double drain_limit = 2;
+    static constexpr double backlog_limit = 20;
     static constexpr double close_limit = 2;
     static constexpr std::size_t connect_concurrency = 64;
     static constexpr auto stall_timeout = std::chrono::seconds(2);
@@ -392,13 +393,35 @@ private:
             }
         }
 
-        // Wait for the deliveries in flight, at most drain_limit seconds.
+        // Wait for the deliveries in flight, at most drain_limit seconds; past it, for as
+        // long as frames keep arriving (a backlog the server is still working through, not
+        // a loss), up to backlog_limit seconds.
         auto drain_start = Clock::now();
-        auto drain_end = drain_start + std::chrono::duration_cast<Clock::duration>(
-                                           std::chrono::duration<double>(drain_limit));
-        while (!stopping_ && Clock::now() < drain_end &&
-               (senders_active_ > 0 || deliveries_outstanding())) {
-            co_await sleep_until(Clock::now() + std::chrono::milliseconds(5));
+        auto const seconds = [](double s) {
+            return std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(s));
+        };
+        auto drain_end = drain_start + seconds(drain_limit);
+        auto const backlog_end = drain_start + seconds(backlog_limit);
+        auto last_progress = Clock::now();
+        std::uint64_t frames_before = frames_received_;
+        for (;;) {
+            if (stopping_ || !(senders_active_ > 0 || deliveries_outstanding())) {
+                break;
+            }
+            auto const now = Clock::now();
+            if (frames_received_ != frames_before) {
+                frames_before = frames_received_;
+                last_progress = now;
+            }
+            bool const arriving = now - last_progress < std::chrono::milliseconds(500);
+            if (now >= drain_end && !delivered_in_time_) {
+                delivered_in_time_ = delivered_; // the rates count these; the rest is late
+            }
+            if (now >= backlog_end || (now >= drain_end && !arriving)) {
+                results_.still_arriving = arriving;
+                break;
+            }
+            co_await sleep_until(now + std::chrono::milliseconds(5));
         }
         if (stopping_) {
             co_return;
@@ -473,9 +496,10 @@ private:
     void collect() {
         auto& r = results_;
         r.sent = sent_;
-        r.delivered = delivered_;
+        r.delivered = delivered_in_time_.value_or(delivered_);
+        r.late = delivered_ - r.delivered;
         r.expected = sent_ * copies();
-        r.lost = static_cast<std::int64_t>(r.expected) - static_cast<std::int64_t>(r.delivered);
+        r.lost = static_cast<std::int64_t>(r.expected) - static_cast<std::int64_t>(delivered_);
         r.out_of_order = out_of_order_;
         r.foreign = foreign_;
         r.disconnects = disconnects_;
@@ -662,6 +686,7 @@ private:
     }
 
     void on_message(Member& m, std::string_view text, std::int64_t received) {
+        ++frames_received_;
         if (burst_) {
             on_burst_frame(m, text, received);
             return;
@@ -1183,6 +1208,8 @@ private:
     std::uint64_t delivered_ = 0;
     std::uint64_t out_of_order_ = 0;
     std::uint64_t foreign_ = 0;
+    std::uint64_t frames_received_ = 0; // every frame, measured or not: progress while draining
+    std::optional<std::uint64_t> delivered_in_time_; // delivered_ when drain_limit passed
     std::uint64_t disconnects_ = 0;
     std::uint64_t stalls_ = 0;
     std::uint64_t offered_ = 0;

@@ -234,13 +234,18 @@ void report(Options const& o, std::vector<tcp::endpoint> const& eps, Results con
         }
         out << "\n";
         out << "  " << (o.mode == "room" ? "delivered   " : "echoed      ") << "  " << r.delivered
-            << ", " << fixed(deliveries_per_s, 1) << " /s (expected " << r.expected << ", lost "
-            << r.lost << ", drained in " << fixed(r.drain_s, 2) << " s)\n";
+            << ", " << fixed(deliveries_per_s, 1) << " /s (expected " << r.expected << ", late "
+            << r.late << ", lost " << r.lost << ", drained in " << fixed(r.drain_s, 2) << " s)\n";
         out << "  out of order  " << r.out_of_order << "\n";
         if (r.closed_by_server != 0 || r.lost != 0) {
             out << "  closed        " << r.closed_by_server << " members by the server"
                 << (r.close_codes.empty() ? "" : " (" + describe_close_codes(r.close_codes) + ")")
-                << "; lost at members still open: " << r.lost_at_open << " (silent)\n";
+                << "; lost at members still open: " << r.lost_at_open
+                << (r.still_arriving && r.lost_at_open != 0
+                        ? " (not silent: still arriving when the wait ended, a backlog in the "
+                          "server and its sockets)"
+                        : " (silent)")
+                << "\n";
         }
     } else if (o.mode == "connect") {
         out << "  handshakes    " << r.handshakes << ", "
@@ -329,6 +334,7 @@ void report(Options const& o, std::vector<tcp::endpoint> const& eps, Results con
         field("sent", json::value(r.sent));
         field("sent_per_s", rounded(sent_per_s, 1));
         field("delivered", json::value(r.delivered));
+        field("late", json::value(r.late));
         field("deliveries_per_s", rounded(deliveries_per_s, 1));
         if (o.mode == "echo") {
             field("msgs_per_s", rounded(deliveries_per_s, 1)); // round trips per second
@@ -346,6 +352,7 @@ void report(Options const& o, std::vector<tcp::endpoint> const& eps, Results con
         field("closed_by_server", json::value(r.closed_by_server));
         field("close_codes", close_codes_object(r.close_codes));
         field("lost_at_open_members", json::value(r.lost_at_open));
+        field("still_arriving", json::value(r.still_arriving));
     }
     if (o.mode == "connect") {
         field("handshakes", json::value(r.handshakes));

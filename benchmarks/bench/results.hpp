@@ -12,7 +12,10 @@ namespace canal_bench {
 struct Results {
     double connect_s = 0;
     std::uint64_t sent = 0;
+    /** Delivered by 2 s after sending stopped (the rates count these). */
     std::uint64_t delivered = 0;
+    /** Delivered after that, while frames kept arriving (an overloaded server's backlog). */
+    std::uint64_t late = 0;
     std::uint64_t expected = 0;
     std::int64_t lost = 0;
     std::uint64_t out_of_order = 0;
@@ -51,6 +54,8 @@ struct Results {
     std::map<int, std::uint64_t> close_codes;
     /** Deliveries missing at members the server did not close: losses nobody was told of. */
     std::int64_t lost_at_open = 0;
+    /** Frames were still arriving when the wait for them ended: the rest is a backlog. */
+    bool still_arriving = false;
     // burst
     std::uint64_t burst_bytes = 0;
     double burst_write_s = 0;
