@@ -638,6 +638,31 @@ BOOST_AUTO_TEST_CASE(tasks_posted_together_each_get_a_thread_while_the_pool_has_
     }
 }
 
+// Each io_context (a Server's) has its own pool and size: one io_context's handlers all
+// blocked do not hold up another's, and a pool given one thread runs one task at a time.
+BOOST_AUTO_TEST_CASE(each_io_context_has_its_own_pool) {
+    canal::net::io_context one;
+    canal::net::io_context other;
+    canal::detail::set_pool_threads(one, 1);
+    auto gate = std::make_shared<Gate>();
+    auto first_started = std::make_shared<Gate>();
+    auto second_ran = std::make_shared<std::atomic<bool>>(false);
+    auto other_ran = std::make_shared<Gate>();
+    canal::detail::post_to_handler_pool(one.get_executor(), [gate, first_started] {
+        first_started->open();
+        gate->wait();
+    });
+    canal::detail::post_to_handler_pool(one.get_executor(),
+                                        [second_ran] { second_ran->store(true); });
+    BOOST_TEST_REQUIRE(first_started->wait());
+    canal::detail::post_to_handler_pool(other.get_executor(), [other_ran] { other_ran->open(); });
+    BOOST_TEST(other_ran->wait(), "the other io_context's pool ran its task");
+    std::this_thread::sleep_for(100ms);
+    BOOST_TEST(!second_ran->load(), "a pool of one thread ran two tasks at once");
+    gate->open();
+    BOOST_TEST(canal::test::wait_until([&] { return second_ran->load(); }, 2s));
+}
+
 BOOST_AUTO_TEST_CASE(the_pool_size_is_configurable) {
     unsigned const before = canal::handler_threads();
     {

@@ -298,7 +298,7 @@ awaitable<void> Server::Impl::trim_loop() {
         auto const peak = peak_connections.exchange(now);
         if (peak >= now + trim_after_closes && now < peak / 2) {
 #if defined(__GLIBC__)
-            detail::post_to_handler_pool([] { ::malloc_trim(0); });
+            detail::post_to_handler_pool(ioc->get_executor(), [] { ::malloc_trim(0); });
 #endif
         }
     }
@@ -342,9 +342,8 @@ Server::~Server() {
 void Server::start() {
     auto& s = impl_->settings;
     s.validate(); // settings made in code get the same checks as flags (InvalidSetting)
-    if (s.handler_threads != 0) {
-        set_handler_threads(s.handler_threads); // the pool is process-wide
-    }
+    // The server's own handler pool (0: the process's size, set_handler_threads()).
+    detail::set_pool_threads(*impl_->ioc, s.handler_threads);
     boost::system::error_code ec;
     auto address = net::ip::make_address(s.host, ec);
     if (ec) {
@@ -426,7 +425,7 @@ void Server::wait() {
     if (impl_->stopping.load()) {
         // A sync_to_async task may still be inside its post back to this io_context
         // (stop() does not wait for outstanding work): let it get out first.
-        if (!detail::wait_for_pool_posts(impl_->settings.shutdown_timeout)) {
+        if (!detail::wait_for_pool_posts(*impl_->ioc, impl_->settings.shutdown_timeout)) {
             detail::log_warning("server stopped while sync_to_async work is still running; "
                                 "it will post to a destroyed io_context");
         }

@@ -1,14 +1,20 @@
-// The handler pool: a fixed set of threads plus stand-ins for threads blocked in
-// async_to_sync(), so that nested sync → async → sync work always finds a thread.
+// The handler pools: one per io_context (a Server's, a communicator's), each a set of
+// threads plus stand-ins for threads blocked in async_to_sync(), so that nested
+// sync → async → sync work always finds a thread.
 #include <canal/sync/handler_pool.hpp>
 
 #include <canal/core/errors.hpp>
+
+#include <boost/asio/execution/context.hpp>
+#include <boost/asio/execution_context.hpp>
+#include <boost/asio/query.hpp>
 
 #include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <deque>
+#include <memory>
 #include <mutex>
 #include <thread>
 
@@ -18,18 +24,31 @@ namespace {
 
 unsigned default_threads() { return std::max(4U, 2 * std::thread::hardware_concurrency()); }
 
-thread_local bool t_pool_thread = false;
+// The size of every pool that was not given its own (set_handler_threads).
+std::atomic<unsigned> g_default_target{0}; // 0: default_threads()
+
+unsigned process_target() {
+    auto const n = g_default_target.load(std::memory_order_relaxed);
+    return n == 0 ? default_threads() : n;
+}
+
 thread_local bool t_io_thread = false;
 thread_local net::any_io_executor const* t_io_executor = nullptr;
 
-class Pool {
+} // namespace
+
+namespace detail {
+
+// One io_context's handler threads, plus stand-ins for threads blocked in async_to_sync().
+// Threads hold the pool (shared_ptr): it outlives its io_context until they have left.
+class HandlerPool : public std::enable_shared_from_this<HandlerPool> {
 public:
     void post(std::function<void()> task) {
         std::unique_lock lock(mutex_);
         tasks_.push_back(std::move(task));
         // An idle thread that was notified but has not woken yet still counts as idle:
         // compare the queue with the idle threads, not just "is one idle".
-        if (tasks_.size() > idle_ && running_ - blocked_ < target_) {
+        if (tasks_.size() > idle_ && running_ - blocked_ < target_locked()) {
             start_thread_locked();
         }
         bool const wake = idle_ > 0;
@@ -39,24 +58,28 @@ public:
         }
     }
 
-    void set_target(unsigned n) {
+    void set_own_target(unsigned n) {
         {
             std::lock_guard lock(mutex_);
-            target_ = n == 0 ? default_threads() : n;
+            own_target_ = n;
         }
         cv_.notify_all(); // idle threads above a smaller target retire now
     }
 
-    unsigned target() {
-        std::lock_guard lock(mutex_);
-        return target_;
+    /** Its io_context is gone: the threads finish what is queued, then leave. */
+    void close() {
+        {
+            std::lock_guard lock(mutex_);
+            closed_ = true;
+        }
+        cv_.notify_all();
     }
 
     void enter_blocking() {
         std::lock_guard lock(mutex_);
         ++blocked_;
         // One fewer thread takes work now: stand in for it if work is waiting.
-        if (!tasks_.empty() && idle_ == 0 && running_ - blocked_ < target_) {
+        if (!tasks_.empty() && idle_ == 0 && running_ - blocked_ < target_locked()) {
             start_thread_locked();
         }
     }
@@ -66,19 +89,31 @@ public:
         --blocked_;
     }
 
+    void begin_post() noexcept { posts_in_flight_.fetch_add(1, std::memory_order_relaxed); }
+    void end_post() noexcept { posts_in_flight_.fetch_sub(1, std::memory_order_release); }
+    [[nodiscard]] bool posts_done() const noexcept {
+        return posts_in_flight_.load(std::memory_order_acquire) == 0;
+    }
+
+    /** The pool whose thread this is (null on other threads). */
+    static HandlerPool* current() noexcept { return t_current; }
+
 private:
+    unsigned target_locked() const { return own_target_ != 0 ? own_target_ : process_target(); }
+
     void start_thread_locked() {
         ++running_;
-        std::thread([this] { work(); }).detach();
+        std::thread([self = shared_from_this()] { self->work(); }).detach();
     }
 
     void work() {
-        t_pool_thread = true;
+        t_current = this;
         std::unique_lock lock(mutex_);
         for (;;) {
             while (tasks_.empty()) {
-                // A stand-in retires once the thread it replaced is back.
-                if (running_ - blocked_ > target_) {
+                // A stand-in retires once the thread it replaced is back; every thread
+                // leaves once the pool is closed.
+                if (closed_ || running_ - blocked_ > target_locked()) {
                     --running_;
                     return;
                 }
@@ -95,42 +130,68 @@ private:
         }
     }
 
+    static thread_local HandlerPool* t_current;
+
     std::mutex mutex_;
     std::condition_variable cv_;
     std::deque<std::function<void()>> tasks_;
-    unsigned target_ = default_threads();
+    unsigned own_target_ = 0; // 0: the process's
     unsigned running_ = 0;
     unsigned blocked_ = 0;
     unsigned idle_ = 0;
+    bool closed_ = false;
+    std::atomic<std::size_t> posts_in_flight_{0};
 };
 
-// Never destroyed: detached pool threads may still run while static objects are torn down.
-Pool& pool() {
-    static Pool* const instance = new Pool;
-    return *instance;
-}
-
-} // namespace
-
-void set_handler_threads(unsigned threads) { pool().set_target(threads); }
-
-unsigned handler_threads() noexcept { return pool().target(); }
-
-namespace detail {
-
-void post_to_handler_pool(std::function<void()> task) { pool().post(std::move(task)); }
+thread_local HandlerPool* HandlerPool::t_current = nullptr;
 
 namespace {
-std::atomic<std::size_t> pool_posts_in_flight{0};
+
+// The pool of one io_context (a Server's, a communicator's), created on first use.
+class HandlerPoolService : public net::execution_context::service {
+public:
+    using key_type = HandlerPoolService;
+    static inline net::execution_context::id id;
+
+    explicit HandlerPoolService(net::execution_context& ctx)
+        : net::execution_context::service(ctx), pool_(std::make_shared<HandlerPool>()) {}
+
+    HandlerPool& pool() noexcept { return *pool_; }
+
+private:
+    void shutdown() override { pool_->close(); }
+
+    std::shared_ptr<HandlerPool> pool_;
+};
+
 } // namespace
 
-void begin_pool_post() noexcept { pool_posts_in_flight.fetch_add(1, std::memory_order_relaxed); }
+HandlerPool& handler_pool_of(net::execution_context& ctx) {
+    return net::use_service<HandlerPoolService>(ctx).pool();
+}
 
-void end_pool_post() noexcept { pool_posts_in_flight.fetch_sub(1, std::memory_order_release); }
+HandlerPool& handler_pool_of(net::any_io_executor const& ex) {
+    return handler_pool_of(net::query(ex, net::execution::context));
+}
 
-bool wait_for_pool_posts(std::chrono::milliseconds limit) {
+void pool_post(HandlerPool& pool, std::function<void()> task) { pool.post(std::move(task)); }
+
+void post_to_handler_pool(net::any_io_executor const& ex, std::function<void()> task) {
+    handler_pool_of(ex).post(std::move(task));
+}
+
+void set_pool_threads(net::execution_context& ctx, unsigned threads) {
+    handler_pool_of(ctx).set_own_target(threads);
+}
+
+void begin_pool_post(HandlerPool& pool) noexcept { pool.begin_post(); }
+
+void end_pool_post(HandlerPool& pool) noexcept { pool.end_post(); }
+
+bool wait_for_pool_posts(net::execution_context& ctx, std::chrono::milliseconds limit) {
+    auto& pool = handler_pool_of(ctx);
     auto const deadline = std::chrono::steady_clock::now() + limit;
-    while (pool_posts_in_flight.load(std::memory_order_acquire) != 0) {
+    while (!pool.posts_done()) {
         if (std::chrono::steady_clock::now() >= deadline) {
             return false;
         }
@@ -139,15 +200,15 @@ bool wait_for_pool_posts(std::chrono::milliseconds limit) {
     return true;
 }
 
-BlockingRegion::BlockingRegion() : counted_(t_pool_thread) {
-    if (counted_) {
-        pool().enter_blocking();
+BlockingRegion::BlockingRegion() : pool_(HandlerPool::current()) {
+    if (pool_ != nullptr) {
+        pool_->enter_blocking();
     }
 }
 
 BlockingRegion::~BlockingRegion() {
-    if (counted_) {
-        pool().leave_blocking();
+    if (pool_ != nullptr) {
+        pool_->leave_blocking();
     }
 }
 
@@ -179,4 +240,11 @@ void throw_async_to_sync_without_executor() {
 }
 
 } // namespace detail
+
+void set_handler_threads(unsigned threads) {
+    g_default_target.store(threads, std::memory_order_relaxed);
+}
+
+unsigned handler_threads() noexcept { return process_target(); }
+
 } // namespace canal

@@ -96,8 +96,8 @@ struct Settings {
     bool access_log = false;
 
     /**
-     * Handler threads for sync consumers and sync_to_async; Server::start() applies it to
-     * the process-wide pool (set_handler_threads). 0 leaves the pool as it is.
+     * Threads of the server's own handler pool (its sync consumers, and sync_to_async calls
+     * made on its I/O threads). 0: the process's size (set_handler_threads()).
      * Range 0..1024.
      */
     unsigned handler_threads = 0;

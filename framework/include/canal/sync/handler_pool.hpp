@@ -1,7 +1,11 @@
-// The handler thread pool: where sync consumers' handlers and sync_to_async work run.
+// The handler thread pools: where sync consumers' handlers and sync_to_async work run. Each
+// io_context has its own (a Server's is sized by Settings::handler_threads); the process
+// sets the size of those not given one.
 #pragma once
 
 #include <canal/core/net.hpp>
+
+#include <boost/asio/execution_context.hpp>
 
 #include <cstddef>
 #include <chrono>
@@ -11,31 +15,46 @@
 namespace canal {
 
 /**
- * Sets the number of handler threads (sync consumers, sync_to_async). 0 restores the
- * default: twice the core count, at least 4. Takes effect for threads started afterwards.
+ * Sets the number of handler threads (sync consumers, sync_to_async) of every pool that
+ * was not given its own size: the pools of communicators, of io_contexts of your own, and
+ * of Servers whose Settings::handler_threads is 0. 0 restores the default: twice the core
+ * count, at least 4. Takes effect as the pools start or retire threads.
  *
  * @par Thread safety
  * Safe from any thread.
  */
 void set_handler_threads(unsigned threads);
 
-/** The configured number of handler threads. */
+/** The number of handler threads of a pool not given its own size. */
 [[nodiscard]] unsigned handler_threads() noexcept;
 
 namespace detail {
 
-/** Queues `task` on the handler pool. */
-void post_to_handler_pool(std::function<void()> task);
+class HandlerPool;
 
-/** Counts a pool task that will post back to an io_context (sync_to_async). */
-void begin_pool_post() noexcept;
+/** The handler pool of `ctx` (created on first use, closed with `ctx`). */
+HandlerPool& handler_pool_of(net::execution_context& ctx);
+/** The handler pool of the io_context behind `ex`. */
+HandlerPool& handler_pool_of(net::any_io_executor const& ex);
+
+/** Queues `task` on `pool`. */
+void pool_post(HandlerPool& pool, std::function<void()> task);
+
+/** Queues `task` on the handler pool of the io_context behind `ex`. */
+void post_to_handler_pool(net::any_io_executor const& ex, std::function<void()> task);
+
+/** Gives `ctx`'s pool its own size (0: the process's, set_handler_threads()). */
+void set_pool_threads(net::execution_context& ctx, unsigned threads);
+
+/** Counts a pool task that will post back to the pool's io_context (sync_to_async). */
+void begin_pool_post(HandlerPool& pool) noexcept;
 /** That task has finished touching the io_context. */
-void end_pool_post() noexcept;
+void end_pool_post(HandlerPool& pool) noexcept;
 /**
- * Waits up to `limit` until no pool task is between its work and the end of its post back
- * (a Server does before destroying its io_context). True when none is left.
+ * Waits up to `limit` until no task of `ctx`'s pool is between its work and the end of its
+ * post back (a Server does before destroying its io_context). True when none is left.
  */
-bool wait_for_pool_posts(std::chrono::milliseconds limit);
+bool wait_for_pool_posts(net::execution_context& ctx, std::chrono::milliseconds limit);
 
 /**
  * While alive, the calling pool thread counts as blocked on async work (async_to_sync):
@@ -50,7 +69,7 @@ public:
     BlockingRegion& operator=(BlockingRegion const&) = delete;
 
 private:
-    bool counted_;
+    HandlerPool* pool_;
 };
 
 /** The I/O executor that async_to_sync() uses on this thread (null when none). */

@@ -40,8 +40,9 @@ void start_on_pool(net::any_io_executor ex, Fn fn, Handler handler) {
     // completely finished posting to it: whoever runs it cannot see run() return (and
     // destroy it) while this thread still signals it.
     auto work = net::prefer(ex, net::execution::outstanding_work.tracked);
-    begin_pool_post();
-    post_to_handler_pool([state = std::move(state), work = std::move(work)]() mutable {
+    auto& pool = handler_pool_of(ex); // the pool of the caller's io_context
+    begin_pool_post(pool);
+    pool_post(pool, [state = std::move(state), work = std::move(work), &pool]() mutable {
         std::exception_ptr error;
         std::optional<pool_result_t<R>> result;
         {
@@ -73,7 +74,7 @@ void start_on_pool(net::any_io_executor ex, Fn fn, Handler handler) {
         // post(). A server that stops its io_context regardless waits for this task to get
         // here (handler_pool_posts_in_flight) before destroying it.
         work = net::any_io_executor();
-        end_pool_post();
+        end_pool_post(pool);
     });
 }
 
