@@ -2,23 +2,30 @@
 // header names, schemes and hosts are).
 #pragma once
 
-#include <boost/algorithm/string/case_conv.hpp>
-#include <boost/algorithm/string/predicate.hpp>
-
-#include <locale>
+#include <algorithm>
 #include <string>
 #include <string_view>
 
 namespace canal::detail {
 
+/** `c` in ASCII lower case (no locale: every request's header names go through it). */
+constexpr char ascii_lower(char c) noexcept {
+    return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
+}
+
 /** `s` in ASCII lower case (other bytes unchanged). */
 inline std::string ascii_lower(std::string_view s) {
-    return boost::algorithm::to_lower_copy(std::string(s), std::locale::classic());
+    std::string out(s);
+    for (auto& c : out) {
+        c = ascii_lower(c);
+    }
+    return out;
 }
 
 /** True when `a` and `b` are equal ignoring ASCII case. */
-inline bool ascii_iequals(std::string_view a, std::string_view b) {
-    return boost::algorithm::iequals(a, b, std::locale::classic());
+inline bool ascii_iequals(std::string_view a, std::string_view b) noexcept {
+    return std::equal(a.begin(), a.end(), b.begin(), b.end(),
+                      [](char x, char y) { return ascii_lower(x) == ascii_lower(y); });
 }
 
 /** `s` without the leading and trailing characters in `chars`. */

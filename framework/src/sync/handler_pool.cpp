@@ -22,7 +22,11 @@ namespace canal {
 
 namespace {
 
-unsigned default_threads() { return std::max(4U, 2 * std::thread::hardware_concurrency()); }
+// Read once: hardware_concurrency() reads /sys on every call, and pools ask at every post.
+unsigned default_threads() {
+    static unsigned const n = std::max(4U, 2 * std::thread::hardware_concurrency());
+    return n;
+}
 
 // The size of every pool that was not given its own (set_handler_threads).
 std::atomic<unsigned> g_default_target{0}; // 0: default_threads()
