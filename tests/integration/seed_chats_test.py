@@ -17,9 +17,9 @@ Exit status: 0 passed, 1 failed, 77 skipped (python3-websockets is not installed
 import asyncio
 import http.client
 import json
-import subprocess
 import sys
-import threading
+
+from chat_process import start_chat, stop_chat
 
 SKIP = 77
 TIMEOUT = 5.0
@@ -30,28 +30,6 @@ try:
 except ImportError as e:
     print(f"skipped: {e} (scripts/setup installs python3-websockets)")
     sys.exit(SKIP)
-
-
-def start_chat(exe, style):
-    proc = subprocess.Popen([exe, "--host", "127.0.0.1", "--port", "0", "--threads", "2",
-                             "--consumer", style],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    found = {}
-    listening = threading.Event()
-
-    def pump():
-        for line in proc.stdout:
-            sys.stdout.write("  canal-chat: " + line)
-            prefix = "canal: listening on http://"
-            if prefix in line and not listening.is_set():
-                found["port"] = int(line.split(prefix)[1].strip().rstrip("/").rsplit(":", 1)[1])
-                listening.set()
-
-    threading.Thread(target=pump, daemon=True).start()
-    if not listening.wait(TIMEOUT):
-        proc.kill()
-        raise RuntimeError("canal-chat printed no listening line")
-    return proc, found["port"]
 
 
 def check(condition, what):
@@ -194,7 +172,7 @@ def main():
     if len(sys.argv) != 3 or sys.argv[2] not in ("async", "sync"):
         print(__doc__)
         return 2
-    proc, port = start_chat(sys.argv[1], sys.argv[2])
+    proc, port = start_chat(sys.argv[1], "--consumer", sys.argv[2])
     try:
         asyncio.run(asyncio.wait_for(scenario(port), 60))
         return 0
@@ -202,11 +180,7 @@ def main():
         print(f"FAILED: {type(e).__name__}: {e}")
         return 1
     finally:
-        proc.terminate()
-        try:
-            proc.wait(TIMEOUT)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_chat(proc)
 
 
 if __name__ == "__main__":
