@@ -422,7 +422,7 @@ void Server::wait() {
     impl_->threads.clear();
     // Handlers still queued (a cancelled timer's, an abandoned application's) hold the
     // Impl: destroy them with the io_context so that nothing outlives the Server.
-    if (impl_->stopping.load()) {
+    if (impl_->stopping.load() && impl_->ioc) { // a second wait() has nothing left to do
         // A sync_to_async task may still be inside its post back to this io_context
         // (stop() does not wait for outstanding work): let it get out first.
         if (!detail::wait_for_pool_posts(*impl_->ioc, impl_->settings.shutdown_timeout)) {
