@@ -1,5 +1,6 @@
 """canal-chat as a child process for the Python tests: started on a free loopback port."""
 
+import asyncio
 import subprocess
 import sys
 import threading
@@ -39,3 +40,18 @@ def stop_chat(proc):
         proc.wait(TIMEOUT)
     except subprocess.TimeoutExpired:
         proc.kill()
+
+
+def run_scenario(scenario, exe, *args, limit=30):
+    """Runs the coroutine `scenario(port)` against a canal-chat started with ARGS, within
+    `limit` seconds; returns the exit status (0 passed, 1 failed, with the failure printed).
+    """
+    proc, port = start_chat(exe, *args)
+    try:
+        asyncio.run(asyncio.wait_for(scenario(port), limit))
+        return 0
+    except Exception as e:  # noqa: BLE001 - report any failure as the test's
+        print(f"FAILED: {type(e).__name__}: {e}")
+        return 1
+    finally:
+        stop_chat(proc)

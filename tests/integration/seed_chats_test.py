@@ -19,7 +19,7 @@ import http.client
 import json
 import sys
 
-from chat_process import start_chat, stop_chat
+from chat_process import run_scenario
 
 SKIP = 77
 TIMEOUT = 5.0
@@ -172,15 +172,7 @@ def main():
     if len(sys.argv) != 3 or sys.argv[2] not in ("async", "sync"):
         print(__doc__)
         return 2
-    proc, port = start_chat(sys.argv[1], "--consumer", sys.argv[2])
-    try:
-        asyncio.run(asyncio.wait_for(scenario(port), 60))
-        return 0
-    except Exception as e:  # noqa: BLE001 - report any failure as the test's
-        print(f"FAILED: {type(e).__name__}: {e}")
-        return 1
-    finally:
-        stop_chat(proc)
+    return run_scenario(scenario, sys.argv[1], "--consumer", sys.argv[2], limit=60)
 
 
 if __name__ == "__main__":
