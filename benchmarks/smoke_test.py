@@ -39,7 +39,8 @@ FIELDS = {
               "server_exit"],
 }
 OPEN_LOOP = ["offered", "not_sent_pushback", "not_sent_closed", "sent_late", "send_lag_max_us",
-             "closed_by_server", "close_codes", "lost_at_open_members", "client_cpu_s",
+             "closed_by_server", "close_codes", "lost_at_open_members", "still_arriving", "late",
+             "client_cpu_s",
              "server_cpu_s", "ops_per_server_cpu_s"]
 THROUGHPUT = {"echo": "msgs_per_s", "room": "deliveries_per_s", "connect": "handshakes_per_s"}
 
@@ -103,6 +104,9 @@ def main():
             elif r.get("lost", 0) != 0 or r.get("disconnects", 0) != 0:
                 failures.append(f"{name}: lost {r.get('lost')}, disconnects "
                                 f"{r.get('disconnects')}")
+            if r["mode"] == "room" and r["delivered"] + r.get("late", 0) + r["lost"] != r["expected"]:
+                failures.append(f"{name}: delivered {r['delivered']} + late {r.get('late')} + "
+                                f"lost {r['lost']} is not the {r['expected']} expected")
             if r["mode"] == "idle" and not (r.get("server_rss_after_kib") or 0) > 0:
                 failures.append(f"{name}: no server RSS measured")
             if r.get("server_exit") != "exit status 0":
