@@ -95,8 +95,23 @@ BOOST_AUTO_TEST_CASE(an_upgrade_without_a_valid_key_is_answered_400) {
 
     auto bad = build_scope(head("websocket", "/", {{"sec-websocket-key", "short"}}));
     BOOST_TEST(check_upgrade(*bad)->status == 400);
-    auto good = build_scope(head("websocket", "/", {{"sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ=="}}));
+    auto good = build_scope(head("websocket", "/", {{"sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ=="},
+                                                    {"sec-websocket-version", "13"}}));
     BOOST_TEST(!check_upgrade(*good));
+}
+
+BOOST_AUTO_TEST_CASE(an_upgrade_without_version_13_is_answered_400_or_426) {
+    auto no_version =
+        build_scope(head("websocket", "/", {{"sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ=="}}));
+    auto refusal = check_upgrade(*no_version);
+    BOOST_REQUIRE(refusal);
+    BOOST_TEST(refusal->status == 400);
+    BOOST_TEST(refusal->body.find("Sec-WebSocket-Version") != std::string::npos);
+    auto old = build_scope(head("websocket", "/", {{"sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ=="},
+                                                   {"sec-websocket-version", "8"}}));
+    refusal = check_upgrade(*old);
+    BOOST_REQUIRE(refusal);
+    BOOST_TEST(refusal->status == 426);
 }
 
 BOOST_AUTO_TEST_CASE(close_codes_follow_rfc_6455) {
@@ -115,6 +130,7 @@ BOOST_AUTO_TEST_CASE(disconnect_codes_for_each_way_a_read_ends) {
     BOOST_TEST(disconnect_code(ReadEnd::too_big, 0, 1000) == 1009);
     BOOST_TEST(disconnect_code(ReadEnd::bad_utf8, 0, 1000) == 1007);
     BOOST_TEST(disconnect_code(ReadEnd::bad_close_code, 5000, 1000) == 1002);
+    BOOST_TEST(disconnect_code(ReadEnd::protocol_error, 0, 1000) == 1002);
     BOOST_TEST(disconnect_code(ReadEnd::server_closing, 0, 1008) == 1008);
     BOOST_TEST(disconnect_code(ReadEnd::broken, 0, 1000) == 1006);
 }

@@ -41,6 +41,9 @@ awaitable<void> refuse(beast::tcp_stream& stream, int status, std::string body, 
     http::response<http::string_body> res{static_cast<http::status>(status), 11};
     res.set(http::field::server, "canal");
     res.set(http::field::content_type, "text/plain; charset=utf-8");
+    if (status == 426) {
+        res.set(http::field::sec_websocket_version, "13"); // the one version canal speaks
+    }
     res.body() = std::move(body);
     res.keep_alive(keep_alive);
     res.prepare_payload();
@@ -266,7 +269,7 @@ awaitable<void> Server::Impl::serve(tcp::socket socket) {
             conn->reading = nullptr;
             conn->session = std::make_shared<detail::WsSession>(self, ex);
             net::co_spawn(ex,
-                          conn->session->run(std::move(stream), parser.release(), std::move(early)),
+                          conn->session->run(stream.release_socket(), parser.release(), std::move(early)),
                           [conn](std::exception_ptr e) {
                               detail::log_exception("websocket connection", e);
                           });

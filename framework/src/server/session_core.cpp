@@ -91,6 +91,13 @@ std::optional<Refusal> check_upgrade(Scope const& scope) {
         return Refusal{400, "bad websocket handshake: Sec-WebSocket-Key must be 16 bytes in "
                             "base64\n"};
     }
+    auto const* version = scope.header("sec-websocket-version");
+    if (version == nullptr) {
+        return Refusal{400, "bad websocket handshake: no Sec-WebSocket-Version\n"};
+    }
+    if (trim(*version, ows) != "13") {
+        return Refusal{426, "unsupported websocket version: only 13 (RFC 6455) is spoken\n"};
+    }
     return std::nullopt;
 }
 
@@ -146,6 +153,7 @@ int disconnect_code(ReadEnd end, int peer_code, int closing_code) {
     case ReadEnd::bad_utf8:
         return 1007;
     case ReadEnd::bad_close_code:
+    case ReadEnd::protocol_error:
         return 1002;
     case ReadEnd::server_closing:
         return closing_code;

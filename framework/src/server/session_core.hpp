@@ -82,6 +82,7 @@ enum class ReadEnd {
     too_big,        ///< a message over the size limit
     bad_utf8,       ///< a text message that is not UTF-8
     bad_close_code, ///< a close frame whose code RFC 6455 does not allow
+    protocol_error, ///< a frame RFC 6455 does not allow (unmasked, bad opcode...)
     server_closing, ///< the server was closing (its code: closing_code)
     broken,         ///< the socket ended without a close frame
 };

@@ -5,27 +5,22 @@
 
 #include "detail/log.hpp"
 #include "server/session_core.hpp"
-#include "server/ws_transport.hpp"
 
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/beast/core/buffers_to_string.hpp>
-#include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/websocket.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+
+#include <array>
+#include <utility>
 
 namespace canal::detail {
 
 namespace beast = boost::beast;
 namespace http = beast::http;
-namespace websocket = beast::websocket;
-
-struct WsSession::Socket : websocket::stream<WsTransport> {
-    using websocket::stream<WsTransport>::stream;
-};
 
 WsSession::WsSession(std::shared_ptr<Server::Impl> server, net::any_io_executor ex)
-    : server_(std::move(server)), ex_(ex), inbox_ready_(ex), state_changed_(ex),
-      handshake_done_(ex), app_done_(ex) {}
+    : server_(std::move(server)), ex_(ex), inbox_ready_(ex), handshake_done_(ex), app_done_(ex) {}
 
 // The application's `receive`.
 awaitable<Event> WsSession::next_event() {
@@ -147,68 +142,222 @@ void WsSession::app_finished(std::exception_ptr e) {
     }
 }
 
-awaitable<void> WsSession::reader(Socket& ws) {
+// What a client sent: a message for the application, a ping answered, a close answered.
+// False when reading ends.
+bool WsSession::on_input(WsInput in) {
+    switch (in.kind) {
+    case WsInput::Kind::text:
+    case WsInput::Kind::binary:
+        if (!close_sent_) { // after our close frame, data frames are ignored (RFC 6455 5.5.1)
+            push_event(WebsocketReceive{std::move(in.payload), in.kind == WsInput::Kind::binary});
+        }
+        return true;
+    case WsInput::Kind::ping:
+        if (!close_sent_) {
+            std::string pong;
+            append_control_frame(pong, 0xA, in.payload);
+            transport_->append_control(pong);
+        }
+        return true;
+    case WsInput::Kind::pong:
+    case WsInput::Kind::none:
+        return true;
+    case WsInput::Kind::close:
+        if (in.code != 0 && !is_valid_close_code(in.code)) {
+            // RFC 6455 does not allow this code (e.g. 1005, 5000): answered with 1002.
+            end_ = ReadEnd::bad_close_code;
+            send_close(1002, {});
+        } else {
+            end_ = ReadEnd::peer_closed;
+            peer_code_ = in.code;
+            send_close(in.code, {}); // the peer's code echoed (none when it sent none)
+        }
+        return false;
+    case WsInput::Kind::failure:
+        end_ = in.code == 1009   ? ReadEnd::too_big
+               : in.code == 1007 ? ReadEnd::bad_utf8
+                                 : ReadEnd::protocol_error;
+        log_warning("closing " + describe_ + " with " + std::to_string(in.code) + ": " +
+                    std::string(in.what));
+        send_close(in.code, {});
+        return false;
+    }
+    return true;
+}
+
+// Parses `bytes` (advancing it) until one message went to the application or nothing is
+// left. False when reading ends.
+bool WsSession::consume(std::string_view& bytes) {
+    while (!bytes.empty()) {
+        WsInput in = parser_->next(bytes);
+        bool const message = in.kind == WsInput::Kind::text || in.kind == WsInput::Kind::binary;
+        if (in.kind == WsInput::Kind::none) {
+            break;
+        }
+        if (!on_input(std::move(in))) {
+            return false;
+        }
+        if (message) {
+            break;
+        }
+    }
+    return true;
+}
+
+// Keeps what `rest` (a view of the read buffer) still holds for the next turns.
+void WsSession::keep_unparsed(std::string_view rest) {
+    unparsed_.assign(rest);
+    unparsed_at_ = 0;
+}
+
+// The bytes the socket holds beyond the few the pending read took, read into a buffer the
+// thread shares: an idle connection keeps no read buffer. False when reading ends.
+bool WsSession::read_more() {
+    thread_local std::array<char, 64 * 1024> bulk;
+    boost::system::error_code ec;
+    std::size_t const n = transport_->socket().read_some(net::buffer(bulk), ec);
+    if (ec == net::error::would_block || ec == net::error::try_again) {
+        return true;
+    }
+    if (ec) {
+        end_ = closing_ ? ReadEnd::server_closing : ReadEnd::broken;
+        return false;
+    }
+    heard_ = true;
+    keep_unparsed(std::string_view(bulk.data(), n));
+    return true;
+}
+
+// The open connection: frames in until the read side ends. One message goes to the
+// application per turn of the event loop, as one read each did with Beast: a client's
+// burst does not outrun the layer messages the same consumer has to take.
+awaitable<void> WsSession::read_frames() {
     Notifier space(ex_);
     reader_space_ = &space;
     struct Reset {
         Notifier*& n;
         ~Reset() { n = nullptr; }
     } reset{reader_space_};
-    ReadEnd end = ReadEnd::broken;
+    auto& socket = transport_->socket();
+    boost::system::error_code ec;
+    socket.non_blocking(true, ec);
     for (;;) {
-        beast::flat_buffer buf;
-        auto [ec, n] = co_await ws.async_read(buf, use_nothrow);
-        if (ec) {
-            if (ec == websocket::error::closed) {
-                end = bad_close_code_ ? ReadEnd::bad_close_code : ReadEnd::peer_closed;
-            } else if (ec == websocket::error::message_too_big) {
-                end = ReadEnd::too_big;
-            } else if (ec == websocket::error::bad_frame_payload) {
-                end = ReadEnd::bad_utf8;
-            } else if (ec == websocket::error::bad_close_code) {
-                end = ReadEnd::bad_close_code;
-            } else if (closing_) {
-                end = ReadEnd::server_closing;
-            }
-            break;
-        }
-        push_event(WebsocketReceive{beast::buffers_to_string(buf.data()), !ws.got_text()});
         // Bounded inbox: stop reading (TCP pushes back on the client) while it is full.
         while (inbox_.size() >= inbox_capacity && !app_finished_) {
             co_await space.wait();
         }
+        if (unparsed_at_ < unparsed_.size()) {
+            std::string_view rest(unparsed_);
+            rest.remove_prefix(unparsed_at_);
+            bool const more = consume(rest);
+            unparsed_at_ = unparsed_.size() - rest.size();
+            if (rest.empty()) {
+                unparsed_.clear();
+                unparsed_at_ = 0;
+                if (unparsed_.capacity() > 64 * 1024) {
+                    std::string().swap(unparsed_);
+                }
+            }
+            if (!more) {
+                break;
+            }
+            if (!rest.empty()) {
+                co_await net::post(ex_, net::use_awaitable);
+            }
+            continue;
+        }
+        // A small read waits (it completes when anything arrives); the rest is read at once.
+        auto [rec, n] = co_await socket.async_read_some(net::buffer(first_bytes_), use_nothrow);
+        if (rec) {
+            end_ = closing_ ? ReadEnd::server_closing : ReadEnd::broken;
+            break;
+        }
+        heard_ = true;
+        std::string_view got(first_bytes_.data(), n);
+        if (!consume(got)) {
+            break;
+        }
+        if (!got.empty()) {
+            keep_unparsed(got);
+        } else if (n == first_bytes_.size() && !read_more()) {
+            break;
+        }
     }
+    parser_.reset();
+    std::string().swap(unparsed_);
+    unparsed_at_ = 0;
     open_ = false;
     ended_ = true;
     if (!disconnect_sent_) {
         disconnect_sent_ = true;
-        push_event(WebsocketDisconnect{disconnect_code(end, ws.reason().code, close_code_)});
+        push_event(WebsocketDisconnect{disconnect_code(end_, peer_code_, close_code_)});
     }
 }
 
-// The close frame goes after everything queued before it (the transport keeps the order).
-// Callbacks, not a coroutine: an idle connection keeps only its reader waiting.
-void WsSession::start_close() {
-    if (close_pending_ || ws_ == nullptr || !open_) {
+// Our close frame, once; after it only the peer's close (or the deadline) is waited for.
+void WsSession::send_close(int code, std::string_view reason) {
+    if (close_sent_ || !transport_) {
         return;
     }
-    close_pending_ = true;
-    auto self = shared_from_this();
-    // A peer that never reads cannot take the close frame: give it a deadline.
-    close_deadline_.emplace(ex_, server_->settings.handshake_timeout);
-    close_deadline_->async_wait([self](boost::system::error_code ec) {
-        if (!ec && self->open_ && self->ws_ != nullptr) {
-            beast::get_lowest_layer(*self->ws_).close(ec);
+    close_sent_ = true;
+    std::string frame;
+    append_close_frame(frame, code, reason);
+    transport_->append_control(frame);
+    // A peer that never reads cannot take the close frame, nor answer it: a deadline.
+    arm_timer(Timer::closing, server_->settings.handshake_timeout);
+}
+
+// The close frame goes after everything queued before it (the transport keeps the order).
+void WsSession::start_close() {
+    if (!open_ || close_sent_) {
+        return;
+    }
+    send_close(close_code_, close_reason_);
+}
+
+void WsSession::arm_timer(Timer purpose, std::chrono::milliseconds after) {
+    if (!timer_) {
+        timer_.emplace(ex_);
+    }
+    timer_purpose_ = purpose;
+    timer_->expires_after(after);
+    timer_->async_wait([self = shared_from_this()](boost::system::error_code ec) {
+        if (!ec) {
+            self->on_timer();
         }
     });
-    websocket::close_reason reason(static_cast<websocket::close_code>(close_code_), close_reason_);
-    ws_->async_close(reason, [self](boost::system::error_code ec) {
-        if (ec && self->ws_ != nullptr) {
-            beast::get_lowest_layer(*self->ws_).close(ec);
-        }
-        self->close_pending_ = false;
-        self->state_changed_.notify();
-    });
+}
+
+// Keep-alive: a client silent for half the idle timeout is pinged, one silent for all of
+// it is dropped. Closing: the peer did not answer the close frame in time.
+void WsSession::on_timer() {
+    if (!transport_) {
+        return;
+    }
+    if (timer_purpose_ == Timer::closing) {
+        boost::system::error_code ec;
+        transport_->socket().close(ec);
+        return;
+    }
+    if (ended_) {
+        return;
+    }
+    auto const half = server_->settings.idle_timeout / 2;
+    if (heard_) {
+        heard_ = false;
+        ping_sent_ = false;
+        arm_timer(Timer::keep_alive, half);
+    } else if (!ping_sent_) {
+        ping_sent_ = true;
+        std::string ping;
+        append_control_frame(ping, 0x9, {});
+        transport_->append_control(ping);
+        arm_timer(Timer::keep_alive, server_->settings.idle_timeout - half);
+    } else {
+        log_info(describe_ + ": no answer to the keep-alive ping; dropping the connection");
+        boost::system::error_code ec;
+        transport_->socket().close(ec);
+    }
 }
 
 // Waits for accept / close / the application's end, within the handshake timeout; false
@@ -255,20 +404,30 @@ std::optional<Refusal> WsSession::start(net::ip::tcp::socket& socket, Request co
     return std::nullopt;
 }
 
-awaitable<void> WsSession::run(beast::tcp_stream stream, Request req, std::string early) {
+namespace {
+// A refusal on a socket the session still holds (a stream only for the write's timeout).
+awaitable<void> refuse_on(net::ip::tcp::socket socket, int status, std::string body) {
+    beast::tcp_stream stream(std::move(socket));
+    co_await refuse(stream, status, std::move(body), false);
+}
+} // namespace
+
+awaitable<void> WsSession::run(net::ip::tcp::socket socket, Request req, std::string early) {
     auto& settings = server_->settings;
-    if (auto refusal = start(stream.socket(), req)) {
-        co_await refuse(stream, refusal->status, std::move(refusal->body), false);
+    if (auto refusal = start(socket, req)) {
+        co_await refuse_on(std::move(socket), refusal->status, std::move(refusal->body));
         co_return;
     }
     if (!co_await await_answer()) {
         log_warning(describe_ + ": handshake timed out waiting for the application");
-        co_await refuse(stream, 503, "handshake timeout\n", false);
+        std::string body = "handshake timeout\n";
+        co_await refuse_on(std::move(socket), 503, std::move(body));
     } else if (handshake_ == Handshake::refused) {
         if (settings.access_log) {
             log_info("WSREJECT " + scope_path_ + " 403");
         }
-        co_await refuse(stream, 403, "websocket connection refused\n", false);
+        std::string body = "websocket connection refused\n";
+        co_await refuse_on(std::move(socket), 403, std::move(body));
     } else if (handshake_ == Handshake::app_ended) {
         auto answer = answer_early_end(app_error_, describe_);
         if (!answer.log.empty()) {
@@ -278,13 +437,14 @@ awaitable<void> WsSession::run(beast::tcp_stream stream, Request req, std::strin
                 log_warning(answer.log);
             }
         }
-        co_await refuse(stream, answer.answer.status, std::move(answer.answer.body), false);
+        co_await refuse_on(std::move(socket), answer.answer.status, std::move(answer.answer.body));
     } else {
-        Socket ws(stream.release_socket());
-        ws.next_layer().preload(early);
-        std::string().swap(early);
-        if (co_await open(ws, req)) {
-            co_await serve_frames(ws);
+        open(std::move(socket), req, std::move(early));
+        req = Request{}; // the upgrade request's fields are not needed any more
+        co_await read_frames();
+        co_await finish_socket();
+        if (settings.access_log) {
+            log_info("WSDISCONNECT " + scope_path_);
         }
     }
     ended_ = true;
@@ -299,78 +459,67 @@ awaitable<void> WsSession::run(beast::tcp_stream stream, Request req, std::strin
     co_await wait_for_app();
 }
 
-// The handshake's response, and what waited for it; true when the connection is open.
-awaitable<bool> WsSession::open(Socket& ws, Request& req) {
+// The handshake's response (written first, then whatever the application sent meanwhile);
+// the connection is open from here.
+void WsSession::open(net::ip::tcp::socket socket, Request const& req, std::string early) {
     auto& settings = server_->settings;
-    websocket::stream_base::timeout opt{};
-    opt.handshake_timeout = settings.handshake_timeout;
-    opt.idle_timeout = settings.idle_timeout;
-    opt.keep_alive_pings = true;
-    ws.set_option(opt);
-    ws.read_message_max(settings.max_message_size);
-    ws.auto_fragment(false);
-    std::string chosen = subprotocol_;
-    ws.set_option(websocket::stream_base::decorator([chosen](websocket::response_type& res) {
-        res.set(http::field::server, "canal");
-        if (!chosen.empty()) {
-            res.set(http::field::sec_websocket_protocol, chosen);
-        }
-    }));
-    // A close code RFC 6455 does not allow that Beast lets through (5000 and up): answered
-    // with 1002, and the application told so.
-    ws.control_callback([this, &ws](websocket::frame_type kind, beast::string_view) {
-        if (kind == websocket::frame_type::close && ws.reason().code != 0 &&
-            !is_valid_close_code(ws.reason().code)) {
-            bad_close_code_ = true;
-            ws.next_layer().answer_close_with(1002);
-        }
-    });
-    auto [ec] = co_await ws.async_accept(req, use_nothrow);
-    req = Request{}; // the upgrade request's fields are not needed any more
-    if (ec) {
-        co_return false;
+    transport_.emplace(std::move(socket));
+    parser_.emplace(settings.max_message_size);
+    auto const key = req[http::field::sec_websocket_key];
+    std::string response =
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        "Sec-WebSocket-Accept: " +
+        websocket_accept_key(std::string_view(key.data(), key.size())) +
+        "\r\nServer: canal\r\n";
+    if (!subprotocol_.empty()) {
+        response += "Sec-WebSocket-Protocol: " + subprotocol_ + "\r\n";
     }
+    response += "\r\n";
+    transport_->append_control(response);
     open_ = true;
-    ws_ = &ws;
-    // From now on frames go straight to the socket's write side; the ones sent while the
-    // handshake was being written go first, in order.
-    transport_ = &ws.next_layer();
     transport_->publish_to(outbound_);
-    for (auto& early : early_) {
-        transport_->append_frame(early.binary, *early.data);
+    for (auto& frame : early_) {
+        transport_->append_frame(frame.binary, *frame.data);
     }
     early_.clear();
     early_bytes_ = 0;
+    unparsed_ = std::move(early); // frames sent in the same packet as the upgrade request
+    unparsed_at_ = 0;
     if (settings.access_log) {
         log_info("WSCONNECT " + scope_path_);
     }
+    arm_timer(Timer::keep_alive, settings.idle_timeout / 2);
     if (closing_) {
-        start_close(); // asked for while the handshake was being written
+        start_close(); // asked for while the handshake was being answered
     } else if (shutdown_requested_) {
         request_close(1001, "server shutting down");
     } else if (app_finished_) {
         request_close(app_error_ ? 1011 : 1000, {});
     }
-    co_return true;
 }
 
-// The open connection: frames in until the read side ends, then the close's end.
-awaitable<void> WsSession::serve_frames(Socket& ws) {
-    co_await reader(ws);
-    if (close_deadline_) {
-        close_deadline_->cancel();
+// After the read side ended: what is queued (our close frame last) is written, the send side
+// shut down, and the socket closed once the peer has closed too, so that unread bytes do
+// not turn the close into a reset (or once the deadline passed).
+awaitable<void> WsSession::finish_socket() {
+    if (timer_purpose_ != Timer::closing) {
+        arm_timer(Timer::closing, server_->settings.handshake_timeout);
     }
-    while (close_pending_) {
-        co_await state_changed_.wait();
+    co_await transport_->drain();
+    auto& socket = transport_->socket();
+    boost::system::error_code ec;
+    if (socket.is_open()) {
+        socket.shutdown(net::socket_base::shutdown_send, ec);
+        for (int i = 0; i < 64 && socket.is_open(); ++i) {
+            auto [rec, n] = co_await socket.async_read_some(net::buffer(first_bytes_), use_nothrow);
+            if (rec) {
+                break;
+            }
+        }
+        socket.close(ec);
     }
-    close_deadline_.reset();
-    // Nothing may write into the transport, or close the socket, once this frame ends.
-    ws_ = nullptr;
-    transport_ = nullptr;
-    co_await ws.next_layer().drain();
-    if (server_->settings.access_log) {
-        log_info("WSDISCONNECT " + scope_path_);
-    }
+    timer_purpose_ = Timer::none;
+    timer_->cancel();
 }
 
 awaitable<void> WsSession::wait_for_app() {

@@ -1,14 +1,16 @@
-// WsSession: one websocket connection: the application's inbox, the handshake, the reader and
-// the close. Frames the application sends go straight to the socket's write side
-// (WsTransport). Everything here runs on the connection's strand.
+// WsSession: one websocket connection: the application's inbox, the handshake, the reader,
+// keep-alive and the close. Frames are read by WsParser (sans-I/O); frames the application
+// sends go straight to the socket's write side (WsTransport). Everything here runs on the
+// connection's strand.
 #pragma once
 
 #include "server/server_impl.hpp"
 #include "server/session_core.hpp"
+#include "server/ws_parser.hpp"
+#include "server/ws_transport.hpp"
 
 #include "detail/notifier.hpp"
 
-#include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/message.hpp>
 
@@ -16,6 +18,9 @@
 
 #include <boost/container/devector.hpp>
 
+#include <array>
+#include <chrono>
+#include <string_view>
 #include <vector>
 #include <optional>
 #include <exception>
@@ -23,8 +28,6 @@
 #include <string>
 
 namespace canal::detail {
-
-class WsTransport;
 
 class WsSession : public std::enable_shared_from_this<WsSession> {
 public:
@@ -39,14 +42,14 @@ public:
      * Runs the connection to its end: the scope, the application, the handshake's answer,
      * then the frames. `early` holds bytes read after the request head (first frames).
      */
-    awaitable<void> run(boost::beast::tcp_stream stream, Request req, std::string early);
+    awaitable<void> run(net::ip::tcp::socket socket, Request req, std::string early);
 
     /** Graceful stop: close with 1001 (or refuse, still in the handshake). Strand only. */
     void shutdown();
 
 private:
     enum class Handshake { pending, accepted, refused, app_ended };
-    struct Socket;
+    enum class Timer { none, keep_alive, closing };
 
     awaitable<Event> next_event();
     awaitable<void> on_send(Event ev);
@@ -56,10 +59,17 @@ private:
     void app_finished(std::exception_ptr e);
     awaitable<bool> await_answer();
     std::optional<Refusal> start(net::ip::tcp::socket& socket, Request const& req);
-    awaitable<bool> open(Socket& ws, Request& req);
-    awaitable<void> serve_frames(Socket& ws);
-    awaitable<void> reader(Socket& ws);
+    void open(net::ip::tcp::socket socket, Request const& req, std::string early);
+    awaitable<void> read_frames();
+    bool consume(std::string_view& bytes);
+    void keep_unparsed(std::string_view rest);
+    bool read_more();
+    bool on_input(WsInput in);
+    void send_close(int code, std::string_view reason);
     void start_close();
+    void arm_timer(Timer purpose, std::chrono::milliseconds after);
+    void on_timer();
+    awaitable<void> finish_socket();
     awaitable<void> wait_for_app();
 
     std::shared_ptr<Server::Impl> server_;
@@ -75,13 +85,23 @@ private:
     std::size_t early_bytes_ = 0;
     // What the application can read of the queue (buffered_amount()).
     std::shared_ptr<OutboundQueue> outbound_ = std::make_shared<OutboundQueue>();
-    // The socket's write side, once the handshake is written (frames go straight to it).
-    WsTransport* transport_ = nullptr;
-    // The stream, while open (the close is started on it by callbacks).
-    Socket* ws_ = nullptr;
-    std::optional<net::steady_timer> close_deadline_;
-    bool close_pending_ = false;
-    Notifier state_changed_;
+    // The socket and its write side, once the handshake is answered (frames go straight to
+    // it while open_).
+    std::optional<WsTransport> transport_;
+    std::optional<WsParser> parser_;
+    // Bytes read but not parsed yet (from unparsed_at_): one message is parsed per turn.
+    std::string unparsed_;
+    std::size_t unparsed_at_ = 0;
+    // What the pending read takes; the rest of what arrived is read into a per-thread buffer.
+    std::array<char, 128> first_bytes_{};
+    // Keep-alive while open, then the close's deadline (one timer for both).
+    std::optional<net::steady_timer> timer_;
+    Timer timer_purpose_ = Timer::none;
+    bool heard_ = false;      // something arrived since the timer was armed
+    bool ping_sent_ = false;  // the keep-alive ping is out, unanswered
+    bool close_sent_ = false; // our close frame is queued
+    ReadEnd end_ = ReadEnd::broken;
+    int peer_code_ = 0;
     Notifier handshake_done_;
     Notifier app_done_;
     Handshake handshake_ = Handshake::pending;
@@ -93,7 +113,6 @@ private:
     bool closing_ = false;
     bool shutdown_requested_ = false;
     bool disconnect_sent_ = false;
-    bool bad_close_code_ = false;
     int close_code_ = 1000;
     std::string close_reason_;
 };

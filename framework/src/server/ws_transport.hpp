@@ -1,9 +1,9 @@
-// WsTransport: the layer under Beast's websocket stream that owns the socket's write side.
-// Every write (the application's frames, and Beast's own: the 101 response, pongs, pings,
-// close) is appended, in call order, to one byte buffer; one write at a time carries all of
-// it to the socket. Under load each syscall carries many frames (user-space coalescing, as
-// uWebSockets corks), and Beast's control frames stay in order with the data frames.
-// Used by ws_session.cpp only, on the connection's strand.
+// WsTransport: a websocket connection's socket and its write side. Every write (the 101
+// response, the application's frames, pongs, pings, the close frame) is appended, in call
+// order, to one byte buffer; one write at a time carries all of it to the socket. Under load
+// each syscall carries many frames (user-space coalescing, as uWebSockets corks), and the
+// control frames stay in order with the data frames. Used by ws_session.cpp only, on the
+// connection's strand.
 #pragma once
 
 #include <canal/core/scope.hpp>
@@ -12,13 +12,10 @@
 #include "server/frame_header.hpp"
 
 #include <boost/asio/buffer.hpp>
-#include <boost/asio/co_spawn.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/write.hpp>
-#include <boost/beast/core/role.hpp>
 
-#include <array>
 #include <cstdint>
 #include <cstddef>
 #include <string>
@@ -31,7 +28,6 @@ namespace canal::detail {
 class WsTransport {
 public:
     using executor_type = net::any_io_executor;
-    using next_layer_type = net::ip::tcp::socket;
 
     explicit WsTransport(net::ip::tcp::socket socket)
         : socket_(std::move(socket)), drained_(socket_.get_executor()) {}
@@ -46,63 +42,19 @@ public:
     WsTransport& operator=(WsTransport const&) = delete;
 
     executor_type get_executor() noexcept { return socket_.get_executor(); }
-    net::ip::tcp::socket& next_layer() noexcept { return socket_; }
+    net::ip::tcp::socket& socket() noexcept { return socket_; }
 
     /**
-     * Bytes read with the upgrade request (a client may send its first frames in the same
-     * packet): Beast's first reads take them before the socket's.
+     * Appends bytes that are not an application frame (the 101 response, a pong, a ping, the
+     * close frame): written in order with the frames, not counted as queued messages.
      */
-    void preload(std::string_view bytes) { preloaded_.assign(bytes); }
-
-    /**
-     * Beast echoes a peer's close code in its own close frame; RFC 6455 wants 1002 when that
-     * code is not allowed (e.g. 5000). The next close frame Beast writes carries `code`.
-     */
-    void answer_close_with(std::uint16_t code) { close_code_override_ = code; }
-
-    template <typename MutableBuffers, typename Token>
-    auto async_read_some(MutableBuffers const& buffers, Token&& token) {
-        if (preloaded_.empty()) {
-            return socket_.async_read_some(buffers, std::forward<Token>(token));
+    void append_control(std::string_view bytes) {
+        if (error_) {
+            return;
         }
-        return net::async_initiate<Token, void(boost::system::error_code, std::size_t)>(
-            [this](auto handler, MutableBuffers const& bufs) {
-                std::size_t const n = net::buffer_copy(bufs, net::buffer(preloaded_));
-                preloaded_.erase(0, n);
-                if (preloaded_.empty()) {
-                    std::string().swap(preloaded_);
-                }
-                auto ex = net::get_associated_executor(handler, socket_.get_executor());
-                net::post(ex, [h = std::move(handler), n]() mutable {
-                    std::move(h)(boost::system::error_code{}, n);
-                });
-            },
-            token, buffers);
-    }
-
-    // Beast's writes: appended and reported written at once (the bytes are ours now).
-    template <typename ConstBuffers, typename Token>
-    auto async_write_some(ConstBuffers const& buffers, Token&& token) {
-        return net::async_initiate<Token, void(boost::system::error_code, std::size_t)>(
-            [this](auto handler, ConstBuffers const& bufs) {
-                std::size_t n = 0;
-                boost::system::error_code ec = error_;
-                if (!ec) {
-                    std::size_t const start = pending_.size();
-                    for (auto it = net::buffer_sequence_begin(bufs);
-                         it != net::buffer_sequence_end(bufs); ++it) {
-                        net::const_buffer b(*it);
-                        pending_.append(static_cast<char const*>(b.data()), b.size());
-                        n += b.size();
-                    }
-                    override_close_code(start);
-                    mark_end(false);
-                    schedule_flush();
-                }
-                auto ex = net::get_associated_executor(handler, socket_.get_executor());
-                net::post(ex, [h = std::move(handler), ec, n]() mutable { std::move(h)(ec, n); });
-            },
-            token, buffers);
+        pending_.append(bytes);
+        mark_end(false);
+        schedule_flush();
     }
 
     /** Appends one application frame (header built here, payload copied). */
@@ -137,24 +89,6 @@ public:
         pieces_.clear();
         pending_frames_ = 0;
         publish();
-    }
-
-    /** Ends the connection for Beast: flush, shut the send side down, wait for the peer. */
-    awaitable<boost::system::error_code> teardown() {
-        co_await drain();
-        boost::system::error_code ec;
-        socket_.shutdown(net::socket_base::shutdown_send, ec);
-        // Read until the peer closes too (Beast's own teardown does this), so that unread
-        // bytes do not turn the close into a reset; Beast's timeout closes the socket.
-        std::array<char, 512> sink{};
-        for (int i = 0; i < 64; ++i) {
-            auto [rec, n] = co_await socket_.async_read_some(net::buffer(sink), use_nothrow);
-            if (rec) {
-                break;
-            }
-        }
-        socket_.close(ec);
-        co_return boost::system::error_code{};
     }
 
 private:
@@ -196,17 +130,6 @@ private:
         }
     }
 
-    // A server's close frame is unmasked with a short payload: the code is at bytes 2-3.
-    void override_close_code(std::size_t start) {
-        if (close_code_override_ == 0 || pending_.size() < start + 4 ||
-            static_cast<unsigned char>(pending_[start]) != 0x88U) {
-            return;
-        }
-        pending_[start + 2] = static_cast<char>(close_code_override_ >> 8U);
-        pending_[start + 3] = static_cast<char>(close_code_override_ & 0xFFU);
-        close_code_override_ = 0;
-    }
-
     static constexpr int max_deferrals = 16;
     static constexpr int quiet_turns_before_write = 2;
     static constexpr std::size_t coalesce_bytes = 64 * 1024;
@@ -214,7 +137,7 @@ private:
     // Where each append ends in pending_, so writes (and discard_pending) cut between them.
     struct Piece {
         std::size_t end;
-        bool frame; // an application frame (counted), or one of Beast's writes
+        bool frame; // an application frame (counted), or a control write
     };
 
     void mark_end(bool frame) {
@@ -285,8 +208,6 @@ private:
     static constexpr std::size_t max_write = 64 * 1024;
 
     net::ip::tcp::socket socket_;
-    std::string preloaded_; // read with the upgrade request, not yet taken by Beast
-    std::uint16_t close_code_override_ = 0;
     std::string pending_;  // appended, waiting for the write in flight
     std::string inflight_; // being written
     std::vector<Piece> pieces_;
@@ -301,20 +222,5 @@ private:
     Notifier drained_;
     std::shared_ptr<OutboundQueue> published_;
 };
-
-// Beast's customization points (found by argument-dependent lookup).
-inline void teardown(boost::beast::role_type /*role*/, WsTransport& t,
-                     boost::system::error_code& ec) {
-    t.next_layer().close(ec);
-}
-
-template <typename TeardownHandler>
-void async_teardown(boost::beast::role_type /*role*/, WsTransport& t, TeardownHandler&& handler) {
-    net::co_spawn(t.get_executor(), t.teardown(),
-                  [h = std::forward<TeardownHandler>(handler)](
-                      std::exception_ptr, boost::system::error_code ec) mutable {
-                      std::move(h)(ec);
-                  });
-}
 
 } // namespace canal::detail
