@@ -28,6 +28,15 @@ awaitable<void> run_routed(Application app, Scope scope, Receive receive, Send s
     }
 }
 
+awaitable<void> call_app(Application const& app, std::unique_ptr<Scope> scope, Receive receive,
+                         Send send) {
+    try {
+        return app(std::move(*scope), std::move(receive), std::move(send));
+    } catch (...) {
+        return fail_routing(std::current_exception());
+    }
+}
+
 awaitable<void> fail_routing(std::exception_ptr error) {
     std::rethrow_exception(std::move(error));
     co_return;

@@ -5,6 +5,7 @@
 #include <canal/core/application.hpp>
 
 #include <exception>
+#include <memory>
 
 namespace canal::detail {
 
@@ -13,6 +14,14 @@ namespace canal::detail {
  * returned awaitable does not refer to the router that chose it.
  */
 awaitable<void> run_routed(Application app, Scope scope, Receive receive, Send send);
+
+/**
+ * Calls `app` (which must outlive the returned awaitable) with `*scope`, moved. Not a
+ * coroutine: a middleware that awaited something first hands the scope on through this, so
+ * that no frame lasting as long as the connection keeps a Scope.
+ */
+awaitable<void> call_app(Application const& app, std::unique_ptr<Scope> scope, Receive receive,
+                         Send send);
 
 /** An awaitable that throws `error` when awaited: routing failures surface where awaited. */
 awaitable<void> fail_routing(std::exception_ptr error);

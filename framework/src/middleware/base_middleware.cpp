@@ -1,6 +1,9 @@
 // BaseMiddleware: copy the scope, change it, run the inner application.
 #include <canal/middleware/base_middleware.hpp>
 
+#include "core/run_routed.hpp"
+
+#include <memory>
 #include <stdexcept>
 #include <utility>
 
@@ -20,9 +23,21 @@ awaitable<void> BaseMiddleware::operator()(Scope scope, Receive receive, Send se
 
 awaitable<void> BaseMiddleware::populate_scope(Scope& /*scope*/) const { co_return; }
 
+namespace {
+// The frame that lasts as long as the connection holds a pointer, not a Scope.
+awaitable<void> populate_then_call(BaseMiddleware const& self, Application const& inner,
+                                   awaitable<void> (BaseMiddleware::*populate)(Scope&) const,
+                                   std::unique_ptr<Scope> scope, Receive receive, Send send) {
+    co_await (self.*populate)(*scope);
+    co_await detail::call_app(inner, std::move(scope), std::move(receive), std::move(send));
+}
+} // namespace
+
+// Not a coroutine: the scope goes to the heap rather than into a frame of its size.
 awaitable<void> BaseMiddleware::call(Scope scope, Receive receive, Send send) const {
-    co_await populate_scope(scope);
-    co_await inner_(std::move(scope), std::move(receive), std::move(send));
+    return populate_then_call(*this, inner_, &BaseMiddleware::populate_scope,
+                              std::make_unique<Scope>(std::move(scope)), std::move(receive),
+                              std::move(send));
 }
 
 } // namespace canal

@@ -5,6 +5,7 @@
 
 #include <canal/core/errors.hpp>
 
+#include "core/run_routed.hpp"
 #include "detail/log.hpp"
 
 #include <algorithm>
@@ -146,10 +147,22 @@ bool valid_origin(std::optional<std::string_view> origin,
 OriginValidator::OriginValidator(Application inner, std::vector<std::string> allowed_origins)
     : BaseMiddleware(std::move(inner)), allowed_(std::move(allowed_origins)) {}
 
+namespace {
+// Channels' WebsocketDenier: wait for the connect event, then close before accepting.
+awaitable<void> deny(Receive receive, Send send) {
+    (void)co_await receive();
+    Event close = WebsocketClose{1000, {}};
+    co_await send(std::move(close));
+}
+} // namespace
+
+// Not a coroutine: an allowed connection goes on in the inner application's frames, with no
+// frame of this middleware (and its copy of the scope) kept for its whole life.
 awaitable<void> OriginValidator::call(Scope scope, Receive receive, Send send) const {
     if (scope.type != "websocket") {
-        throw Error("OriginValidator is for websocket connections only, not '" + scope.type +
-                    "': put it in the \"websocket\" branch of the ProtocolTypeRouter");
+        return detail::fail_routing(std::make_exception_ptr(
+            Error("OriginValidator is for websocket connections only, not '" + scope.type +
+                  "': put it in the \"websocket\" branch of the ProtocolTypeRouter")));
     }
     // Channels reads the last Origin header.
     std::optional<std::string_view> origin;
@@ -159,16 +172,16 @@ awaitable<void> OriginValidator::call(Scope scope, Receive receive, Send send) c
         }
     }
     if (valid_origin(origin, allowed_)) {
-        co_await inner()(std::move(scope), std::move(receive), std::move(send));
-        co_return;
+        try {
+            return inner()(std::move(scope), std::move(receive), std::move(send));
+        } catch (...) {
+            return detail::fail_routing(std::current_exception());
+        }
     }
     detail::log_warning("websocket " + detail::loggable(scope.path) + ": origin " +
                         (origin ? "'" + detail::loggable(*origin) + "'" : std::string("(none)")) +
                         " refused (not in the allowed origins): HTTP 403");
-    // Channels' WebsocketDenier: wait for the connect event, then close before accepting.
-    (void)co_await receive();
-    Event close = WebsocketClose{1000, {}};
-    co_await send(std::move(close));
+    return deny(std::move(receive), std::move(send));
 }
 
 AllowedHostsOriginValidator::AllowedHostsOriginValidator(Application inner,

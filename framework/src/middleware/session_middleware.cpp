@@ -3,6 +3,9 @@
 
 #include <canal/middleware/cookie_middleware.hpp>
 
+#include "core/run_routed.hpp"
+
+#include <memory>
 #include <stdexcept>
 #include <utility>
 
@@ -53,14 +56,12 @@ SessionMiddleware::SessionMiddleware(Application inner, std::shared_ptr<SessionS
     }
 }
 
-awaitable<void> SessionMiddleware::call(Scope scope, Receive receive, Send send) const {
-    if (scope.session) {
-        // A session middleware further out already did the work.
-        co_await inner()(std::move(scope), std::move(receive), std::move(send));
-        co_return;
-    }
-    auto const cookie = scope.cookies.find(settings_->cookie_name);
-    bool const had_cookie = cookie != scope.cookies.end();
+// The session is loaded (a store round trip), then the inner application called through
+// call_app: the frame that lasts as long as the connection holds a pointer, not a Scope.
+awaitable<void> SessionMiddleware::load_then_call(std::unique_ptr<Scope> scope, Receive receive,
+                                                  Send send) const {
+    auto const cookie = scope->cookies.find(settings_->cookie_name);
+    bool const had_cookie = cookie != scope->cookies.end();
     std::string key;
     boost::json::object data;
     if (had_cookie && Session::is_valid_key(cookie->second)) {
@@ -73,9 +74,9 @@ awaitable<void> SessionMiddleware::call(Scope scope, Receive receive, Send send)
     }
     auto session =
         std::make_shared<Session>(store_, std::move(key), std::move(data), settings_->max_age);
-    scope.session = session;
-    if (scope.type != "http") {
-        co_await inner()(std::move(scope), std::move(receive), std::move(send));
+    scope->session = session;
+    if (scope->type != "http") {
+        co_await detail::call_app(inner(), std::move(scope), std::move(receive), std::move(send));
         co_return;
     }
     auto state = std::make_shared<SessionSend>();
@@ -83,9 +84,23 @@ awaitable<void> SessionMiddleware::call(Scope scope, Receive receive, Send send)
     state->send = std::move(send);
     state->settings = settings_;
     state->had_cookie = had_cookie;
-    state->secure = is_secure(scope);
+    state->secure = is_secure(*scope);
     Send wrapped = [state](Event event) { return send_with_session(state, std::move(event)); };
-    co_await inner()(std::move(scope), std::move(receive), std::move(wrapped));
+    co_await detail::call_app(inner(), std::move(scope), std::move(receive), std::move(wrapped));
+}
+
+// Not a coroutine (see load_then_call).
+awaitable<void> SessionMiddleware::call(Scope scope, Receive receive, Send send) const {
+    if (scope.session) {
+        // A session middleware further out already did the work.
+        try {
+            return inner()(std::move(scope), std::move(receive), std::move(send));
+        } catch (...) {
+            return detail::fail_routing(std::current_exception());
+        }
+    }
+    return load_then_call(std::make_unique<Scope>(std::move(scope)), std::move(receive),
+                          std::move(send));
 }
 
 } // namespace canal

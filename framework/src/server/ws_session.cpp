@@ -412,22 +412,37 @@ awaitable<void> refuse_on(net::ip::tcp::socket socket, int status, std::string b
 }
 } // namespace
 
+// What the handshake needs, on the heap: the frame that lasts as long as the connection
+// (serve's) holds a pointer to it, and it is freed once the connection is open.
+struct WsSession::Upgrade {
+    net::ip::tcp::socket socket;
+    Request req;
+    std::string early;
+};
+
+// Not a coroutine (see Upgrade).
 awaitable<void> WsSession::run(net::ip::tcp::socket socket, Request req, std::string early) {
+    return serve(std::make_unique<Upgrade>(Upgrade{std::move(socket), std::move(req),
+                                                   std::move(early)}));
+}
+
+// The handshake: true when the connection was accepted, else the client was answered.
+awaitable<bool> WsSession::handshake(Upgrade& up) {
     auto& settings = server_->settings;
-    if (auto refusal = start(socket, req)) {
-        co_await refuse_on(std::move(socket), refusal->status, std::move(refusal->body));
-        co_return;
+    if (auto refusal = start(up.socket, up.req)) {
+        co_await refuse_on(std::move(up.socket), refusal->status, std::move(refusal->body));
+        co_return false;
     }
     if (!co_await await_answer()) {
         log_warning(describe_ + ": handshake timed out waiting for the application");
         std::string body = "handshake timeout\n";
-        co_await refuse_on(std::move(socket), 503, std::move(body));
+        co_await refuse_on(std::move(up.socket), 503, std::move(body));
     } else if (handshake_ == Handshake::refused) {
         if (settings.access_log) {
             log_info("WSREJECT " + scope_path_ + " 403");
         }
         std::string body = "websocket connection refused\n";
-        co_await refuse_on(std::move(socket), 403, std::move(body));
+        co_await refuse_on(std::move(up.socket), 403, std::move(body));
     } else if (handshake_ == Handshake::app_ended) {
         auto answer = answer_early_end(app_error_, describe_);
         if (!answer.log.empty()) {
@@ -437,16 +452,26 @@ awaitable<void> WsSession::run(net::ip::tcp::socket socket, Request req, std::st
                 log_warning(answer.log);
             }
         }
-        co_await refuse_on(std::move(socket), answer.answer.status, std::move(answer.answer.body));
+        co_await refuse_on(std::move(up.socket), answer.answer.status,
+                           std::move(answer.answer.body));
     } else {
-        open(std::move(socket), req, std::move(early));
-        req = Request{}; // the upgrade request's fields are not needed any more
+        co_return true;
+    }
+    co_return false;
+}
+
+awaitable<void> WsSession::serve(std::unique_ptr<Upgrade> up) {
+    bool const accepted = co_await handshake(*up);
+    if (accepted) {
+        open(std::move(up->socket), up->req, std::move(up->early));
+        up.reset(); // the upgrade request is not needed any more
         co_await read_frames();
         co_await finish_socket();
-        if (settings.access_log) {
+        if (server_->settings.access_log) {
             log_info("WSDISCONNECT " + scope_path_);
         }
     }
+    up.reset();
     ended_ = true;
     open_ = false;
     early_.clear();

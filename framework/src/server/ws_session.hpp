@@ -50,6 +50,7 @@ public:
 private:
     enum class Handshake { pending, accepted, refused, app_ended };
     enum class Timer { none, keep_alive, closing };
+    struct Upgrade;
 
     awaitable<Event> next_event();
     awaitable<void> on_send(Event ev);
@@ -59,6 +60,8 @@ private:
     void app_finished(std::exception_ptr e);
     awaitable<bool> await_answer();
     std::optional<Refusal> start(net::ip::tcp::socket& socket, Request const& req);
+    awaitable<bool> handshake(Upgrade& up);
+    awaitable<void> serve(std::unique_ptr<Upgrade> up);
     void open(net::ip::tcp::socket socket, Request const& req, std::string early);
     awaitable<void> read_frames();
     bool consume(std::string_view& bytes);

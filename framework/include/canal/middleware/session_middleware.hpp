@@ -48,6 +48,8 @@ protected:
     awaitable<void> call(Scope scope, Receive receive, Send send) const override;
 
 private:
+    awaitable<void> load_then_call(std::unique_ptr<Scope> scope, Receive receive, Send send) const;
+
     std::shared_ptr<SessionStore> store_;
     std::shared_ptr<SessionSettings const> settings_;
 };
