@@ -6,6 +6,7 @@
 #include "detail/log.hpp"
 #include "server/session_core.hpp"
 
+#include <boost/asio/bind_executor.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -20,7 +21,8 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 
 WsSession::WsSession(std::shared_ptr<Server::Impl> server, net::any_io_executor ex)
-    : server_(std::move(server)), ex_(ex), inbox_ready_(ex), handshake_done_(ex), app_done_(ex) {}
+    : server_(std::move(server)), ex_(ex), inbox_ready_(ex), read_done_(ex), handshake_done_(ex),
+      app_done_(ex) {}
 
 // The application's `receive`.
 awaitable<Event> WsSession::next_event() {
@@ -29,8 +31,9 @@ awaitable<Event> WsSession::next_event() {
     }
     Event ev = std::move(inbox_.front());
     inbox_.pop_front();
-    if (reader_space_ != nullptr) {
-        reader_space_->notify();
+    if (reading_paused_) {
+        reading_paused_ = false;
+        read_next();
     }
     co_return ev;
 }
@@ -137,8 +140,9 @@ void WsSession::app_finished(std::exception_ptr e) {
         request_close(1000, {});
     }
     app_done_.notify();
-    if (reader_space_ != nullptr) {
-        reader_space_->notify();
+    if (reading_paused_) {
+        reading_paused_ = false;
+        read_next();
     }
 }
 
@@ -228,61 +232,76 @@ bool WsSession::read_more() {
     return true;
 }
 
-// The open connection: frames in until the read side ends. One message goes to the
-// application per turn of the event loop, as one read each did with Beast: a client's
-// burst does not outrun the layer messages the same consumer has to take.
-awaitable<void> WsSession::read_frames() {
-    Notifier space(ex_);
-    reader_space_ = &space;
-    struct Reset {
-        Notifier*& n;
-        ~Reset() { n = nullptr; }
-    } reset{reader_space_};
-    auto& socket = transport_->socket();
-    boost::system::error_code ec;
-    socket.non_blocking(true, ec);
-    for (;;) {
+// The reader, one step at a time from callbacks: an idle connection keeps only its pending
+// read (no coroutine frame, no read buffer). One or two messages go to the application per
+// turn of the event loop, as one read each did with Beast: a client's burst does not outrun
+// the layer messages the same consumer has to take.
+void WsSession::read_next() {
+    while (!read_ended_) {
         // Bounded inbox: stop reading (TCP pushes back on the client) while it is full.
-        while (inbox_.size() >= inbox_capacity && !app_finished_) {
-            co_await space.wait();
+        if (inbox_.size() >= inbox_capacity && !app_finished_) {
+            reading_paused_ = true;
+            return;
         }
-        if (unparsed_at_ < unparsed_.size()) {
-            std::string_view rest(unparsed_);
-            rest.remove_prefix(unparsed_at_);
-            bool const more = consume(rest);
-            unparsed_at_ = unparsed_.size() - rest.size();
-            if (rest.empty()) {
-                unparsed_.clear();
-                unparsed_at_ = 0;
-                if (unparsed_.capacity() > 64 * 1024) {
-                    std::string().swap(unparsed_);
-                }
+        if (unparsed_at_ >= unparsed_.size()) {
+            auto self = shared_from_this();
+            transport_->socket().async_read_some(
+                net::buffer(first_bytes_),
+                net::bind_executor(ex_, [self](boost::system::error_code ec, std::size_t n) {
+                    self->on_read(ec, n);
+                }));
+            return;
+        }
+        std::string_view rest(unparsed_);
+        rest.remove_prefix(unparsed_at_);
+        bool const more = consume(rest);
+        unparsed_at_ = unparsed_.size() - rest.size();
+        if (rest.empty()) {
+            unparsed_.clear();
+            unparsed_at_ = 0;
+            if (unparsed_.capacity() > 64 * 1024) {
+                std::string().swap(unparsed_);
             }
-            if (!more) {
-                break;
-            }
-            if (!rest.empty()) {
-                co_await net::post(ex_, net::use_awaitable);
-            }
-            continue;
         }
-        // A small read waits (it completes when anything arrives); the rest is read at once.
-        auto [rec, n] = co_await socket.async_read_some(net::buffer(first_bytes_), use_nothrow);
-        if (rec) {
-            end_ = closing_ ? ReadEnd::server_closing : ReadEnd::broken;
-            break;
+        if (!more) {
+            end_reading();
+            return;
         }
-        heard_ = true;
-        std::string_view got(first_bytes_.data(), n);
-        if (!consume(got)) {
-            break;
-        }
-        if (!got.empty()) {
-            keep_unparsed(got);
-        } else if (n == first_bytes_.size() && !read_more()) {
-            break;
+        if (!rest.empty()) {
+            net::post(ex_, [self = shared_from_this()] { self->read_next(); });
+            return;
         }
     }
+}
+
+// A small read completes when anything arrives; the rest is read at once.
+void WsSession::on_read(boost::system::error_code ec, std::size_t n) {
+    if (read_ended_) {
+        return;
+    }
+    if (ec) {
+        end_ = closing_ ? ReadEnd::server_closing : ReadEnd::broken;
+        end_reading();
+        return;
+    }
+    heard_ = true;
+    std::string_view got(first_bytes_.data(), n);
+    if (!consume(got)) {
+        end_reading();
+        return;
+    }
+    if (!got.empty()) {
+        keep_unparsed(got);
+    } else if (n == first_bytes_.size() && !read_more()) {
+        end_reading();
+        return;
+    }
+    read_next();
+}
+
+void WsSession::end_reading() {
+    read_ended_ = true;
+    reading_paused_ = false;
     parser_.reset();
     std::string().swap(unparsed_);
     unparsed_at_ = 0;
@@ -292,6 +311,7 @@ awaitable<void> WsSession::read_frames() {
         disconnect_sent_ = true;
         push_event(WebsocketDisconnect{disconnect_code(end_, peer_code_, close_code_)});
     }
+    read_done_.notify();
 }
 
 // Our close frame, once; after it only the peer's close (or the deadline) is waited for.
@@ -465,7 +485,10 @@ awaitable<void> WsSession::serve(std::unique_ptr<Upgrade> up) {
     if (accepted) {
         open(std::move(up->socket), up->req, std::move(up->early));
         up.reset(); // the upgrade request is not needed any more
-        co_await read_frames();
+        read_next();
+        while (!read_ended_) {
+            co_await read_done_.wait();
+        }
         co_await finish_socket();
         if (server_->settings.access_log) {
             log_info("WSDISCONNECT " + scope_path_);

@@ -63,7 +63,9 @@ private:
     awaitable<bool> handshake(Upgrade& up);
     awaitable<void> serve(std::unique_ptr<Upgrade> up);
     void open(net::ip::tcp::socket socket, Request const& req, std::string early);
-    awaitable<void> read_frames();
+    void read_next();
+    void on_read(boost::system::error_code ec, std::size_t n);
+    void end_reading();
     bool consume(std::string_view& bytes);
     void keep_unparsed(std::string_view rest);
     bool read_more();
@@ -82,7 +84,9 @@ private:
     // devector, not deque: nothing is allocated while empty (most of an idle connection's life).
     boost::container::devector<Event> inbox_;
     Notifier inbox_ready_;
-    Notifier* reader_space_ = nullptr; // the reader's, while it waits for room in the inbox
+    bool reading_paused_ = false; // the reader waits for room in the inbox
+    bool read_ended_ = false;
+    Notifier read_done_;
     // Frames sent after accept() but before the handshake response was written.
     std::vector<WebsocketSend> early_;
     std::size_t early_bytes_ = 0;
