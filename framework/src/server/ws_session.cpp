@@ -13,7 +13,10 @@
 #include <boost/beast/core/tcp_stream.hpp>
 
 #include <array>
+#include <cerrno>
 #include <utility>
+
+#include <sys/socket.h>
 
 namespace canal::detail {
 
@@ -218,17 +221,19 @@ void WsSession::keep_unparsed(std::string_view rest) {
 // thread shares: an idle connection keeps no read buffer. False when reading ends.
 bool WsSession::read_more() {
     thread_local std::array<char, 64 * 1024> bulk;
-    boost::system::error_code ec;
-    std::size_t const n = transport_->socket().read_some(net::buffer(bulk), ec);
-    if (ec == net::error::would_block || ec == net::error::try_again) {
+    // A plain non-blocking recv: Asio's read_some would need the socket's user-level
+    // non-blocking mode, one more syscall per connection.
+    ssize_t const n = ::recv(transport_->socket().native_handle(), bulk.data(), bulk.size(),
+                             MSG_DONTWAIT);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
         return true;
     }
-    if (ec) {
+    if (n <= 0) {
         end_ = closing_ ? ReadEnd::server_closing : ReadEnd::broken;
         return false;
     }
     heard_ = true;
-    keep_unparsed(std::string_view(bulk.data(), n));
+    keep_unparsed(std::string_view(bulk.data(), static_cast<std::size_t>(n)));
     return true;
 }
 
