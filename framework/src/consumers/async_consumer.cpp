@@ -4,6 +4,7 @@
 
 #include <canal/sync/sync_to_async.hpp>
 
+#include "core/event_source.hpp"
 #include "detail/log.hpp"
 #include "detail/notifier.hpp"
 
@@ -21,8 +22,10 @@
 
 namespace canal {
 
-// Strand-local: the pumps and the handler loop all run on the connection's strand.
-struct AsyncConsumer::Inbox {
+// Strand-local: the pumps and the handler loop all run on the connection's strand. When the
+// server's own Receive is given, the connection puts client events here directly (EventSink)
+// and is told when there is room again.
+struct AsyncConsumer::Inbox : detail::EventSink {
     explicit Inbox(net::any_io_executor ex) : not_empty(ex), not_full(ex) {}
 
     // A layer failure (e.g. ChannelOverflow) travels in order with the messages.
@@ -57,8 +60,23 @@ struct AsyncConsumer::Inbox {
         Item item = std::move(items.front());
         items.pop_front();
         --count_of(item);
+        if (source != nullptr && from_client(item)) {
+            source->room();
+        }
         return item;
     }
+
+    // EventSink: the connection's reader checks has_room() before each message; its own
+    // events (connect, disconnect) may go past the quota.
+    void put(Event event) override {
+        ++client_items;
+        items.emplace_back(std::move(event));
+        not_empty.notify();
+    }
+    [[nodiscard]] bool has_room() const override { return client_items < inbox_capacity; }
+
+    // The connection attached to (client events arrive through put()), or null.
+    detail::EventSource* source = nullptr;
 
     std::size_t client_items = 0;
     std::size_t layer_items = 0;
@@ -299,9 +317,24 @@ awaitable<void> AsyncConsumer::run_loop(Receive receive) {
         }
         pumps_done.notify();
     };
-    ++running;
-    net::co_spawn(ex, client_pump(std::move(receive)),
-                  net::bind_cancellation_slot(stop_client.slot(), on_pump_end));
+    // The server's own Receive: its events come straight into the inbox, no pump.
+    struct Detach {
+        Inbox& inbox;
+        ~Detach() {
+            if (inbox.source != nullptr) {
+                inbox.source->attach(nullptr);
+                inbox.source = nullptr;
+            }
+        }
+    } detach{*inbox_};
+    if (auto const* direct = receive.target<detail::SourceReceive>()) {
+        inbox_->source = direct->source.get();
+        inbox_->source->attach(inbox_.get());
+    } else {
+        ++running;
+        net::co_spawn(ex, client_pump(std::move(receive)),
+                      net::bind_cancellation_slot(stop_client.slot(), on_pump_end));
+    }
     if (layer_) {
         ++running;
         net::co_spawn(ex, layer_pump(), net::bind_cancellation_slot(stop_layer.slot(), on_pump_end));
@@ -347,6 +380,10 @@ awaitable<void> AsyncConsumer::run_loop(Receive receive) {
         escaped = std::current_exception();
     }
 
+    if (inbox_->source != nullptr) {
+        inbox_->source->attach(nullptr);
+        inbox_->source = nullptr;
+    }
     stop_client.emit(net::cancellation_type::terminal);
     stop_layer.emit(net::cancellation_type::terminal);
     while (running > 0) {

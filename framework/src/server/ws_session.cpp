@@ -70,8 +70,30 @@ awaitable<void> WsSession::on_send(Event ev) {
 }
 
 void WsSession::push_event(Event ev) {
+    if (sink_ != nullptr) {
+        sink_->put(std::move(ev));
+        return;
+    }
     inbox_.push_back(std::move(ev));
     inbox_ready_.notify();
+}
+
+void WsSession::attach(EventSink* sink) {
+    sink_ = sink;
+    if (sink_ != nullptr) {
+        for (auto& ev : inbox_) {
+            sink_->put(std::move(ev));
+        }
+        inbox_.clear();
+    }
+    room();
+}
+
+void WsSession::room() {
+    if (reading_paused_) {
+        reading_paused_ = false;
+        read_next();
+    }
 }
 
 void WsSession::enqueue(WebsocketSend snd) {
@@ -244,7 +266,8 @@ bool WsSession::read_more() {
 void WsSession::read_next() {
     while (!read_ended_) {
         // Bounded inbox: stop reading (TCP pushes back on the client) while it is full.
-        if (inbox_.size() >= inbox_capacity && !app_finished_) {
+        bool const full = sink_ != nullptr ? !sink_->has_room() : inbox_.size() >= inbox_capacity;
+        if (full && !app_finished_) {
             reading_paused_ = true;
             return;
         }
@@ -422,7 +445,7 @@ std::optional<Refusal> WsSession::start(net::ip::tcp::socket& socket, Request co
 
     auto self = shared_from_this();
     push_event(WebsocketConnect{});
-    Receive receive = [self]() { return self->next_event(); };
+    Receive receive = SourceReceive{self};
     Send send = [self](Event ev) { return self->on_send(std::move(ev)); };
     net::co_spawn(ex_, server_->app(std::move(*scope), std::move(receive), std::move(send)),
                   [self](std::exception_ptr e) { self->app_finished(e); });

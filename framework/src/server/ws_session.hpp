@@ -4,6 +4,7 @@
 // connection's strand.
 #pragma once
 
+#include "core/event_source.hpp"
 #include "server/server_impl.hpp"
 #include "server/session_core.hpp"
 #include "server/ws_parser.hpp"
@@ -29,7 +30,7 @@
 
 namespace canal::detail {
 
-class WsSession : public std::enable_shared_from_this<WsSession> {
+class WsSession : public std::enable_shared_from_this<WsSession>, public EventSource {
 public:
     using Request = boost::beast::http::request<boost::beast::http::empty_body>;
 
@@ -46,6 +47,11 @@ public:
 
     /** Graceful stop: close with 1001 (or refuse, still in the handshake). Strand only. */
     void shutdown();
+
+    // EventSource: the application's receive(), or a consumer's inbox attached.
+    awaitable<Event> next() override { return next_event(); }
+    void attach(EventSink* sink) override;
+    void room() override;
 
 private:
     enum class Handshake { pending, accepted, refused, app_ended };
@@ -85,6 +91,7 @@ private:
     boost::container::devector<Event> inbox_;
     Notifier inbox_ready_;
     bool reading_paused_ = false; // the reader waits for room in the inbox
+    EventSink* sink_ = nullptr;   // a consumer's inbox, attached: events go there
     bool read_ended_ = false;
     Notifier read_done_;
     // Frames sent after accept() but before the handshake response was written.
