@@ -187,6 +187,81 @@ BOOST_AUTO_TEST_CASE(frames_sent_with_the_upgrade_request_are_kept) {
     BOOST_TEST(raw->read_frame().payload == "two");
 }
 
+BOOST_AUTO_TEST_CASE(a_client_that_answers_pings_is_kept_and_a_silent_one_dropped) {
+    auto probe = std::make_shared<ConnProbe>();
+    auto settings = test_settings();
+    settings.idle_timeout = 600ms;
+    TestServer server{app(probe), settings};
+    // One that answers its pings is still served after twice the timeout.
+    auto answering = server.raw();
+    BOOST_REQUIRE_EQUAL(answering->websocket_handshake("/ws/echo/b/"), 101);
+    BOOST_REQUIRE_EQUAL(answering->read_frame().payload, "path /ws/echo/b/");
+    int pings = 0;
+    auto const until = std::chrono::steady_clock::now() + 1200ms;
+    while (std::chrono::steady_clock::now() < until) {
+        auto f = answering->read_frame(100ms);
+        if (f.opcode == 9) {
+            ++pings;
+            BOOST_REQUIRE(answering->send_frame(10, f.payload));
+        }
+    }
+    BOOST_TEST(pings >= 1);
+    BOOST_REQUIRE(answering->send_frame(1, "still here"));
+    RawFrame echo;
+    for (int i = 0; i < 4 && echo.opcode != 1; ++i) {
+        echo = answering->read_frame(1s);
+    }
+    BOOST_TEST(echo.payload == "still here");
+    BOOST_TEST(probe->disconnect_code.load() == 0);
+
+    // One that stays silent: pinged at half the timeout, dropped (no close frame) at the end.
+    auto silent = server.raw();
+    BOOST_REQUIRE_EQUAL(silent->websocket_handshake("/ws/echo/a/"), 101);
+    BOOST_REQUIRE_EQUAL(silent->read_frame().payload, "path /ws/echo/a/");
+    auto const start = std::chrono::steady_clock::now();
+    auto ping = silent->read_frame(2s);
+    BOOST_TEST(ping.opcode == 9, "got opcode " << ping.opcode);
+    (void)silent->read_until_close(3s);
+    BOOST_TEST(silent->peer_closed());
+    BOOST_TEST((std::chrono::steady_clock::now() - start >= 200ms));
+    BOOST_TEST(eventually([&] { return probe->disconnect_code.load() == 1006; }));
+}
+
+BOOST_AUTO_TEST_CASE(a_handshake_without_version_13_is_answered_400_or_426) {
+    auto probe = std::make_shared<ConnProbe>();
+    TestServer server{app(probe)};
+    for (std::string const version : {"", "Sec-WebSocket-Version: 8\r\n"}) {
+        auto raw = server.raw();
+        std::string const request = "GET /ws/echo/a/ HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                                    "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+                                    "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n" +
+                                    version + "\r\n";
+        BOOST_REQUIRE(raw->send(request));
+        auto const head = read_until(*raw, "\r\n\r\n");
+        if (version.empty()) {
+            BOOST_TEST(head.starts_with("HTTP/1.1 400"), head);
+        } else {
+            BOOST_TEST(head.starts_with("HTTP/1.1 426"), head);
+            BOOST_TEST(head.find("Sec-WebSocket-Version: 13") != std::string::npos, head);
+        }
+    }
+}
+
+BOOST_AUTO_TEST_CASE(an_unmasked_frame_is_answered_1002) {
+    auto probe = std::make_shared<ConnProbe>();
+    TestServer server{app(probe)};
+    auto raw = server.raw();
+    BOOST_REQUIRE_EQUAL(raw->websocket_handshake("/ws/echo/a/"), 101);
+    BOOST_REQUIRE_EQUAL(raw->read_frame().payload, "path /ws/echo/a/");
+    std::string unmasked{'\x81', '\x02', 'h', 'i'};
+    BOOST_REQUIRE(raw->send(unmasked));
+    auto f = raw->read_frame();
+    BOOST_TEST(f.opcode == 8);
+    BOOST_TEST(f.close_code() == 1002);
+    raw->close();
+    BOOST_TEST(eventually([&] { return probe->disconnect_code.load() == 1002; }));
+}
+
 BOOST_AUTO_TEST_CASE(the_path_is_decoded_alike_by_the_server_and_the_communicator) {
     auto probe = std::make_shared<ConnProbe>();
     TestServer server{app(probe)};

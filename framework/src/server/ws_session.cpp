@@ -478,6 +478,7 @@ awaitable<void> WsSession::run(net::ip::tcp::socket socket, Request req, std::st
 awaitable<bool> WsSession::handshake(Upgrade& up) {
     auto& settings = server_->settings;
     if (auto refusal = start(up.socket, up.req)) {
+        app_finished_ = true; // no application was started: nothing to wait for
         co_await refuse_on(std::move(up.socket), refusal->status, std::move(refusal->body));
         co_return false;
     }
