@@ -5,6 +5,7 @@
 #include <canal/sync/sync_to_async.hpp>
 
 #include "core/event_source.hpp"
+#include "layers/channel_receiver.hpp"
 #include "detail/log.hpp"
 #include "detail/notifier.hpp"
 
@@ -25,7 +26,7 @@ namespace canal {
 // Strand-local: the pumps and the handler loop all run on the connection's strand. When the
 // server's own Receive is given, the connection puts client events here directly (EventSink)
 // and is told when there is room again.
-struct AsyncConsumer::Inbox : detail::EventSink {
+struct AsyncConsumer::Inbox : detail::EventSink, detail::MessageSink {
     explicit Inbox(net::any_io_executor ex) : not_empty(ex), not_full(ex) {}
 
     // A layer failure (e.g. ChannelOverflow) travels in order with the messages.
@@ -60,11 +61,31 @@ struct AsyncConsumer::Inbox : detail::EventSink {
         Item item = std::move(items.front());
         items.pop_front();
         --count_of(item);
-        if (source != nullptr && from_client(item)) {
-            source->room();
+        if (from_client(item)) {
+            if (source != nullptr) {
+                source->room();
+            }
+        } else if (receiver) {
+            receiver->resume();
         }
         return item;
     }
+
+    // MessageSink: the layer hands this consumer's channel over while there is room.
+    void put_message(Message message) override {
+        ++layer_items;
+        items.emplace_back(std::move(message));
+        not_empty.notify();
+    }
+    void fail(std::exception_ptr error) override {
+        ++layer_items;
+        items.emplace_back(std::move(error));
+        not_empty.notify();
+    }
+    [[nodiscard]] bool room_for_messages() const override { return layer_items < inbox_capacity; }
+
+    // The layer's receiver of this consumer's channel, when the layer has one.
+    std::shared_ptr<detail::ChannelReceiver> receiver;
 
     // EventSink: the connection's reader checks has_room() before each message; its own
     // events (connect, disconnect) may go past the quota.
@@ -325,6 +346,10 @@ awaitable<void> AsyncConsumer::run_loop(Receive receive) {
                 inbox.source->attach(nullptr);
                 inbox.source = nullptr;
             }
+            if (inbox.receiver) {
+                inbox.receiver->stop();
+                inbox.receiver.reset();
+            }
         }
     } detach{*inbox_};
     if (auto const* direct = receive.target<detail::SourceReceive>()) {
@@ -336,8 +361,13 @@ awaitable<void> AsyncConsumer::run_loop(Receive receive) {
                       net::bind_cancellation_slot(stop_client.slot(), on_pump_end));
     }
     if (layer_) {
-        ++running;
-        net::co_spawn(ex, layer_pump(), net::bind_cancellation_slot(stop_layer.slot(), on_pump_end));
+        // The layer hands the channel's messages over by callbacks when it can; else a pump.
+        inbox_->receiver = layer_->attach_receiver(channel_name_, ex, inbox_.get());
+        if (!inbox_->receiver) {
+            ++running;
+            net::co_spawn(ex, layer_pump(),
+                          net::bind_cancellation_slot(stop_layer.slot(), on_pump_end));
+        }
     }
 
     std::exception_ptr failure;
@@ -383,6 +413,10 @@ awaitable<void> AsyncConsumer::run_loop(Receive receive) {
     if (inbox_->source != nullptr) {
         inbox_->source->attach(nullptr);
         inbox_->source = nullptr;
+    }
+    if (inbox_->receiver) {
+        inbox_->receiver->stop();
+        inbox_->receiver.reset();
     }
     stop_client.emit(net::cancellation_type::terminal);
     stop_layer.emit(net::cancellation_type::terminal);

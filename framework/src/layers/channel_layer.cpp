@@ -44,6 +44,12 @@ std::string quoted_for_error(std::string_view name) {
 
 } // namespace
 
+std::shared_ptr<detail::ChannelReceiver>
+ChannelLayer::attach_receiver(std::string const& /*channel*/, net::any_io_executor /*ex*/,
+                              detail::MessageSink* /*sink*/) {
+    return nullptr;
+}
+
 awaitable<std::optional<Message>> ChannelLayer::receive_until_cancelled(std::string channel) {
     try {
         co_return co_await receive(std::move(channel));

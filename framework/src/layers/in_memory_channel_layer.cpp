@@ -59,6 +59,17 @@ public:
     /** The receiver's side: waits for a notification (or a cancellation). */
     auto wait() { return channel_->async_receive(use_nothrow); }
 
+    /** The same, with a completion handler (ChannelReceiver): false when retired. */
+    template <typename Handler>
+    bool async_wait(Handler&& handler) {
+        std::lock_guard lock(mutex_);
+        if (!channel_) {
+            return false;
+        }
+        channel_->async_receive(std::forward<Handler>(handler));
+        return true;
+    }
+
     /** True for the caller that marks it first (it is then in a WakeBatch). */
     bool mark_batched() noexcept { return !batched_.exchange(true, std::memory_order_acq_rel); }
     void clear_batched() noexcept { batched_.store(false, std::memory_order_release); }
@@ -674,6 +685,82 @@ awaitable<Message> receive_op(std::shared_ptr<InMemoryLayerState> state, std::st
     co_return std::move(*message);
 }
 
+// A channel received by callbacks (see channel_receiver.hpp): one Wakeup for the consumer's
+// whole life, armed while the channel is empty; each wakeup drains what the sink has room for.
+class LocalReceiver final : public ChannelReceiver,
+                            public std::enable_shared_from_this<LocalReceiver> {
+public:
+    LocalReceiver(std::shared_ptr<InMemoryLayerState> state, std::string channel,
+                  net::any_io_executor ex, MessageSink* sink)
+        : state_(std::move(state)), channel_(std::move(channel)), ex_(std::move(ex)),
+          sink_(sink) {}
+
+    void start() override {
+        wakeup_ = std::make_shared<Wakeup>(ex_);
+        drain();
+    }
+
+    void resume() override {
+        if (!armed_) {
+            drain();
+        }
+    }
+
+    void stop() override {
+        if (sink_ == nullptr) {
+            return;
+        }
+        sink_ = nullptr;
+        if (wakeup_) {
+            state_->unregister(channel_, wakeup_.get());
+            wakeup_->retire();
+        }
+    }
+
+    ~LocalReceiver() override { stop(); }
+
+private:
+    void drain() {
+        while (sink_ != nullptr && sink_->room_for_messages()) {
+            std::optional<Message> message;
+            try {
+                message = state_->take(channel_, wakeup_);
+            } catch (...) {
+                auto* sink = sink_;
+                stop();
+                sink->fail(std::current_exception());
+                return;
+            }
+            if (!message) {
+                arm(); // take() registered the wakeup: a message for the channel notifies it
+                return;
+            }
+            sink_->put_message(std::move(*message));
+        }
+    }
+
+    void arm() {
+        if (armed_ || sink_ == nullptr) {
+            return;
+        }
+        // The channel may complete the wait inline, under its lock and the Wakeup's: the
+        // handler only posts the drain.
+        armed_ = wakeup_->async_wait([self = shared_from_this()](boost::system::error_code) {
+            net::post(self->ex_, [self] {
+                self->armed_ = false;
+                self->drain();
+            });
+        });
+    }
+
+    std::shared_ptr<InMemoryLayerState> state_;
+    std::string channel_;
+    net::any_io_executor ex_;
+    MessageSink* sink_;
+    std::shared_ptr<Wakeup> wakeup_;
+    bool armed_ = false;
+};
+
 awaitable<std::string> new_channel_op(std::shared_ptr<InMemoryLayerState> state,
                                       std::string prefix) {
     co_return state->new_channel(prefix);
@@ -782,6 +869,16 @@ receive_local_until_cancelled(std::shared_ptr<InMemoryLayerState> state, std::st
     return receive_until_cancelled_op(std::move(state), std::move(channel));
 }
 
+std::shared_ptr<ChannelReceiver> attach_local_receiver(std::shared_ptr<InMemoryLayerState> state,
+                                                       std::string const& channel,
+                                                       net::any_io_executor ex,
+                                                       MessageSink* sink) {
+    ChannelLayer::require_valid_channel_name(channel);
+    auto receiver = std::make_shared<LocalReceiver>(std::move(state), channel, std::move(ex), sink);
+    receiver->start();
+    return receiver;
+}
+
 void flush_local(InMemoryLayerState& state) { state.flush(); }
 
 std::size_t local_dropped(InMemoryLayerState const& state) noexcept {
@@ -809,6 +906,12 @@ awaitable<Message> InMemoryChannelLayer::receive(std::string channel) {
 
 awaitable<std::optional<Message>> InMemoryChannelLayer::receive_until_cancelled(std::string channel) {
     return detail::receive_until_cancelled_op(impl_, std::move(channel));
+}
+
+std::shared_ptr<detail::ChannelReceiver>
+InMemoryChannelLayer::attach_receiver(std::string const& channel, net::any_io_executor ex,
+                                      detail::MessageSink* sink) {
+    return detail::attach_local_receiver(impl_, channel, std::move(ex), sink);
 }
 
 awaitable<std::string> InMemoryChannelLayer::new_channel(std::string prefix) {

@@ -6,6 +6,8 @@
 #include <canal/core/net.hpp>
 #include <canal/layers/channel_layer.hpp>
 
+#include "layers/channel_receiver.hpp"
+
 #include <memory>
 #include <string>
 #include <vector>
@@ -36,6 +38,12 @@ awaitable<Message> receive_local(std::shared_ptr<InMemoryLayerState> state, std:
 /** receive_local(), but nothing instead of operation_aborted when cancelled. */
 awaitable<std::optional<Message>>
 receive_local_until_cancelled(std::shared_ptr<InMemoryLayerState> state, std::string channel);
+
+/** A callback receiver of `channel` handing its messages to `sink` (already started). */
+std::shared_ptr<ChannelReceiver> attach_local_receiver(std::shared_ptr<InMemoryLayerState> state,
+                                                       std::string const& channel,
+                                                       net::any_io_executor ex,
+                                                       MessageSink* sink);
 
 /** Messages given up so far (overflow_local() and timed-out offer_local_waiting()). */
 std::size_t local_dropped(InMemoryLayerState const& state) noexcept;

@@ -965,6 +965,17 @@ awaitable<std::optional<Message>> RedisChannelLayer::receive_until_cancelled(std
     return ChannelLayer::receive_until_cancelled(std::move(channel));
 }
 
+std::shared_ptr<detail::ChannelReceiver>
+RedisChannelLayer::attach_receiver(std::string const& channel, net::any_io_executor ex,
+                                   detail::MessageSink* sink) {
+    auto const& s = impl_->state;
+    if (channel.find('!') != std::string::npos && s->is_ours(channel) &&
+        ChannelLayer::is_valid_channel_name(channel)) {
+        return detail::attach_local_receiver(s->local, channel, std::move(ex), sink);
+    }
+    return nullptr;
+}
+
 awaitable<std::string> RedisChannelLayer::new_channel(std::string prefix) {
     if (prefix.size() > max_prefix_length || !ChannelLayer::is_valid_group_name(prefix)) {
         throw InvalidName("channel prefix '" + prefix.substr(0, 120) +

@@ -6,11 +6,17 @@
 
 #include <chrono>
 #include <cstddef>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 
 namespace canal {
+
+namespace detail {
+class ChannelReceiver;
+class MessageSink;
+} // namespace detail
 
 /** Settings shared by channel layers, with Channels' defaults. */
 struct LayerSettings {
@@ -60,6 +66,16 @@ public:
      * built-in layers answer without an exception.
      */
     virtual awaitable<std::optional<Message>> receive_until_cancelled(std::string channel);
+
+    /**
+     * For the framework's consumers: a receiver that hands `channel`'s messages to `sink` as
+     * they arrive, by callbacks on `ex` (no coroutine waits while the channel is idle), or
+     * null when the layer has none; the consumer then loops on receive_until_cancelled().
+     * The default returns null; the built-in layers have one for their process-local
+     * channels.
+     */
+    virtual std::shared_ptr<detail::ChannelReceiver>
+    attach_receiver(std::string const& channel, net::any_io_executor ex, detail::MessageSink* sink);
 
     /** A new unique process-local channel name: `prefix`, then `".!"`, then random letters. */
     virtual awaitable<std::string> new_channel(std::string prefix = "specific") = 0;

@@ -37,6 +37,9 @@ public:
      */
     awaitable<Message> receive(std::string channel) override;
     awaitable<std::optional<Message>> receive_until_cancelled(std::string channel) override;
+    std::shared_ptr<detail::ChannelReceiver>
+    attach_receiver(std::string const& channel, net::any_io_executor ex,
+                    detail::MessageSink* sink) override;
 
     /** `prefix` + `.inmemory!` + 12 random letters; `prefix` follows the group name rules. */
     awaitable<std::string> new_channel(std::string prefix = "specific") override;

@@ -114,6 +114,9 @@ public:
      */
     awaitable<Message> receive(std::string channel) override;
     awaitable<std::optional<Message>> receive_until_cancelled(std::string channel) override;
+    std::shared_ptr<detail::ChannelReceiver>
+    attach_receiver(std::string const& channel, net::any_io_executor ex,
+                    detail::MessageSink* sink) override;
     /** `prefix`, `"."`, this process's random id, `"!"` and a random id, as channels_redis. */
     awaitable<std::string> new_channel(std::string prefix = "specific") override;
     awaitable<void> group_add(std::string group, std::string channel) override;
