@@ -30,6 +30,8 @@ public:
         if (!conn_ || PQstatus(conn_.get()) != CONNECTION_OK) {
             fail("cannot connect to PostgreSQL");
         }
+        // libpq prints server notices to stderr; what matters reaches canal as an error.
+        PQsetNoticeProcessor(conn_.get(), [](void*, char const*) {}, nullptr);
     }
 
     std::optional<std::string> session_data(std::string_view key,
