@@ -34,7 +34,11 @@ from django.utils.crypto import salted_hmac  # noqa: E402
 
 
 def main():
+    import random
+    from django.utils import crypto
+    rng = random.Random(15)
     out = {"secret": SECRET, "now": NOW}
+    crypto.secrets.choice = rng.choice  # CSRF strings from a seeded generator: same every run
     with mock.patch("time.time", return_value=NOW + 0.25):
         values = [
             {"_auth_user_id": "1", "_auth_user_backend":
@@ -81,6 +85,9 @@ def main():
         {"key_salt": "k", "value": "v", "algorithm": a,
          "hex": salted_hmac("k", "v", secret=SECRET, algorithm=a).hexdigest()}
         for a in ["sha256", "sha1"]]
+    from django.middleware import csrf
+    secret = csrf._get_new_csrf_string()
+    out["csrf"] = {"secret": secret, "masked": csrf._mask_cipher_secret(secret)}
     out["base62"] = [{"n": n, "text": baseconv.base62.encode(n)}
                      for n in [0, 61, 62, NOW, 2**62, -5]]
     return out
