@@ -219,6 +219,12 @@ struct MultichatOptions {
     std::string login_url = "/login/";
     /** Where the page's "Log out" form posts. */
     std::string logout_url = "/logout/";
+    /**
+     * The CSRF token of the page's forms; null: canal's own (and its csrftoken cookie). Set
+     * when the forms post to another site that owns the csrftoken cookie: canal then leaves
+     * that cookie alone.
+     */
+    std::function<std::string(canal::Scope const&)> csrf_token;
     /** The rooms. Required. */
     std::shared_ptr<RoomList const> rooms;
     /** Where sessions live; null: a MemorySessionStore. */

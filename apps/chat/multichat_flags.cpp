@@ -2,6 +2,7 @@
 #include "multichat_app.hpp"
 
 #include <canal/core/errors.hpp>
+#include <canal/django/csrf.hpp>
 #include <canal/django/django_auth_middleware.hpp>
 #include <canal/django/django_session_store.hpp>
 #include <canal/middleware/json_file_user_store.hpp>
@@ -109,6 +110,15 @@ void use_django_users(MultichatOptions& options, std::vector<canal::Settings::Fl
     };
     options.login_url = flag(flags, "django-login-url");
     options.logout_url = flag(flags, "django-logout-url");
+    // The page's logout form posts to Django, with a token of Django's csrftoken cookie.
+    options.csrf_token = [](canal::Scope const& scope) {
+        auto const cookie = scope.cookies.find("csrftoken");
+        if (cookie == scope.cookies.end()) {
+            return std::string();
+        }
+        auto const secret = dj::csrf_secret_from_cookie(cookie->second);
+        return secret ? dj::csrf_mask(*secret) : std::string();
+    };
 }
 
 std::vector<std::string> allowed_hosts_flag(std::vector<canal::Settings::Flag> const& flags) {

@@ -30,6 +30,7 @@ struct Views {
     std::filesystem::path static_dir;
     std::string login_url;
     std::string logout_url;
+    std::function<std::string(canal::Scope const&)> csrf_token;
     std::shared_ptr<canal::UserStore const> users;
     std::shared_ptr<RoomList const> rooms;
     std::shared_ptr<LoginThrottle> throttle;
@@ -247,6 +248,12 @@ canal::awaitable<void> page_view(std::shared_ptr<Views const> views, canal::Scop
     }
     auto page = read_text(views->static_dir / "multichat.html"); // its logout form's token
     replace_all(page, "{{logout_url}}", html_escape(views->logout_url));
+    if (views->csrf_token) { // the other site's token; its csrftoken cookie is not touched
+        replace_all(page, "{{csrf_token}}", html_escape(views->csrf_token(scope)));
+        auto start = response_start(200, "text/html; charset=utf-8");
+        co_await respond(std::move(send), std::move(start), std::move(page));
+        co_return;
+    }
     auto start = with_csrf_token(scope, page, 200);
     co_await respond(std::move(send), std::move(start), std::move(page));
 }
@@ -304,6 +311,7 @@ canal::Application make_multichat_application(std::filesystem::path const& stati
     views->static_dir = static_dir;
     views->login_url = options.login_url;
     views->logout_url = options.logout_url;
+    views->csrf_token = options.csrf_token;
     views->users = options.users;
     views->rooms = options.rooms;
     views->throttle = options.throttle;
