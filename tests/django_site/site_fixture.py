@@ -48,13 +48,18 @@ class Postgres:
             pg = pwd.getpwnam("postgres")
             os.chown(self.dir, pg.pw_uid, pg.pw_gid)
             self.as_user = ["runuser", "-u", "postgres", "--"]
+        self.data = None
         data = self.dir / "data"
-        self._run(PG_BIN / "initdb", "-D", data, "-U", "postgres", "--auth=trust", "-E", "UTF8",
-                  "--no-sync")
-        self._run(PG_BIN / "pg_ctl", "-D", data, "-w", "-t", "30", "-l", self.dir / "log",
-                  "-o", f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 "
-                  "-c fsync=off -c full_page_writes=off", "start")
-        self.data = data
+        try:
+            self._run(PG_BIN / "initdb", "-D", data, "-U", "postgres", "--auth=trust", "-E",
+                      "UTF8", "--no-sync")
+            self.data = data
+            self._run(PG_BIN / "pg_ctl", "-D", data, "-w", "-t", "30", "-l", self.dir / "log",
+                      "-o", f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 "
+                      "-c fsync=off -c full_page_writes=off", "start")
+        except BaseException:
+            self.remove()  # a server that started late is stopped too
+            raise
         self.url = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
 
     def _run(self, *args):
@@ -62,9 +67,9 @@ class Postgres:
                        timeout=60)
 
     def stop(self):
-        if self.data is not None:
+        if self.data is not None and (self.data / "postmaster.pid").exists():
             self._run(PG_BIN / "pg_ctl", "-D", self.data, "-m", "immediate", "-w", "stop")
-            self.data = None
+        self.data = None
 
     def remove(self):
         try:
