@@ -7,7 +7,12 @@
 #include <canal/middleware/session.hpp>
 #include <canal/middleware/user.hpp>
 
+#include <canal/redis/client.hpp>
+
 #include "middleware/middleware_test_helpers.hpp"
+#include "support/redis_server.hpp"
+
+#include <boost/json/serialize.hpp>
 
 #include <boost/test/unit_test.hpp>
 
@@ -325,6 +330,38 @@ BOOST_AUTO_TEST_CASE(django_sessions_are_read_only) {
     BOOST_CHECK_THROW(parse_session_engine("file"), std::invalid_argument);
     BOOST_TEST((parse_session_engine("django.contrib.sessions.backends.signed_cookies") ==
                 SessionEngine::signed_cookies));
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(cache_engine)
+
+// django-redis' entry of a session: `:1:django.contrib.sessions.cache<key>`, the session
+// dict serialized by its JSONSerializer (not signed: the cache is trusted, as by Django).
+BOOST_AUTO_TEST_CASE(sessions_in_django_redis) {
+    SiteDb site;
+    canal::test::RedisProcess redis;
+    auto client = std::make_shared<canal::redis::Client>(canal::redis::Url::parse(redis.url()));
+    auto const put = [&](std::string const& key, std::string const& value) {
+        canal::redis::Command set;
+        set.emplace_back("SET");
+        set.push_back(":1:django.contrib.sessions.cache" + key);
+        set.push_back(value);
+        (void)canal::test::run_sync(client->command(std::move(set)));
+    };
+    canal::test::run_sync(client->connect());
+    put("cachekey000000000000000000000001",
+        boost::json::serialize(logged_in("2", "pbkdf2_sha256$1$b$boss")));
+    // What django-redis writes with its default serializer: a pickle, which canal cannot read.
+    put("pickled0000000000000000000000001", std::string("\x80\x05\x95\x10\x00", 5));
+    auto settings = settings_for("sqlite://" + site.file.string(), SessionEngine::cache);
+    settings->cache = client;
+    BOOST_TEST(name_seen(settings, "sessionid=cachekey000000000000000000000001") == "boss");
+    BOOST_TEST(name_seen(settings, "sessionid=pickled0000000000000000000000001") == "");
+    BOOST_TEST(name_seen(settings, "sessionid=missing0000000000000000000000001") == "");
+    // Redis away: anonymous, with a warning.
+    redis.stop();
+    BOOST_TEST(name_seen(settings, "sessionid=cachekey000000000000000000000001") == "");
 }
 
 BOOST_AUTO_TEST_SUITE_END()
