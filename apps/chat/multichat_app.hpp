@@ -206,8 +206,25 @@ private:
 
 /** What the multichat is made of. */
 struct MultichatOptions {
-    /** Users who may log in. Required. */
+    /** Users who may log in. Required unless `auth_stack` is set. */
     std::shared_ptr<canal::UserStore const> users;
+    /**
+     * The session and auth stack each route is wrapped in; null: AuthMiddlewareStack with
+     * `sessions` and `users`, and canal's own `/login/` and `/logout/`. When set (e.g. a
+     * DjangoAuthMiddlewareStack), another site logs users in and out: `/login/` and
+     * `/logout/` are not served, and the pages send anonymous users to `login_url`.
+     */
+    std::function<canal::Application(canal::Application)> auth_stack;
+    /** Where anonymous users are sent to log in. */
+    std::string login_url = "/login/";
+    /** Where the page's "Log out" form posts. */
+    std::string logout_url = "/logout/";
+    /**
+     * The CSRF token of the page's forms; null: canal's own (and its csrftoken cookie). Set
+     * when the forms post to another site that owns the csrftoken cookie: canal then leaves
+     * that cookie alone.
+     */
+    std::function<std::string(canal::Scope const&)> csrf_token;
     /** The rooms. Required. */
     std::shared_ptr<RoomList const> rooms;
     /** Where sessions live; null: a MemorySessionStore. */
@@ -237,7 +254,8 @@ std::map<std::string, std::string, std::less<>> parse_form(std::string_view body
  * 302 to `/login/`; GET is 405, a missing or wrong token 403), `/multichat/` (the page) and `/multichat/rooms/` (its JSON data), both
  * redirecting anonymous users to `/login/`; and the websocket `/chat/stream/` behind
  * AllowedHostsOriginValidator and AuthMiddlewareStack. Every other path goes to `fallback`.
- * Throws std::invalid_argument when `options.users` or `options.rooms` is null.
+ * Throws std::invalid_argument when `options.rooms` is null, or `options.users` is null
+ * without an `options.auth_stack`.
  */
 canal::Application make_multichat_application(std::filesystem::path const& static_dir,
                                               MultichatOptions options,
@@ -245,7 +263,9 @@ canal::Application make_multichat_application(std::filesystem::path const& stati
 
 /**
  * Adds canal-chat's multichat flags: `--users`, `--rooms`, `--allowed-hosts` (for both
- * chats), `--sessions` (memory or a Redis URL) and `--room-notifications`.
+ * chats), `--sessions` (memory or a Redis URL), `--room-notifications`, and the Django
+ * site's (`--django-db`, `--django-secret-key-file`, `--django-session-engine`,
+ * `--django-session-cookie`, `--django-cache`, `--django-login-url`, `--django-logout-url`).
  */
 void add_multichat_flags(std::vector<canal::Settings::Flag>& flags);
 
@@ -253,7 +273,15 @@ void add_multichat_flags(std::vector<canal::Settings::Flag>& flags);
 std::vector<std::string> allowed_hosts_flag(std::vector<canal::Settings::Flag> const& flags);
 
 /**
- * `app` with the multichat in front when `--users` and `--rooms` were given, else `app`.
+ * The multichat's users from a Django site, from the `--django-*` flags: `auth_stack` (a
+ * DjangoAuthMiddlewareStack), `login_url` and `logout_url` of `options`. Throws
+ * std::invalid_argument or canal::Error saying which flag is wrong.
+ */
+void use_django_users(MultichatOptions& options, std::vector<canal::Settings::Flag> const& flags);
+
+/**
+ * `app` with the multichat in front when `--rooms` and `--users` (or `--django-db`) were
+ * given, else `app`.
  * Sessions go to `sessions` when given, else where `--sessions` says; `--consumer sync`
  * picks SyncMultichatConsumer. Prints the problem
  * and exits with status 2 when the flags or files are wrong.

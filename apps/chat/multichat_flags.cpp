@@ -2,6 +2,9 @@
 #include "multichat_app.hpp"
 
 #include <canal/core/errors.hpp>
+#include <canal/django/csrf.hpp>
+#include <canal/django/django_auth_middleware.hpp>
+#include <canal/django/django_session_store.hpp>
 #include <canal/middleware/json_file_user_store.hpp>
 #include <canal/middleware/memory_session_store.hpp>
 #include <canal/middleware/redis_session_store.hpp>
@@ -58,6 +61,64 @@ void add_multichat_flags(std::vector<canal::Settings::Flag>& flags) {
                      "multichat: tell room members who enters and leaves "
                      "(on or off)",
                      "on"});
+    flags.push_back({"django-db",
+                     "multichat: take users from this Django site's database instead of "
+                     "--users: sqlite:///PATH or postgresql://USER@HOST:PORT/DB",
+                     ""});
+    flags.push_back({"django-secret-key-file",
+                     "multichat with --django-db: file holding the site's SECRET_KEY", ""});
+    flags.push_back({"django-session-engine",
+                     "multichat with --django-db: the site's SESSION_ENGINE: db, "
+                     "signed_cookies or cache (django-redis with its JSONSerializer)",
+                     "db"});
+    flags.push_back({"django-session-cookie",
+                     "multichat with --django-db: the site's SESSION_COOKIE_NAME", "sessionid"});
+    flags.push_back({"django-cache",
+                     "multichat with --django-session-engine cache: the cache's redis:// URL", ""});
+    flags.push_back({"django-login-url",
+                     "multichat with --django-db: where anonymous users log in (LOGIN_URL)",
+                     "/accounts/login/"});
+    flags.push_back({"django-logout-url",
+                     "multichat with --django-db: where the page's Log out button posts",
+                     "/accounts/logout/"});
+}
+
+void use_django_users(MultichatOptions& options, std::vector<canal::Settings::Flag> const& flags) {
+    namespace dj = canal::django;
+    auto settings = std::make_shared<dj::DjangoSettings>();
+    auto const& key_file = flag(flags, "django-secret-key-file");
+    if (key_file.empty()) {
+        throw std::invalid_argument("--django-db needs --django-secret-key-file FILE (the "
+                                    "site's SECRET_KEY; never on the command line)");
+    }
+    settings->secret_key = dj::read_secret_key(key_file);
+    settings->engine = dj::parse_session_engine(flag(flags, "django-session-engine"));
+    settings->cookie_name = flag(flags, "django-session-cookie");
+    settings->database = dj::Database::open(flag(flags, "django-db"));
+    if (settings->engine == dj::SessionEngine::cache) {
+        auto const& cache = flag(flags, "django-cache");
+        if (cache.empty()) {
+            throw std::invalid_argument("--django-session-engine cache needs --django-cache "
+                                        "redis://HOST:PORT/DB");
+        }
+        settings->cache = std::make_shared<canal::redis::Client>(canal::redis::Url::parse(cache));
+    }
+    std::shared_ptr<dj::DjangoSettings const> shared = std::move(settings);
+    dj::validate(*shared);
+    options.auth_stack = [shared](canal::Application app) -> canal::Application {
+        return dj::DjangoAuthMiddlewareStack(std::move(app), shared);
+    };
+    options.login_url = flag(flags, "django-login-url");
+    options.logout_url = flag(flags, "django-logout-url");
+    // The page's logout form posts to Django, with a token of Django's csrftoken cookie.
+    options.csrf_token = [](canal::Scope const& scope) {
+        auto const cookie = scope.cookies.find("csrftoken");
+        if (cookie == scope.cookies.end()) {
+            return std::string();
+        }
+        auto const secret = dj::csrf_secret_from_cookie(cookie->second);
+        return secret ? dj::csrf_mask(*secret) : std::string();
+    };
 }
 
 std::vector<std::string> allowed_hosts_flag(std::vector<canal::Settings::Flag> const& flags) {
@@ -69,15 +130,19 @@ canal::Application with_multichat(canal::Application app, std::filesystem::path 
                                   std::shared_ptr<canal::SessionStore> sessions) {
     auto const& users = flag(flags, "users");
     auto const& rooms = flag(flags, "rooms");
-    if (users.empty() && rooms.empty()) {
+    auto const& django = flag(flags, "django-db");
+    if (users.empty() && rooms.empty() && django.empty()) {
         return app;
     }
     auto const fail = [](std::string const& why) {
         std::cerr << "canal-chat: " << why << "\n";
         std::exit(2);
     };
-    if (users.empty() || rooms.empty()) {
-        fail("the multichat needs both --users FILE and --rooms FILE");
+    if (!users.empty() && !django.empty()) {
+        fail("--users and --django-db both name the multichat's users: give one");
+    }
+    if ((users.empty() && django.empty()) || rooms.empty()) {
+        fail("the multichat needs --rooms FILE and --users FILE (or --django-db URL)");
     }
     auto const& notify = flag(flags, "room-notifications");
     if (notify != "on" && notify != "off") {
@@ -85,7 +150,11 @@ canal::Application with_multichat(canal::Application app, std::filesystem::path 
     }
     MultichatOptions options;
     try {
-        options.users = std::make_shared<canal::JsonFileUserStore>(users);
+        if (django.empty()) {
+            options.users = std::make_shared<canal::JsonFileUserStore>(users);
+        } else {
+            use_django_users(options, flags);
+        }
         options.rooms = std::make_shared<RoomList const>(RoomList::load(rooms));
     } catch (std::exception const& e) {
         fail(e.what());

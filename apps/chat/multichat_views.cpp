@@ -28,6 +28,9 @@ namespace {
 
 struct Views {
     std::filesystem::path static_dir;
+    std::string login_url;
+    std::string logout_url;
+    std::function<std::string(canal::Scope const&)> csrf_token;
     std::shared_ptr<canal::UserStore const> users;
     std::shared_ptr<RoomList const> rooms;
     std::shared_ptr<LoginThrottle> throttle;
@@ -240,10 +243,17 @@ bool logged_in(canal::Scope const& scope) { return scope.user && scope.user->is_
 canal::awaitable<void> page_view(std::shared_ptr<Views const> views, canal::Scope scope,
                                  canal::Receive /*receive*/, canal::Send send) {
     if (!logged_in(scope)) {
-        co_await redirect(std::move(send), std::string("/login/"));
+        co_await redirect(std::move(send), views->login_url);
         co_return;
     }
     auto page = read_text(views->static_dir / "multichat.html"); // its logout form's token
+    replace_all(page, "{{logout_url}}", html_escape(views->logout_url));
+    if (views->csrf_token) { // the other site's token; its csrftoken cookie is not touched
+        replace_all(page, "{{csrf_token}}", html_escape(views->csrf_token(scope)));
+        auto start = response_start(200, "text/html; charset=utf-8");
+        co_await respond(std::move(send), std::move(start), std::move(page));
+        co_return;
+    }
     auto start = with_csrf_token(scope, page, 200);
     co_await respond(std::move(send), std::move(start), std::move(page));
 }
@@ -251,7 +261,7 @@ canal::awaitable<void> page_view(std::shared_ptr<Views const> views, canal::Scop
 canal::awaitable<void> rooms_view(std::shared_ptr<Views const> views, canal::Scope scope,
                                   canal::Receive /*receive*/, canal::Send send) {
     if (!logged_in(scope)) {
-        co_await redirect(std::move(send), std::string("/login/"));
+        co_await redirect(std::move(send), views->login_url);
         co_return;
     }
     boost::json::array rooms;
@@ -288,7 +298,7 @@ std::map<std::string, std::string, std::less<>> parse_form(std::string_view body
 canal::Application make_multichat_application(std::filesystem::path const& static_dir,
                                               MultichatOptions options,
                                               canal::Application fallback) {
-    if (!options.users || !options.rooms) {
+    if ((!options.users && !options.auth_stack) || !options.rooms) {
         throw std::invalid_argument("the multichat needs a user store and a room list");
     }
     if (!options.sessions) {
@@ -299,19 +309,21 @@ canal::Application make_multichat_application(std::filesystem::path const& stati
     }
     auto views = std::make_shared<Views>();
     views->static_dir = static_dir;
+    views->login_url = options.login_url;
+    views->logout_url = options.logout_url;
+    views->csrf_token = options.csrf_token;
     views->users = options.users;
     views->rooms = options.rooms;
     views->throttle = options.throttle;
     std::shared_ptr<Views const> shared = views;
 
     auto stack = [&](canal::Application app) -> canal::Application {
+        if (options.auth_stack) {
+            return options.auth_stack(std::move(app));
+        }
         return canal::AuthMiddlewareStack(std::move(app), options.sessions, options.users);
     };
-    auto http = std::make_shared<canal::URLRouter const>(std::vector<canal::Route>{
-        canal::path("login/", stack([shared](canal::Scope s, canal::Receive r, canal::Send x) {
-                        return login_view(shared, std::move(s), std::move(r), std::move(x));
-                    })),
-        canal::path("logout/", stack(&logout_view)),
+    std::vector<canal::Route> routes{
         canal::path("multichat/", stack([shared](canal::Scope s, canal::Receive r, canal::Send x) {
                         return page_view(shared, std::move(s), std::move(r), std::move(x));
                     })),
@@ -319,7 +331,15 @@ canal::Application make_multichat_application(std::filesystem::path const& stati
                     stack([shared](canal::Scope s, canal::Receive r, canal::Send x) {
                         return rooms_view(shared, std::move(s), std::move(r), std::move(x));
                     })),
-    });
+    };
+    if (!options.auth_stack) { // otherwise the other site logs users in and out
+        routes.push_back(canal::path(
+            "login/", stack([shared](canal::Scope s, canal::Receive r, canal::Send x) {
+                return login_view(shared, std::move(s), std::move(r), std::move(x));
+            })));
+        routes.push_back(canal::path("logout/", stack(&logout_view)));
+    }
+    auto http = std::make_shared<canal::URLRouter const>(std::move(routes));
     auto consumer =
         options.style == ConsumerStyle::sync
             ? canal::as_app<SyncMultichatConsumer>(options.rooms, options.notify_enter_leave)

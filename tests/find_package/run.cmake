@@ -31,14 +31,14 @@ set(build ${WORK_DIR}/build)
 file(REMOVE_RECURSE ${prefix} ${build})
 
 # The library must be built before it can be installed (a no-op after a full build).
-run("build canal" ${CMAKE_COMMAND} --build ${CANAL_BINARY_DIR} --target canal)
+run("build canal" ${CMAKE_COMMAND} --build ${CANAL_BINARY_DIR} --target canal canal_django)
 run("install canal into ${prefix}" ${CMAKE_COMMAND} --install ${CANAL_BINARY_DIR} --prefix ${prefix})
 
 # What gets installed: the package, and at most canal's own programs and data. Tests,
 # test support and build leftovers must not be.
 file(GLOB_RECURSE installed RELATIVE ${prefix} ${prefix}/*)
 foreach(f IN LISTS installed)
-    if(NOT f MATCHES "^(include/canal/|lib[^/]*/libcanal\\.a$|lib[^/]*/cmake/canal/|bin/canal-|share/canal)")
+    if(NOT f MATCHES "^(include/canal/|lib[^/]*/libcanal(_django)?\\.a$|lib[^/]*/cmake/canal/|bin/canal-|share/canal)")
         message(FATAL_ERROR "find_package test: unexpected file installed: ${f} "
             "(extend the list in this script if it is meant to be installed)")
     endif()
