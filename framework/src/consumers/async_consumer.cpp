@@ -16,6 +16,7 @@
 #include <boost/system/system_error.hpp>
 
 #include <mutex>
+#include <optional>
 #include <vector>
 #include <variant>
 
@@ -204,12 +205,34 @@ awaitable<void> AsyncConsumer::dispatch(Message const& message) {
 }
 
 std::string AsyncConsumer::describe() const {
+    if (scope_.type == "channel") {
+        return "channel " + scope_.channel;
+    }
     return scope_.type + " " + (scope_.path.empty() ? std::string("?") : scope_.path);
 }
 
 awaitable<void> AsyncConsumer::client_pump(Receive receive) {
     for (;;) {
-        Event ev = co_await receive();
+        // A receive that throws StopConsumer (a worker stopping) ends the consumer after the
+        // events before it, as a StopConsumer from a handler does.
+        std::exception_ptr stop;
+        std::optional<Event> received;
+        try {
+            received.emplace(co_await receive());
+        } catch (StopConsumer const&) {
+            stop = std::current_exception();
+        }
+        if (stop) {
+            co_await inbox_->push(stop);
+            co_return;
+        }
+        Event ev = std::move(*received);
+        if (auto* from_channel = std::get_if<ChannelMessage>(&ev)) {
+            // A worker's message ("channel" scope): dispatched by type like the layer's.
+            Message message = std::move(from_channel->message);
+            co_await inbox_->push(std::move(message));
+            continue;
+        }
         bool const last = std::holds_alternative<WebsocketDisconnect>(ev) ||
                           std::holds_alternative<HttpDisconnect>(ev);
         co_await inbox_->push(std::move(ev));

@@ -68,8 +68,10 @@ struct OutboundQueue {
  * whole connection.
  */
 struct Scope {
-    /** `"websocket"` or `"http"`. */
+    /** `"websocket"`, `"http"`, or `"channel"` for a worker's application (run_worker()). */
     std::string type;
+    /** For a `"channel"` scope: the channel whose messages the application receives. */
+    std::string channel;
     /** `"ws"`, `"wss"`, `"http"` or `"https"`. */
     std::string scheme;
     /** HTTP method for `http` scopes (`"GET"`...), empty for websockets. */
