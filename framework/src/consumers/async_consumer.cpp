@@ -15,8 +15,10 @@
 #include <boost/container/devector.hpp>
 #include <boost/system/system_error.hpp>
 
+#include <algorithm>
 #include <mutex>
 #include <optional>
+#include <string_view>
 #include <vector>
 #include <variant>
 
@@ -195,11 +197,47 @@ awaitable<void> AsyncConsumer::on_error(std::exception_ptr error) {
     co_return;
 }
 
+namespace {
+// Says what can be fixed: the types that have a handler, and the likely one when only '.'
+// and '_' differ (Channels turns "chat.message" into the method name chat_message).
+std::string no_handler_message(std::string_view type, std::string const& consumer,
+                               std::vector<std::string_view> const& registered) {
+    std::string text = "no handler for message type '" + std::string(type) + "' in consumer " +
+                       consumer + ": ";
+    if (registered.empty()) {
+        text += "it registers none";
+    } else {
+        text += "it registers ";
+        for (std::size_t i = 0; i < registered.size(); ++i) {
+            text += (i == 0 ? "'" : ", '") + std::string(registered[i]) + "'";
+        }
+    }
+    auto const same_but_separators = [type](std::string_view other) {
+        return other.size() == type.size() &&
+               std::equal(other.begin(), other.end(), type.begin(), [](char a, char b) {
+                   return a == b || ((a == '.' || a == '_') && (b == '.' || b == '_'));
+               });
+    };
+    for (auto const candidate : registered) {
+        if (same_but_separators(candidate)) {
+            text += "; did you mean '" + std::string(candidate) +
+                    "'? Types are matched exactly: '.' and '_' differ (Channels' method name "
+                    "chat_message handles the type \"chat.message\")";
+            return text;
+        }
+    }
+    return text + "; register a handler with on(\"" + std::string(type) + "\", ...)";
+}
+} // namespace
+
 awaitable<void> AsyncConsumer::dispatch(Message const& message) {
     auto it = handlers_.find(message.type());
     if (it == handlers_.end()) {
-        throw NoHandler("no handler for message type '" + std::string(message.type()) +
-                        "' in consumer " + describe() + " (register one with on())");
+        std::vector<std::string_view> registered;
+        for (auto const& [type, handler] : handlers_) {
+            registered.push_back(type);
+        }
+        throw NoHandler(no_handler_message(message.type(), describe(), registered));
     }
     co_await it->second(message);
 }
