@@ -2,6 +2,7 @@
 #include "chat_app.hpp"
 #include "chat_events.hpp"
 #include "echo_app.hpp"
+#include "moderation.hpp"
 
 #include <canal/middleware/origin_validator.hpp>
 #include <canal/routing/protocol_type_router.hpp>
@@ -100,8 +101,19 @@ void SyncChatConsumer::chat_message(canal::Message const& event) {
     }));
 }
 
+namespace {
+canal::Application room_chat(ConsumerStyle style, bool moderated) {
+    if (moderated) {
+        return style == ConsumerStyle::sync ? canal::as_app<SyncModeratedChatConsumer>()
+                                            : canal::as_app<ModeratedChatConsumer>();
+    }
+    return style == ConsumerStyle::sync ? canal::as_app<SyncChatConsumer>()
+                                        : canal::as_app<ChatConsumer>();
+}
+} // namespace
+
 canal::Application make_application(std::filesystem::path const& static_dir, ConsumerStyle style,
-                                    std::vector<std::string> allowed_hosts) {
+                                    std::vector<std::string> allowed_hosts, bool moderated) {
     canal::URLRouter http{{
         canal::path("chat/", canal::file_response(static_dir / "index.html")),
         canal::path("chat/<str:room_name>/", canal::file_response(static_dir / "room.html")),
@@ -110,9 +122,7 @@ canal::Application make_application(std::filesystem::path const& static_dir, Con
         canal::path("static/<path:file>", canal::StaticFiles{static_dir, "/static/"}),
     }};
     canal::URLRouter websocket{{
-        canal::path("ws/chat/<str:room_name>/", style == ConsumerStyle::sync
-                                                    ? canal::as_app<SyncChatConsumer>()
-                                                    : canal::as_app<ChatConsumer>()),
+        canal::path("ws/chat/<str:room_name>/", room_chat(style, moderated)),
         // Echo for the benchmarks (benchmarks/), in the same consumer style as the chat.
         canal::path("ws/echo/", style == ConsumerStyle::sync ? canal::as_app<SyncEchoConsumer>()
                                                              : canal::as_app<EchoConsumer>()),
