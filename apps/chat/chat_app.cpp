@@ -101,17 +101,6 @@ void SyncChatConsumer::chat_message(canal::Message const& event) {
     }));
 }
 
-namespace {
-canal::Application room_chat(ConsumerStyle style, bool moderated) {
-    if (moderated) {
-        return style == ConsumerStyle::sync ? canal::as_app<SyncModeratedChatConsumer>()
-                                            : canal::as_app<ModeratedChatConsumer>();
-    }
-    return style == ConsumerStyle::sync ? canal::as_app<SyncChatConsumer>()
-                                        : canal::as_app<ChatConsumer>();
-}
-} // namespace
-
 canal::Application make_application(std::filesystem::path const& static_dir, ConsumerStyle style,
                                     std::vector<std::string> allowed_hosts, bool moderated) {
     canal::URLRouter http{{
@@ -122,11 +111,22 @@ canal::Application make_application(std::filesystem::path const& static_dir, Con
         canal::path("static/<path:file>", canal::StaticFiles{static_dir, "/static/"}),
     }};
     canal::URLRouter websocket{{
-        canal::path("ws/chat/<str:room_name>/", room_chat(style, moderated)),
+        canal::path("ws/chat/<str:room_name>/", style == ConsumerStyle::sync
+                                                    ? canal::as_app<SyncChatConsumer>()
+                                                    : canal::as_app<ChatConsumer>()),
         // Echo for the benchmarks (benchmarks/), in the same consumer style as the chat.
         canal::path("ws/echo/", style == ConsumerStyle::sync ? canal::as_app<SyncEchoConsumer>()
                                                              : canal::as_app<EchoConsumer>()),
     }};
+    if (moderated) {
+        // The same routes, with the room chat's consumers moderated (moderation.hpp).
+        auto room = style == ConsumerStyle::sync ? canal::as_app<SyncModeratedChatConsumer>()
+                                                 : canal::as_app<ModeratedChatConsumer>();
+        websocket = canal::URLRouter{{
+            canal::path("ws/chat/<str:room_name>/", std::move(room)),
+            canal::path("", std::move(websocket)),
+        }};
+    }
     std::map<std::string, canal::Application, std::less<>> apps;
     apps.emplace("http", std::move(http));
     // The tutorial's asgi.py: AllowedHostsOriginValidator(URLRouter(...)).
