@@ -60,7 +60,8 @@ Route path(std::string_view pattern, URLRouter inner);
  * lookbehind and inline flags work as in Python. `\d`, `\w` and `\s` are ASCII classes
  * (Python's `re.ASCII`). A pattern without a trailing `$` matches a prefix of the path.
  * Throws std::invalid_argument, naming the pattern and the problem, on a malformed
- * pattern or a repetition count over 1000.
+ * pattern or a repetition count over 1000. A match that backtracks without end (nested
+ * repeats such as `(a+)+` on a long path) throws canal::Error instead of hanging.
  */
 Route re_path(std::string_view regex, Application app);
 /** A regular-expression route to an inner router. */
