@@ -162,6 +162,7 @@ async def scenario(exe, chat_port, redis_url, logs):
             await layer.group_discard(group, channel)
         finally:
             stop(worker)
+        assert worker.returncode == 0, f"canal's worker exited {worker.returncode} on SIGTERM"
 
         # 3. canal consumer -> Django's worker -> verdict to the canal client.
         django_worker, _ = start(
