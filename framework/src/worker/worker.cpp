@@ -197,7 +197,9 @@ struct Worker::Impl {
     Application app;
     std::vector<std::string> channels;
     std::shared_ptr<ChannelLayer> layer;
-    std::vector<std::shared_ptr<ChannelListener>> listeners;
+    // Weak: a listener lives in its coroutine's frame, so that it (and its I/O objects) goes
+    // with the io_context that runs it, even when the Worker outlives that context.
+    std::vector<std::weak_ptr<ChannelListener>> listeners;
     std::atomic<std::size_t> running{0};
 };
 
@@ -240,11 +242,13 @@ void Worker::start(net::any_io_executor const& ex) {
     if (!impl_->listeners.empty()) {
         throw std::logic_error("worker: start() was already called");
     }
+    std::vector<std::shared_ptr<ChannelListener>> listeners;
     for (auto const& channel : impl_->channels) {
-        impl_->listeners.push_back(
+        listeners.push_back(
             std::make_shared<ChannelListener>(ex, impl_->app, channel, impl_->layer));
+        impl_->listeners.push_back(listeners.back());
     }
-    for (auto const& listener : impl_->listeners) {
+    for (auto const& listener : listeners) {
         ++impl_->running;
         net::co_spawn(listener->strand(), run_listener(listener),
                       [impl = impl_, channel = listener->channel()](std::exception_ptr e) {
@@ -259,8 +263,10 @@ void Worker::start(net::any_io_executor const& ex) {
 }
 
 void Worker::stop() {
-    for (auto const& listener : impl_->listeners) {
-        net::post(listener->strand(), [listener] { listener->stop(); });
+    for (auto const& weak : impl_->listeners) {
+        if (auto listener = weak.lock()) {
+            net::post(listener->strand(), [listener] { listener->stop(); });
+        }
     }
 }
 

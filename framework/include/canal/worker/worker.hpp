@@ -26,7 +26,8 @@ namespace canal {
  * events: it has no client (sending one is an error); it talks through the layer.
  *
  * @par Thread safety
- * start() once; stop() from any thread.
+ * start() once; stop() from any thread, while the context given to start() exists. The
+ * listeners live with that context: the Worker may be destroyed before or after it.
  */
 class Worker {
 public:
