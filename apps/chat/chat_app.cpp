@@ -2,6 +2,7 @@
 #include "chat_app.hpp"
 #include "chat_events.hpp"
 #include "echo_app.hpp"
+#include "moderation.hpp"
 
 #include <canal/middleware/origin_validator.hpp>
 #include <canal/routing/protocol_type_router.hpp>
@@ -101,7 +102,7 @@ void SyncChatConsumer::chat_message(canal::Message const& event) {
 }
 
 canal::Application make_application(std::filesystem::path const& static_dir, ConsumerStyle style,
-                                    std::vector<std::string> allowed_hosts) {
+                                    std::vector<std::string> allowed_hosts, bool moderated) {
     canal::URLRouter http{{
         canal::path("chat/", canal::file_response(static_dir / "index.html")),
         canal::path("chat/<str:room_name>/", canal::file_response(static_dir / "room.html")),
@@ -117,6 +118,15 @@ canal::Application make_application(std::filesystem::path const& static_dir, Con
         canal::path("ws/echo/", style == ConsumerStyle::sync ? canal::as_app<SyncEchoConsumer>()
                                                              : canal::as_app<EchoConsumer>()),
     }};
+    if (moderated) {
+        // The same routes, with the room chat's consumers moderated (moderation.hpp).
+        auto room = style == ConsumerStyle::sync ? canal::as_app<SyncModeratedChatConsumer>()
+                                                 : canal::as_app<ModeratedChatConsumer>();
+        websocket = canal::URLRouter{{
+            canal::path("ws/chat/<str:room_name>/", std::move(room)),
+            canal::path("", std::move(websocket)),
+        }};
+    }
     std::map<std::string, canal::Application, std::less<>> apps;
     apps.emplace("http", std::move(http));
     // The tutorial's asgi.py: AllowedHostsOriginValidator(URLRouter(...)).

@@ -63,10 +63,13 @@ enum class ConsumerStyle { async, sync };
  * `/ws/echo/` (EchoConsumer or SyncEchoConsumer, per `style`). As in the Channels
  * tutorial, the websocket routes are behind AllowedHostsOriginValidator: a websocket whose
  * `Origin` is not one of `allowed_hosts` (empty: localhost, 127.0.0.1, [::1]; `*`: any,
- * even none) is refused with HTTP 403.
+ * even none) is refused with HTTP 403. `moderated`: the room chat's consumers are the
+ * moderated ones (moderation.hpp), which also send each message to the `chat-moderation`
+ * worker and relay its verdicts.
  */
 canal::Application make_application(std::filesystem::path const& static_dir,
                                     ConsumerStyle style = ConsumerStyle::async,
-                                    std::vector<std::string> allowed_hosts = {});
+                                    std::vector<std::string> allowed_hosts = {},
+                                    bool moderated = false);
 
 } // namespace chat

@@ -2,7 +2,10 @@
 //   canal-chat [FLAGS]                                  serve the chats (--help lists the flags:
 //                                                       the server's, then the chats' own)
 //   canal-chat createuser --users FILE NAME [--staff]   add a multichat user (password on stdin)
+//   canal-chat worker [FLAGS] chat-moderation            the moderation worker (Channels'
+//                                                       runworker; --moderation on the server)
 #include "chat_app.hpp"
+#include "moderation.hpp"
 #include "multichat_app.hpp"
 #include "seed_chats.hpp"
 
@@ -17,15 +20,28 @@ int main(int argc, char** argv) {
     if (argc > 1 && std::string_view(argv[1]) == "createuser") {
         return chat::createuser_main(argc - 1, argv + 1); // canal-chat createuser --users F NAME
     }
+    if (argc > 1 && std::string_view(argv[1]) == "worker") {
+        return chat::worker_main(argc - 1, argv + 1); // canal-chat worker chat-moderation
+    }
     std::vector<canal::Settings::Flag> flags{
         {"consumer", "chat consumer style: async (coroutines) or sync (blocking, thread pool)",
          "async"},
+        {"moderation",
+         "on: send each room chat message to the chat-moderation channel too (run `canal-chat "
+         "worker chat-moderation` on the same --layer), and relay its verdicts; or off",
+         "off"},
     };
     chat::add_multichat_flags(flags); // --users, --rooms, --sessions...
     auto settings = canal::Settings::from_args(argc, argv, &flags);
     auto const& style = flags[0].value;
     if (style != "async" && style != "sync") {
         std::cerr << argv[0] << ": --consumer must be 'async' or 'sync', not '" << style << "'\n";
+        return 2;
+    }
+    auto const& moderation = flags[1].value;
+    if (moderation != "on" && moderation != "off") {
+        std::cerr << argv[0] << ": --moderation must be 'on' or 'off', not '" << moderation
+                  << "'\n";
         return 2;
     }
     // The pages ship next to the sources; CANAL_CHAT_STATIC overrides for installed copies.
@@ -37,7 +53,8 @@ int main(int argc, char** argv) {
                                                 : chat::ConsumerStyle::async;
     auto app = chat::make_application(
         static_dir, consumer_style,
-        chat::allowed_hosts_flag(flags)); // /ws/chat/ refuses other sites' pages: HTTP 403
+        chat::allowed_hosts_flag(flags), // /ws/chat/ refuses other sites' pages: HTTP 403
+        moderation == "on");
     app = chat::with_multichat(std::move(app), static_dir, flags); // with --users and --rooms
     // /channels/<room>/ (the Flutter client's), /room/<group>/, /room/, /ws/chat/ and /chat.
     app = chat::with_seed_chats(std::move(app), static_dir, consumer_style,

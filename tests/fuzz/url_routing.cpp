@@ -1,8 +1,10 @@
-// Fuzz target: URL routing. A client controls the path; path() converters and re_path()
-// translation run on the developer's patterns. Input: either a path matched against a
+// Fuzz target: URL routing. A client controls the path; path() converters and re_path()'s
+// reading of Python's syntax (Boost.Regex underneath) run on the developer's patterns. Input: either a path matched against a
 // router like the sample apps' (with nesting and re_path), or "p PATTERN" / "r REGEX" on the
 // first line and paths on the next ones.
 #include <canal/routing/url_router.hpp>
+
+#include <canal/core/errors.hpp>
 
 #include "fuzz_input.hpp"
 
@@ -31,7 +33,15 @@ canal::URLRouter const& fixed_router() {
     return router;
 }
 
-void check_match(std::optional<canal::RouteMatch> const& m) {
+void check_match(canal::URLRouter const& router, std::string_view path) {
+    std::optional<canal::RouteMatch> m;
+    try {
+        m = router.match(path);
+    } catch (canal::Error const&) {
+        // Documented: Boost.Regex gives up on a match that backtracks too much (a pattern
+        // with nested repeats) with canal::Error, rather than hang.
+        return;
+    }
     if (m && m->app == nullptr) {
         canal::fuzz::broken("a match without an application");
     }
@@ -44,10 +54,10 @@ extern "C" int LLVMFuzzerTestOneInput(std::uint8_t const* data, std::size_t size
     auto const lines = canal::fuzz::split(input);
     if (lines.size() < 2 || lines[0].size() < 2 || (lines[0][0] != 'p' && lines[0][0] != 'r') ||
         lines[0][1] != ' ') {
-        check_match(fixed_router().match(input));
+        check_match(fixed_router(), input);
         return 0;
     }
-    // Patterns are the developer's: keep them short, as std::regex compiles recursively.
+    // Patterns are the developer's: keep them short.
     auto const pattern = lines[0].substr(2, 200);
     std::optional<canal::URLRouter> router;
     try {
@@ -57,16 +67,8 @@ extern "C" int LLVMFuzzerTestOneInput(std::uint8_t const* data, std::size_t size
     } catch (std::invalid_argument const&) {
         return 0; // a pattern that path()/re_path() refuse, with a message
     }
-    // A group repeated as a whole (`(a+)+`) backtracks exponentially in std::regex, as in
-    // Python's re: the developer's choice of pattern, not something a client controls. Such
-    // patterns are compiled, not matched.
-    if (lines[0][0] == 'r' && (pattern.find(")*") != std::string_view::npos ||
-                               pattern.find(")+") != std::string_view::npos ||
-                               pattern.find("){") != std::string_view::npos)) {
-        return 0;
-    }
     for (std::size_t i = 1; i < lines.size(); ++i) {
-        check_match(router->match(lines[i]));
+        check_match(*router, lines[i]);
     }
     return 0;
 }

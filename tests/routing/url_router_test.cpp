@@ -395,8 +395,6 @@ BOOST_AUTO_TEST_CASE(re_path_errors_name_the_pattern) {
              "^(?P<x>a)(?<x>b)$",
              "^(?P=nope)$",
              "^(?Px)$",
-             "^(?<=a)b$",
-             "^(?i)abc$",
              "abc\\",
          }) {
         BOOST_TEST_CONTEXT("pattern " << pattern) {
@@ -432,7 +430,7 @@ BOOST_AUTO_TEST_CASE(re_path_refuses_multiple_repeats_and_dangling_backreference
     auto multiple = [](std::invalid_argument const& e) {
         return message_contains(e, "multiple repeat");
     };
-    for (std::string const pattern : {"^files/(.**)$", "^a+*$", "^a{2}*$", "^a*??$", "^a?+$"}) {
+    for (std::string const pattern : {"^files/(.**)$", "^a+*$", "^a{2}*$", "^a*??$"}) {
         BOOST_TEST_CONTEXT("pattern " << pattern) {
             BOOST_CHECK_EXCEPTION(re_path(pattern, app_a), std::invalid_argument, multiple);
         }

@@ -17,7 +17,10 @@
 #include <boost/container/devector.hpp>
 #include <boost/system/system_error.hpp>
 
+#include <algorithm>
 #include <mutex>
+#include <optional>
+#include <string_view>
 #include <vector>
 #include <variant>
 
@@ -233,22 +236,80 @@ awaitable<void> AsyncConsumer::on_error(std::exception_ptr error) {
     co_return;
 }
 
+namespace {
+// Says what can be fixed: the types that have a handler, and the likely one when only '.'
+// and '_' differ (Channels turns "chat.message" into the method name chat_message).
+std::string no_handler_message(std::string_view type, std::string const& consumer,
+                               std::vector<std::string_view> const& registered) {
+    std::string text = "no handler for message type '" + std::string(type) + "' in consumer " +
+                       consumer + ": ";
+    if (registered.empty()) {
+        text += "it registers none";
+    } else {
+        text += "it registers ";
+        for (std::size_t i = 0; i < registered.size(); ++i) {
+            text += (i == 0 ? "'" : ", '") + std::string(registered[i]) + "'";
+        }
+    }
+    auto const same_but_separators = [type](std::string_view other) {
+        return other.size() == type.size() &&
+               std::equal(other.begin(), other.end(), type.begin(), [](char a, char b) {
+                   return a == b || ((a == '.' || a == '_') && (b == '.' || b == '_'));
+               });
+    };
+    for (auto const candidate : registered) {
+        if (same_but_separators(candidate)) {
+            text += "; did you mean '" + std::string(candidate) +
+                    "'? Types are matched exactly: '.' and '_' differ (Channels' method name "
+                    "chat_message handles the type \"chat.message\")";
+            return text;
+        }
+    }
+    return text + "; register a handler with on(\"" + std::string(type) + "\", ...)";
+}
+} // namespace
+
 awaitable<void> AsyncConsumer::dispatch(Message const& message) {
     auto it = handlers_.find(message.type());
     if (it == handlers_.end()) {
-        throw NoHandler("no handler for message type '" + std::string(message.type()) +
-                        "' in consumer " + describe() + " (register one with on())");
+        std::vector<std::string_view> registered;
+        for (auto const& [type, handler] : handlers_) {
+            registered.push_back(type);
+        }
+        throw NoHandler(no_handler_message(message.type(), describe(), registered));
     }
     co_await it->second(message);
 }
 
 std::string AsyncConsumer::describe() const {
+    if (scope_.type == "channel") {
+        return "channel " + scope_.channel;
+    }
     return scope_.type + " " + (scope_.path.empty() ? std::string("?") : scope_.path);
 }
 
 awaitable<void> AsyncConsumer::client_pump(Receive receive) {
     for (;;) {
-        Event ev = co_await receive();
+        // A receive that throws StopConsumer (a worker stopping) ends the consumer after the
+        // events before it, as a StopConsumer from a handler does.
+        std::exception_ptr stop;
+        std::optional<Event> received;
+        try {
+            received.emplace(co_await receive());
+        } catch (StopConsumer const&) {
+            stop = std::current_exception();
+        }
+        if (stop) {
+            co_await inbox_->push(stop);
+            co_return;
+        }
+        Event ev = std::move(*received);
+        if (auto* from_channel = std::get_if<ChannelMessage>(&ev)) {
+            // A worker's message ("channel" scope): dispatched by type like the layer's.
+            Message message = std::move(from_channel->message);
+            co_await inbox_->push(std::move(message));
+            continue;
+        }
         bool const last = std::holds_alternative<WebsocketDisconnect>(ev) ||
                           std::holds_alternative<HttpDisconnect>(ev);
         co_await inbox_->push(std::move(ev));

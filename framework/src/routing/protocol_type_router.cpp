@@ -22,6 +22,11 @@ ProtocolTypeRouter::ProtocolTypeRouter(std::map<std::string, Application, std::l
     }
 }
 
+Application const* ProtocolTypeRouter::application_for(std::string_view type) const noexcept {
+    auto const found = apps_.find(type);
+    return found == apps_.end() ? nullptr : &found->second;
+}
+
 // Not a coroutine: the lookup happens now and the returned awaitable owns a copy of the
 // chosen application, so it stays valid even if this router is destroyed before it runs.
 awaitable<void> ProtocolTypeRouter::operator()(Scope scope, Receive receive, Send send) const {

@@ -1,13 +1,17 @@
-// URLRouter, path() and re_path(): patterns compiled once into std::regex, matched per request.
+// URLRouter, path() and re_path(): patterns compiled once with Boost.Regex (Python's syntax,
+// see python_regex.hpp), matched per request.
 #include <canal/routing/url_router.hpp>
 
 #include <canal/core/errors.hpp>
 
 #include "core/run_routed.hpp"
+#include "routing/converter_registry.hpp"
+#include "routing/python_regex.hpp"
 
 #include <cstddef>
 #include <exception>
-#include <regex>
+#include <map>
+#include <optional>
 #include <stdexcept>
 #include <utility>
 
@@ -17,10 +21,8 @@ namespace canal {
 struct Route::Pattern {
     /** The pattern as the user wrote it (for messages and pattern_text()). */
     std::string text;
-    /** The ECMAScript regex it compiles to; matched from the start of the remaining path. */
-    std::regex regex;
-    /** Name of capturing group i + 1, empty for an unnamed group. */
-    std::vector<std::string> group_names;
+    /** The regex and its groups; matched from the start of the remaining path. */
+    detail::PythonRegex compiled;
     /** Named groups go to kwargs and unnamed ones are then ignored (Django). */
     bool has_named_groups = false;
     /**
@@ -28,62 +30,26 @@ struct Route::Pattern {
      * when the regex ends with `$` (Django's fullmatch); otherwise a prefix is enough.
      */
     bool leaf_matches_whole = false;
+    /** path(): each parameter's converter, by name (its value goes to typed_kwargs). */
+    std::map<std::string, std::shared_ptr<PathConverter const>, std::less<>> converters;
 };
 
 namespace {
 
-using svmatch = std::match_results<std::string_view::const_iterator>;
+using detail::bad_pattern;
+using svmatch = boost::match_results<std::string_view::const_iterator>;
 
-[[noreturn]] void bad_pattern(char const* kind, std::string_view pattern, std::string const& why) {
-    throw std::invalid_argument(std::string(kind) + " pattern '" + std::string(pattern) +
-                                "' is invalid: " + why);
-}
-
-bool is_identifier(std::string_view name) {
-    if (name.empty() || (name.front() >= '0' && name.front() <= '9')) {
-        return false;
-    }
-    for (char const c : name) {
-        bool const ok =
-            (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
-        if (!ok) {
-            return false;
-        }
-    }
-    return true;
-}
-
-// Django's converters; the captured text is kept as a string (no int conversion).
-std::string_view converter_regex(std::string_view converter) {
-    if (converter == "str") {
-        return "[^/]+";
-    }
-    if (converter == "int") {
-        return "[0-9]+";
-    }
-    if (converter == "slug") {
-        return "[-a-zA-Z0-9_]+";
-    }
-    if (converter == "path") {
-        return ".+";
-    }
-    return {};
-}
-
-void append_escaped(std::string& out, char c) {
+std::string escaped(char c) {
     static constexpr std::string_view special = R"(\^$.*+?()[]{}|)";
-    if (special.find(c) != std::string_view::npos) {
-        out += '\\';
-    }
-    out += c;
+    return special.find(c) != std::string_view::npos ? std::string{'\\', c} : std::string{c};
 }
 
-std::regex compile(char const* kind, std::string_view pattern, std::string const& ecmascript) {
-    try {
-        return std::regex(ecmascript, std::regex::ECMAScript | std::regex::optimize);
-    } catch (std::regex_error const& e) {
-        bad_pattern(kind, pattern, std::string("not a valid ECMAScript regex (") + e.what() + ")");
+std::string converter_names() {
+    std::string names;
+    for (auto const& name : registered_converters()) {
+        names += (names.empty() ? "" : ", ") + name;
     }
+    return names;
 }
 
 std::shared_ptr<Route::Pattern const> compile_path(std::string_view pattern) {
@@ -96,11 +62,11 @@ std::shared_ptr<Route::Pattern const> compile_path(std::string_view pattern) {
     auto compiled = std::make_shared<Route::Pattern>();
     compiled->text = pattern;
     compiled->leaf_matches_whole = true;
-    std::string ecmascript;
+    std::string regex;
     std::size_t i = 0;
     while (i < pattern.size()) {
         if (pattern[i] != '<') {
-            append_escaped(ecmascript, pattern[i]);
+            regex += escaped(pattern[i]);
             ++i;
             continue;
         }
@@ -116,280 +82,79 @@ std::shared_ptr<Route::Pattern const> compile_path(std::string_view pattern) {
             converter = inside.substr(0, colon);
             name = inside.substr(colon + 1);
         }
-        if (!is_identifier(name)) {
+        if (!detail::is_identifier(name)) {
             bad_pattern(kind, pattern,
                         "parameter name '" + std::string(name) + "' in '<" + std::string(inside) +
                             ">' must be letters, digits and '_', not starting with a digit");
         }
-        std::string_view const regex = converter_regex(converter);
-        if (regex.empty()) {
+        auto found = detail::find_converter(converter);
+        if (!found) {
             bad_pattern(kind, pattern,
                         "unknown converter '" + std::string(converter) + "' in '<" +
-                            std::string(inside) + ">': use str, int, slug or path");
+                            std::string(inside) + ">': use one of " + converter_names() +
+                            ", or add one with canal::register_converter()");
         }
-        for (auto const& seen : compiled->group_names) {
-            if (seen == name) {
-                bad_pattern(kind, pattern,
-                            "parameter '" + std::string(name) + "' appears more than once");
-            }
+        if (compiled->converters.contains(name)) {
+            bad_pattern(kind, pattern,
+                        "parameter '" + std::string(name) + "' appears more than once");
         }
-        ecmascript += '(';
-        ecmascript += regex;
-        ecmascript += ')';
-        compiled->group_names.emplace_back(name);
+        regex += "(?P<" + std::string(name) + ">" + found->regex + ")";
+        compiled->converters.emplace(name, std::move(found));
         i = close + 1;
     }
-    compiled->has_named_groups = !compiled->group_names.empty();
-    compiled->regex = compile(kind, pattern, ecmascript);
+    compiled->compiled = detail::compile_python_regex(regex, kind);
+    compiled->has_named_groups = !compiled->converters.empty();
     return compiled;
 }
 
-/**
- * Rewrites Python/ECMAScript named groups into plain groups, since std::regex has none:
- * `(?P<n>` and `(?<n>` become `(`, the backreferences `(?P=n)` and `\k<n>` become
- * `(?:\i)`, `\A` and `\Z` become `^` and `$`. Everything else is left for std::regex to judge.
- */
-class RegexTranslator {
-public:
-    explicit RegexTranslator(std::string_view pattern) : pattern_(pattern) {}
-
-    std::shared_ptr<Route::Pattern const> translate() {
-        auto compiled = std::make_shared<Route::Pattern>();
-        compiled->text = pattern_;
-        bool in_class = false;
-        bool ends_with_dollar = false;
-        Repeat repeat = Repeat::none;
-        while (pos_ < pattern_.size()) {
-            ends_with_dollar = false;
-            char const c = pattern_[pos_];
-            Repeat const before = std::exchange(repeat, Repeat::none);
-            if (c == '\\') {
-                escape(in_class);
-                continue;
-            }
-            if (in_class) {
-                // ECMAScript: the first ']' closes the class, even right after '['.
-                in_class = c != ']';
-            } else if (c == '[') {
-                in_class = true;
-            } else if (c == '(') {
-                open_group();
-                continue;
-            } else if (c == '*' || c == '+' || c == '?' || quantifier_end() != npos) {
-                repeat = quantifier(c, before);
-                if (c == '{') {
-                    auto const end = quantifier_end();
-                    out_ += pattern_.substr(pos_, end + 1 - pos_);
-                    pos_ = end + 1;
-                    continue;
-                }
-            } else if (c == '{' || c == '}') {
-                // Not part of a quantifier: a literal brace, as in Python's re (std::regex
-                // would refuse it, or overflow on the digits after it: found by fuzzing).
-                out_ += '\\';
-            } else if (c == '$') {
-                ends_with_dollar = true;
-            }
-            out_ += c;
-            ++pos_;
-        }
-        if (in_class) {
-            fail("a '[' is never closed by ']'");
-        }
-        compiled->regex = compile("re_path()", pattern_, out_);
-        if (compiled->regex.mark_count() != names_.size()) {
-            fail("its groups could not be counted (" + std::to_string(names_.size()) +
-                 " found, std::regex sees " + std::to_string(compiled->regex.mark_count()) + ")");
-        }
-        for (auto const& name : names_) {
-            compiled->has_named_groups = compiled->has_named_groups || !name.empty();
-        }
-        compiled->group_names = std::move(names_);
-        compiled->leaf_matches_whole = ends_with_dollar;
-        return compiled;
+std::shared_ptr<Route::Pattern const> compile_re_path(std::string_view regex) {
+    auto compiled = std::make_shared<Route::Pattern>();
+    compiled->text = regex;
+    compiled->compiled = detail::compile_python_regex(regex, "re_path()");
+    for (auto const& name : compiled->compiled.group_names) {
+        compiled->has_named_groups = compiled->has_named_groups || !name.empty();
     }
+    compiled->leaf_matches_whole = compiled->compiled.ends_with_dollar;
+    return compiled;
+}
 
-private:
-    [[noreturn]] void fail(std::string const& why) const {
-        bad_pattern("re_path()", pattern_, why);
+// The value a converter gives for `text`, or nothing when it refuses it (Django's
+// ValueError: the route does not match).
+std::optional<boost::json::value> convert(PathConverter const* converter, std::string const& text) {
+    if (converter == nullptr || !converter->to_python) {
+        return boost::json::value(text);
     }
-
-    bool at(std::string_view text) const { return pattern_.substr(pos_).starts_with(text); }
-
-    // Reads a group name up to `terminator`, starting at pos_; leaves pos_ after it.
-    std::string read_name(char terminator) {
-        std::size_t const end = pattern_.find(terminator, pos_);
-        if (end == std::string_view::npos) {
-            fail("a group name at position " + std::to_string(pos_) + " has no closing '" +
-                 terminator + "'");
-        }
-        std::string name(pattern_.substr(pos_, end - pos_));
-        if (!is_identifier(name)) {
-            fail("group name '" + name +
-                 "' must be letters, digits and '_', not starting with a digit");
-        }
-        pos_ = end + 1;
-        return name;
+    try {
+        return converter->to_python(text);
+    } catch (std::invalid_argument const&) {
+        return std::nullopt;
+    } catch (std::out_of_range const&) {
+        return std::nullopt;
     }
+}
 
-    static constexpr std::size_t npos = std::string_view::npos;
-
-    // A numbered backreference `\N` at pos_: it must name a group opened before it, as in
-    // Python's re (libstdc++ overflowed a long on `\2222...`: found by fuzzing).
-    void backreference() {
-        std::size_t i = pos_ + 1;
-        std::size_t number = 0;
-        while (i < pattern_.size() && pattern_[i] >= '0' && pattern_[i] <= '9') {
-            number = number * 10 + static_cast<std::size_t>(pattern_[i] - '0');
-            ++i;
-            if (number > names_.size()) {
-                fail("the backreference at position " + std::to_string(pos_) +
-                     " names no group opened before it");
-            }
-        }
-        out_ += pattern_.substr(pos_, i - pos_);
-        pos_ = i;
-    }
-
-    // What the previous token was: a quantifier (`*`, `+`, `?`, `{n,m}`), a quantifier made
-    // lazy by a `?`, or anything else.
-    enum class Repeat { none, quantifier, lazy };
-
-    // Where the `}` of a quantifier `{n}`, `{n,}` or `{n,m}` at pos_ is, or npos when there
-    // is none there.
-    [[nodiscard]] std::size_t quantifier_end() const {
-        if (pattern_[pos_] != '{') {
-            return npos;
-        }
-        std::size_t i = pos_ + 1;
-        while (i < pattern_.size() && pattern_[i] >= '0' && pattern_[i] <= '9') {
-            ++i;
-        }
-        if (i == pos_ + 1) {
-            return npos;
-        }
-        if (i < pattern_.size() && pattern_[i] == ',') {
-            ++i;
-            while (i < pattern_.size() && pattern_[i] >= '0' && pattern_[i] <= '9') {
-                ++i;
-            }
-        }
-        return i < pattern_.size() && pattern_[i] == '}' ? i : npos;
-    }
-
-    // Checks the quantifier `c` at pos_ after `before`, as Python's re does ("multiple
-    // repeat": std::regex would take `a**` and backtrack without end); refuses counts over
-    // max_repetition, since std::regex builds one state per repetition (and libstdc++
-    // overflows a long on huge counts: found by fuzzing). Returns what it makes of the token.
-    [[nodiscard]] Repeat quantifier(char c, Repeat before) const {
-        if (c == '?' && before == Repeat::quantifier) {
-            return Repeat::lazy;
-        }
-        if (before != Repeat::none) {
-            fail("a quantifier follows a quantifier at position " + std::to_string(pos_) +
-                 " (multiple repeat)");
-        }
-        if (c == '{') {
-            constexpr std::size_t max_repetition = 1000;
-            std::size_t value = 0;
-            for (std::size_t i = pos_ + 1; pattern_[i] != '}'; ++i) {
-                if (pattern_[i] == ',') {
-                    value = 0;
-                    continue;
-                }
-                value = value * 10 + static_cast<std::size_t>(pattern_[i] - '0');
-                if (value > max_repetition) {
-                    fail("the repetition count at position " + std::to_string(pos_) +
-                         " is over " + std::to_string(max_repetition));
-                }
-            }
-        }
-        return Repeat::quantifier;
-    }
-
-    std::size_t group_number(std::string const& name) const {
-        for (std::size_t i = 0; i < names_.size(); ++i) {
-            if (names_[i] == name) {
-                return i + 1;
-            }
-        }
-        fail("backreference to group '" + name + "', which is not defined before it");
-    }
-
-    void escape(bool in_class) {
-        if (pos_ + 1 >= pattern_.size()) {
-            fail("it ends with a lone '\\'");
-        }
-        char const next = pattern_[pos_ + 1];
-        if (!in_class && next == 'k' && pos_ + 2 < pattern_.size() && pattern_[pos_ + 2] == '<') {
-            pos_ += 3;
-            out_ += "(?:\\" + std::to_string(group_number(read_name('>'))) + ")";
-            return;
-        }
-        if (!in_class && next >= '1' && next <= '9') {
-            backreference();
-            return;
-        }
-        if (!in_class && next == 'A') {
-            out_ += '^';
-        } else if (!in_class && next == 'Z') {
-            out_ += '$';
-        } else {
-            out_ += '\\';
-            out_ += next;
-        }
-        pos_ += 2;
-    }
-
-    void open_group() {
-        if (at("(?P<") || (at("(?<") && !at("(?<=") && !at("(?<!"))) {
-            pos_ += at("(?P<") ? 4 : 3;
-            std::string name = read_name('>');
-            for (auto const& seen : names_) {
-                if (seen == name) {
-                    fail("group name '" + name + "' is used twice");
-                }
-            }
-            names_.push_back(std::move(name));
-            out_ += '(';
-            return;
-        }
-        if (at("(?P=")) {
-            pos_ += 4;
-            out_ += "(?:\\" + std::to_string(group_number(read_name(')'))) + ")";
-            return;
-        }
-        if (at("(?P")) {
-            fail("'(?P' at position " + std::to_string(pos_) +
-                 " must be followed by '<name>' or '=name)'");
-        }
-        if (!at("(?")) {
-            names_.emplace_back(); // an unnamed capturing group
-        }
-        // Non-capturing groups and lookaheads pass through; std::regex rejects what it lacks
-        // (lookbehind, inline flags).
-        out_ += '(';
-        ++pos_;
-    }
-
-    std::string_view pattern_;
-    std::size_t pos_ = 0;
-    std::string out_;
-    std::vector<std::string> names_;
-};
-
-UrlRoute captures_of(Route::Pattern const& pattern, svmatch const& m) {
+// The captures of a match, or nothing when a converter refuses its text.
+std::optional<UrlRoute> captures_of(Route::Pattern const& pattern, svmatch const& m) {
     UrlRoute captured;
+    auto const& names = pattern.compiled.group_names;
     for (std::size_t group = 1; group < m.size(); ++group) {
-        std::string const& name = pattern.group_names[group - 1];
-        if (pattern.has_named_groups) {
-            // Django drops named groups that did not take part in the match.
-            if (!name.empty() && m[group].matched) {
-                captured.kwargs.insert_or_assign(name, m[group].str());
-            }
-        } else {
+        std::string const& name = names[group - 1];
+        if (!pattern.has_named_groups) {
             captured.args.push_back(m[group].matched ? m[group].str() : std::string());
+            continue;
         }
+        // Django drops named groups that did not take part in the match.
+        if (name.empty() || !m[group].matched) {
+            continue;
+        }
+        auto it = pattern.converters.find(name);
+        std::string text = m[group].str();
+        auto value = convert(it == pattern.converters.end() ? nullptr : it->second.get(), text);
+        if (!value) {
+            return std::nullopt;
+        }
+        captured.typed_kwargs.insert_or_assign(name, std::move(*value));
+        captured.kwargs.insert_or_assign(name, std::move(text));
     }
     return captured;
 }
@@ -398,6 +163,9 @@ UrlRoute captures_of(Route::Pattern const& pattern, svmatch const& m) {
 void merge_into(UrlRoute& into, UrlRoute&& from) {
     for (auto& [name, value] : from.kwargs) {
         into.kwargs.insert_or_assign(name, std::move(value));
+    }
+    for (auto& [name, value] : from.typed_kwargs) {
+        into.typed_kwargs.insert_or_assign(name, std::move(value));
     }
     for (auto& arg : from.args) {
         into.args.push_back(std::move(arg));
@@ -448,11 +216,11 @@ Route path(std::string_view pattern, URLRouter inner) {
 }
 
 Route re_path(std::string_view regex, Application app) {
-    return Route(RegexTranslator(regex).translate(), std::move(app));
+    return Route(compile_re_path(regex), std::move(app));
 }
 
 Route re_path(std::string_view regex, URLRouter inner) {
-    return Route(RegexTranslator(regex).translate(),
+    return Route(compile_re_path(regex),
                  std::make_shared<URLRouter const>(std::move(inner)));
 }
 
@@ -475,20 +243,32 @@ bool URLRouter::match_into(std::string_view rest, RouteMatch& out) const {
         Route::Pattern const& pattern = *route.pattern_;
         bool const leaf = route.inner_ == nullptr;
         svmatch m;
-        bool const matched = leaf && pattern.leaf_matches_whole
-                                 ? std::regex_match(rest.begin(), rest.end(), m, pattern.regex)
-                                 : std::regex_search(rest.begin(), rest.end(), m, pattern.regex,
-                                                     std::regex_constants::match_continuous);
+        bool matched = false;
+        try {
+            matched = leaf && pattern.leaf_matches_whole
+                          ? boost::regex_match(rest.begin(), rest.end(), m, pattern.compiled.regex)
+                          : boost::regex_search(rest.begin(), rest.end(), m,
+                                                pattern.compiled.regex, boost::match_continuous);
+        } catch (std::runtime_error const& e) {
+            // Boost.Regex gives up on a match that backtracks too much, rather than hang.
+            throw Error("route '" + pattern.text + "' could not be matched against a path of " +
+                        std::to_string(rest.size()) + " bytes: " + e.what() +
+                        ": simplify the pattern (nested repeats such as (a+)+ backtrack)");
+        }
         if (!matched) {
             continue;
         }
+        auto captured = captures_of(pattern, m);
+        if (!captured) {
+            continue; // a converter refused the text: as if the pattern did not match
+        }
         if (leaf) {
-            merge_into(out.url_route, captures_of(pattern, m));
+            merge_into(out.url_route, std::move(*captured));
             out.app = &route.app_;
             return true;
         }
         RouteMatch inner{nullptr, out.url_route};
-        merge_into(inner.url_route, captures_of(pattern, m));
+        merge_into(inner.url_route, std::move(*captured));
         if (route.inner_->match_into(rest.substr(static_cast<std::size_t>(m.length(0))), inner)) {
             out = std::move(inner);
             return true;

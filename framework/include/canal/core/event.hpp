@@ -1,6 +1,7 @@
 // Event: the typed ASGI events that flow between the server and an application.
 #pragma once
 
+#include <canal/core/message.hpp>
 #include <canal/core/scope.hpp>
 
 #include <memory>
@@ -95,9 +96,19 @@ struct HttpResponseBody {
  */
 struct HttpDisconnect {};
 
+/**
+ * A message that arrived on the channel of a `"channel"` scope: what a worker's application
+ * receives (run_worker(); Channels' worker hands the message itself to the application).
+ * Consumers dispatch it by its `"type"`, as they do their own channel's messages.
+ */
+struct ChannelMessage {
+    /** The message, as sent to the channel. */
+    Message message;
+};
+
 /** Any event between server and application. */
 using Event = std::variant<WebsocketConnect, WebsocketReceive, WebsocketDisconnect, WebsocketAccept,
                            WebsocketSend, WebsocketClose, HttpRequest, HttpResponseStart,
-                           HttpResponseBody, HttpDisconnect>;
+                           HttpResponseBody, HttpDisconnect, ChannelMessage>;
 
 } // namespace canal

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <boost/json/object.hpp>
+#include <boost/json/value.hpp>
 
 #include <atomic>
 #include <cstddef>
@@ -20,8 +21,17 @@ struct User;
 
 /** Kwargs and positional args captured by the URL router (`scope["url_route"]` in Channels). */
 struct UrlRoute {
-    /** Named captures: `path("chat/<str:room_name>/")` gives `kwargs["room_name"]`. */
+    /**
+     * Named captures, as text: `path("chat/<str:room_name>/")` gives `kwargs["room_name"]`,
+     * and `<int:id>` on `/items/007/` gives `kwargs["id"] == "007"`.
+     */
     std::map<std::string, std::string, std::less<>> kwargs;
+    /**
+     * The same captures as their converters' values (Channels' kwargs): `<int:id>` gives an
+     * integer (`typed_kwargs.at("id").as_int64() == 7`), a registered converter whatever
+     * its `to_python` returns, and the others (and re_path() groups) strings.
+     */
+    std::map<std::string, boost::json::value, std::less<>> typed_kwargs;
     /** Unnamed captures of `re_path`, in order. */
     std::vector<std::string> args;
 };
@@ -58,8 +68,10 @@ struct OutboundQueue {
  * whole connection.
  */
 struct Scope {
-    /** `"websocket"` or `"http"`. */
+    /** `"websocket"`, `"http"`, or `"channel"` for a worker's application (run_worker()). */
     std::string type;
+    /** For a `"channel"` scope: the channel whose messages the application receives. */
+    std::string channel;
     /** `"ws"`, `"wss"`, `"http"` or `"https"`. */
     std::string scheme;
     /** HTTP method for `http` scopes (`"GET"`...), empty for websockets. */

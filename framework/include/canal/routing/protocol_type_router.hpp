@@ -1,10 +1,12 @@
-// ProtocolTypeRouter: routes a scope by its type ("http", "websocket") to an application.
+// ProtocolTypeRouter: routes a scope by its type ("http", "websocket", "channel") to an
+// application.
 #pragma once
 
 #include <canal/core/application.hpp>
 
 #include <map>
 #include <string>
+#include <string_view>
 
 namespace canal {
 
@@ -19,6 +21,9 @@ public:
 
     /** Runs the application of `scope.type`; throws RouteNotFound when there is none. */
     awaitable<void> operator()(Scope scope, Receive receive, Send send) const;
+
+    /** The application for scope type `type`, or nullptr (e.g. a worker checking `"channel"`). */
+    [[nodiscard]] Application const* application_for(std::string_view type) const noexcept;
 
 private:
     std::map<std::string, Application, std::less<>> apps_;

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <canal/core/application.hpp>
+#include <canal/routing/path_converter.hpp>
 
 #include <memory>
 #include <optional>
@@ -40,21 +41,27 @@ private:
 /**
  * A Django-style route: `path("chat/<str:room_name>/", app)`.
  *
- * Converters: `<str:x>` (one segment, no `/`), `<int:x>` (digits), `<slug:x>`
- * (letters, digits, `-`, `_`), `<path:x>` (anything, `/` included); `<x>` means `<str:x>`.
- * The pattern matches the whole remaining path (without its leading `/`), or its prefix
- * when the target is an inner URLRouter. Throws std::invalid_argument on a malformed
- * pattern or an unknown converter.
+ * Converters: `<str:x>` (one segment, no `/`), `<int:x>` (digits; an integer in
+ * `typed_kwargs`), `<slug:x>` (letters, digits, `-`, `_`), `<uuid:x>` (lower-case
+ * `8-4-4-4-12` hex), `<path:x>` (anything, `/` included), and those added with
+ * register_converter(); `<x>` means `<str:x>`. A value its converter refuses (an integer
+ * over 64 bits) does not match, and the next route is tried. The pattern matches the whole
+ * remaining path (without its leading `/`), or its prefix when the target is an inner
+ * URLRouter. Throws std::invalid_argument on a malformed pattern or an unknown converter.
  */
 Route path(std::string_view pattern, Application app);
 /** A route to an inner router that matches the rest of the path (Django's include()). */
 Route path(std::string_view pattern, URLRouter inner);
 
 /**
- * A regular-expression route (ECMAScript syntax): `re_path(R"(^ws/(?<room>\w+)/$)", app)`.
- * Named groups `(?<name>...)` (or Python's `(?P<name>...)`) go to kwargs, unnamed groups
- * to args. A pattern without a trailing `$` matches a prefix of the path. Throws
- * std::invalid_argument on a malformed pattern.
+ * A regular-expression route in Python's `re` syntax, as in Channels:
+ * `re_path(R"(^ws/chat/(?P<room_name>\w+)/$)", app)`. Named groups (`(?P<name>...)`, or
+ * `(?<name>...)`) go to kwargs, unnamed groups to args; backreferences, lookahead,
+ * lookbehind and inline flags work as in Python. `\d`, `\w` and `\s` are ASCII classes
+ * (Python's `re.ASCII`). A pattern without a trailing `$` matches a prefix of the path.
+ * Throws std::invalid_argument, naming the pattern and the problem, on a malformed
+ * pattern or a repetition count over 1000. A match that backtracks without end (nested
+ * repeats such as `(a+)+` on a long path) throws canal::Error instead of hanging.
  */
 Route re_path(std::string_view regex, Application app);
 /** A regular-expression route to an inner router. */
