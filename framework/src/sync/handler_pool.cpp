@@ -9,6 +9,8 @@
 #include <boost/asio/execution_context.hpp>
 #include <boost/asio/query.hpp>
 
+#include <openssl/crypto.h>
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -38,6 +40,14 @@ unsigned process_target() {
 
 thread_local bool t_io_thread = false;
 thread_local net::any_io_executor const* t_io_executor = nullptr;
+
+// Pool threads are detached, so one may still be leaving when the process exits. OpenSSL's
+// exit handler deletes the key of its per-thread state (the error queue, 904 bytes), and a
+// thread that leaves after it can no longer free that state: a leak report at exit. Keep
+// OpenSSL's per-thread cleanup alive until the end (no exit handler; its globals stay
+// reachable), and free a pool thread's state when it leaves (work()).
+[[maybe_unused]] int const g_openssl_without_exit_handler =
+    OPENSSL_init_crypto(OPENSSL_INIT_NO_ATEXIT, nullptr);
 
 } // namespace
 
@@ -119,6 +129,8 @@ private:
                 // leaves once the pool is closed.
                 if (closed_ || running_ - blocked_ > target_locked()) {
                     --running_;
+                    lock.unlock();
+                    OPENSSL_thread_stop();
                     return;
                 }
                 ++idle_;
