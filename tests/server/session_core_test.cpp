@@ -192,4 +192,15 @@ BOOST_AUTO_TEST_CASE(header_lists_split_as_beast_token_list_does) {
     BOOST_TEST(split_header_list("chat, \"quoted\"").empty());
 }
 
+BOOST_AUTO_TEST_CASE(response_headers_need_a_token_name_and_a_value_without_line_breaks) {
+    BOOST_TEST(valid_response_header("Set-Cookie", "a=b; Path=/"));
+    BOOST_TEST(valid_response_header("X-Custom_1", ""));
+    BOOST_TEST(!valid_response_header("", "x"));
+    BOOST_TEST(!valid_response_header("Bad Name", "x"));
+    BOOST_TEST(!valid_response_header("X-A:", "x"));
+    BOOST_TEST(!valid_response_header("X-A", "a\r\nInjected: yes"));
+    BOOST_TEST(!valid_response_header("X-A", "a\nb"));
+    BOOST_TEST(!valid_response_header("X-A", std::string_view("a\0b", 3)));
+}
+
 BOOST_AUTO_TEST_SUITE_END()

@@ -455,6 +455,8 @@ awaitable<void> AsyncConsumer::run_loop(Receive receive) {
             }
         } catch (StopConsumer const&) {
             break;
+        } catch (RequestAborted const&) {
+            break; // an HTTP client left mid-response: the end, not a failure
         } catch (...) {
             failure = std::current_exception();
             break;

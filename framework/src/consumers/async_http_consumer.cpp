@@ -37,9 +37,14 @@ awaitable<void> AsyncHttpConsumer::on_event(Event event) {
         if (request->more_body) {
             co_return;
         }
-        co_await handle(std::move(body_));
+        bool aborted = false;
+        try {
+            co_await handle(std::move(body_));
+        } catch (RequestAborted const&) {
+            aborted = true; // the client left mid-response: as a disconnect
+        }
         body_.clear();
-        if (ended_) {
+        if (ended_ || aborted) {
             co_await finish_once();
             throw StopConsumer();
         }

@@ -41,8 +41,8 @@ awaitable<void> AsyncWebsocketConsumer::hook_disconnect(int code) {
 }
 
 // g++ 12: no braced initializers inside a co_await operand; events are built first.
-awaitable<void> AsyncWebsocketConsumer::accept(std::string subprotocol) {
-    if (auto ev = make_accept(std::move(subprotocol))) {
+awaitable<void> AsyncWebsocketConsumer::accept(std::string subprotocol, Headers headers) {
+    if (auto ev = make_accept(std::move(subprotocol), std::move(headers))) {
         co_await send_event(std::move(*ev));
     }
 }
@@ -72,6 +72,27 @@ awaitable<void> AsyncWebsocketConsumer::send_bytes(std::string bytes) {
     }
 }
 
+// send(..., close): both events are made here, in order, before either goes out.
+awaitable<void> AsyncWebsocketConsumer::send(std::string text, bool close_after) {
+    auto ev = make_send(std::make_shared<std::string const>(std::move(text)), false);
+    return send_both(std::move(ev), close_after ? make_close(1000, std::string()) : std::nullopt);
+}
+
+awaitable<void> AsyncWebsocketConsumer::send(std::string text, int close_code) {
+    auto ev = make_send(std::make_shared<std::string const>(std::move(text)), false);
+    return send_both(std::move(ev), make_close(close_code, std::string()));
+}
+
+awaitable<void> AsyncWebsocketConsumer::send_bytes(std::string bytes, bool close_after) {
+    auto ev = make_send(std::make_shared<std::string const>(std::move(bytes)), true);
+    return send_both(std::move(ev), close_after ? make_close(1000, std::string()) : std::nullopt);
+}
+
+awaitable<void> AsyncWebsocketConsumer::send_bytes(std::string bytes, int close_code) {
+    auto ev = make_send(std::make_shared<std::string const>(std::move(bytes)), true);
+    return send_both(std::move(ev), make_close(close_code, std::string()));
+}
+
 awaitable<void> AsyncWebsocketConsumer::close(int code, std::string reason) {
     if (auto ev = make_close(code, std::move(reason))) {
         co_await send_event(std::move(*ev));
@@ -86,6 +107,15 @@ awaitable<void> AsyncJsonWebsocketConsumer::receive_json(boost::json::value /*co
 
 awaitable<void> AsyncJsonWebsocketConsumer::send_json(boost::json::value content) {
     co_await send(encode_json(content));
+}
+
+awaitable<void> AsyncJsonWebsocketConsumer::send_json(boost::json::value content, bool close_after) {
+    return send(encode_json(content), close_after);
+}
+
+awaitable<void> AsyncJsonWebsocketConsumer::send_json(boost::json::value content,
+                                                      int close_code) {
+    return send(encode_json(content), close_code);
 }
 
 boost::json::value AsyncJsonWebsocketConsumer::decode_json(std::string const& text) {

@@ -1,13 +1,44 @@
 // WebsocketBase: the websocket lifecycle (groups, handshake, cleanup on errors).
 #include <canal/consumers/websocket_base.hpp>
 
+#include "detail/ascii.hpp"
 #include "detail/log.hpp"
+#include "server/session_core.hpp"
 
 #include <algorithm>
+#include <string_view>
 
 namespace canal::detail {
 
-std::optional<Event> WebsocketBase::make_accept(std::string subprotocol) {
+namespace {
+
+// Headers an application may add to the 101: any but those the handshake itself sets.
+void check_accept_headers(Headers const& headers) {
+    for (auto const& [name, value] : headers) {
+        if (!valid_response_header(name, value)) {
+            throw Error("accept(): header '" + name +
+                        "' is invalid: its name must be an HTTP token and its value must not "
+                        "contain CR, LF or NUL");
+        }
+        for (std::string_view reserved : {"upgrade", "connection", "sec-websocket-accept",
+                                          "sec-websocket-extensions", "content-length",
+                                          "transfer-encoding"}) {
+            if (ascii_iequals(name, reserved)) {
+                throw Error("accept(): header '" + name +
+                            "' is set by the server's handshake and cannot be given");
+            }
+        }
+        if (ascii_iequals(name, "sec-websocket-protocol")) {
+            throw Error("accept(): choose the subprotocol with accept(subprotocol), not with "
+                        "a Sec-WebSocket-Protocol header");
+        }
+    }
+}
+
+} // namespace
+
+std::optional<Event> WebsocketBase::make_accept(std::string subprotocol, Headers headers) {
+    check_accept_headers(headers);
     if (!subprotocol.empty()) {
         auto const& offered = scope().subprotocols;
         if (std::find(offered.begin(), offered.end(), subprotocol) == offered.end()) {
@@ -18,7 +49,7 @@ std::optional<Event> WebsocketBase::make_accept(std::string subprotocol) {
         return std::nullopt;
     }
     accepted_ = true;
-    return Event{WebsocketAccept{std::move(subprotocol)}};
+    return Event{WebsocketAccept{std::move(subprotocol), std::move(headers)}};
 }
 
 std::optional<Event> WebsocketBase::make_send(std::shared_ptr<std::string const> data,
@@ -30,6 +61,12 @@ std::optional<Event> WebsocketBase::make_send(std::shared_ptr<std::string const>
         // The same answer under the server and the communicators: the handler fails, and
         // the client is refused (HTTP 500).
         throw Error("websocket send before accept: accept the connection first");
+    }
+    if (auto const& q = scope().outbound; q && q->byte_limit != 0 && data->size() > q->byte_limit) {
+        throw MessageTooLarge("a websocket message of " + std::to_string(data->size()) +
+                              " bytes is larger than the server's outbound limit of " +
+                              std::to_string(q->byte_limit) +
+                              " bytes (--outbound-queue-bytes): nothing was sent");
     }
     return Event{WebsocketSend{std::move(data), binary}};
 }
@@ -52,12 +89,44 @@ awaitable<void> WebsocketBase::send_optional(std::optional<Event> event) {
     }
 }
 
+awaitable<void> WebsocketBase::send_both(std::optional<Event> first, std::optional<Event> then) {
+    if (first) {
+        co_await send_event(std::move(*first));
+    }
+    if (then) {
+        co_await send_event(std::move(*then));
+    }
+}
+
+awaitable<void> WebsocketBase::join_groups() {
+    for (auto const& g : groups) {
+        if (std::find(joined_.begin(), joined_.end(), g) != joined_.end()) {
+            continue;
+        }
+        co_await channel_layer().group_add(g, channel_name());
+        joined_.push_back(g);
+    }
+}
+
 awaitable<void> WebsocketBase::leave_groups() {
+    std::string never_joined;
+    for (auto const& g : groups) {
+        bool const joined = std::find(joined_.begin(), joined_.end(), g) != joined_.end();
+        if (connected_ && !joined) {
+            never_joined += (never_joined.empty() ? "'" : ", '") + g + "'";
+        }
+    }
+    groups.clear();
+    if (!never_joined.empty()) {
+        log_warning("consumer " + describe() + ": groups " + never_joined +
+                    " were added to `groups` after connect() and never joined: join them "
+                    "with channel_layer().group_add() instead");
+    }
     if (!has_channel_layer()) {
         co_return;
     }
-    auto to_leave = std::move(groups);
-    groups.clear();
+    auto to_leave = std::move(joined_);
+    joined_.clear();
     for (auto& g : to_leave) {
         co_await channel_layer().group_discard(std::move(g), channel_name());
     }
@@ -73,9 +142,7 @@ awaitable<void> WebsocketBase::run_disconnect(int code) {
 
 awaitable<void> WebsocketBase::on_event(Event event) {
     if (std::holds_alternative<WebsocketConnect>(event)) {
-        for (auto const& g : groups) {
-            co_await channel_layer().group_add(g, channel_name());
-        }
+        co_await join_groups();
         bool accept_now = false;
         bool deny = false;
         try {
@@ -88,10 +155,16 @@ awaitable<void> WebsocketBase::on_event(Event event) {
                 log_info("consumer " + describe() + ": connection denied: " + e.what());
             }
         }
+        if (deny) {
+            groups = joined_; // none to join for a refused connection
+            co_await send_optional(make_close(1000, {}));
+            co_return;
+        }
+        // Groups named in connect() (from the URL, the user): joined now.
+        co_await join_groups();
+        connected_ = true;
         if (accept_now) {
             co_await send_optional(make_accept({}));
-        } else if (deny) {
-            co_await send_optional(make_close(1000, {}));
         }
     } else if (auto* rx = std::get_if<WebsocketReceive>(&event)) {
         co_await hook_receive(std::move(rx->data), rx->binary);

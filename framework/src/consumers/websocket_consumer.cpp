@@ -62,7 +62,9 @@ void WebsocketConsumer::post(std::optional<Event> event) {
     }
 }
 
-void WebsocketConsumer::accept(std::string subprotocol) { post(make_accept(std::move(subprotocol))); }
+void WebsocketConsumer::accept(std::string subprotocol, Headers headers) {
+    post(make_accept(std::move(subprotocol), std::move(headers)));
+}
 
 void WebsocketConsumer::send(std::string text) {
     send(std::make_shared<std::string const>(std::move(text)));
@@ -76,6 +78,30 @@ void WebsocketConsumer::send_bytes(std::string bytes) {
     post(make_send(std::make_shared<std::string const>(std::move(bytes)), true));
 }
 
+void WebsocketConsumer::send(std::string text, bool close_after) {
+    send(std::move(text));
+    if (close_after) {
+        close();
+    }
+}
+
+void WebsocketConsumer::send(std::string text, int close_code) {
+    send(std::move(text));
+    close(close_code);
+}
+
+void WebsocketConsumer::send_bytes(std::string bytes, bool close_after) {
+    send_bytes(std::move(bytes));
+    if (close_after) {
+        close();
+    }
+}
+
+void WebsocketConsumer::send_bytes(std::string bytes, int close_code) {
+    send_bytes(std::move(bytes));
+    close(close_code);
+}
+
 void WebsocketConsumer::close(int code, std::string reason) {
     post(make_close(code, std::move(reason)));
 }
@@ -86,6 +112,14 @@ void JsonWebsocketConsumer::receive_json(boost::json::value /*content*/) {}
 
 void JsonWebsocketConsumer::send_json(boost::json::value const& content) {
     send(encode_json(content));
+}
+
+void JsonWebsocketConsumer::send_json(boost::json::value const& content, bool close_after) {
+    send(encode_json(content), close_after);
+}
+
+void JsonWebsocketConsumer::send_json(boost::json::value const& content, int close_code) {
+    send(encode_json(content), close_code);
 }
 
 boost::json::value JsonWebsocketConsumer::decode_json(std::string const& text) {

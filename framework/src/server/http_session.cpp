@@ -74,9 +74,10 @@ public:
             throw Error("http response body after the response ended");
         }
         if (client_gone_) {
-            // The application learns it from receive() (HttpDisconnect); nothing to write to.
-            response_done_ = !part->more_body;
-            co_return;
+            // Nothing to write to: the application is told (ASGI: send on a closed
+            // connection raises), so that a handler streaming a response stops.
+            response_done_ = true;
+            throw RequestAborted("the client went away before the response ended");
         }
         if (!headers_sent_ && !part->more_body) {
             co_await write_whole(std::move(part->body));
@@ -105,6 +106,9 @@ public:
         if (error) {
             try {
                 std::rethrow_exception(error);
+            } catch (RequestAborted const&) {
+                // The client left mid-response: nothing to answer, nothing to report.
+                status = start_ ? start_->status : 499;
             } catch (RouteNotFound const& e) {
                 status = 404;
                 failure = "not found\n";

@@ -8,6 +8,9 @@
 #include <boost/beast/http/rfc7230.hpp>
 #include <boost/url/parse.hpp>
 
+#include <algorithm>
+#include <cctype>
+
 namespace canal::detail {
 
 namespace {
@@ -161,6 +164,15 @@ int disconnect_code(ReadEnd end, int peer_code, int closing_code) {
         break;
     }
     return 1006;
+}
+
+bool valid_response_header(std::string_view name, std::string_view value) {
+    constexpr std::string_view extra = "!#$%&'*+-.^_`|~";
+    bool const token = !name.empty() && std::all_of(name.begin(), name.end(), [&](char c) {
+        return std::isalnum(static_cast<unsigned char>(c)) != 0 ||
+               extra.find(c) != std::string_view::npos;
+    });
+    return token && value.find_first_of(std::string_view("\r\n\0", 3)) == std::string_view::npos;
 }
 
 SendAction on_send(std::size_t frames, std::size_t bytes, Settings const& settings) {

@@ -90,6 +90,9 @@ enum class ReadEnd {
 /** The code the application's disconnect event carries for a read's end. */
 int disconnect_code(ReadEnd end, int peer_code, int closing_code);
 
+/** A header an application may write: its name an HTTP token, its value free of CR, LF, NUL. */
+bool valid_response_header(std::string_view name, std::string_view value);
+
 /** What a send does to a websocket whose socket has not taken `frames` / `bytes` yet. */
 enum class SendAction {
     queue, ///< room: queue it

@@ -46,7 +46,9 @@ awaitable<void> WsSession::on_send(Event ev) {
     if (auto* acc = std::get_if<WebsocketAccept>(&ev)) {
         if (handshake_ == Handshake::pending) {
             handshake_ = Handshake::accepted;
-            subprotocol_ = std::move(acc->subprotocol);
+            if (!acc->subprotocol.empty() || !acc->headers.empty()) {
+                accept_ = std::make_unique<WebsocketAccept>(std::move(*acc));
+            }
             handshake_done_.notify();
         }
     } else if (auto* snd = std::get_if<WebsocketSend>(&ev)) {
@@ -439,6 +441,7 @@ std::optional<Refusal> WsSession::start(net::ip::tcp::socket& socket, Request co
         return refusal;
     }
     scope->channel_layer = settings.channel_layer;
+    outbound_->byte_limit = settings.outbound_queue_bytes;
     scope->outbound = outbound_;
     describe_ = "websocket " + scope->path;
     scope_path_ = scope->path;
@@ -548,8 +551,20 @@ void WsSession::open(net::ip::tcp::socket socket, Request const& req, std::strin
         "Sec-WebSocket-Accept: " +
         websocket_accept_key(std::string_view(key.data(), key.size())) +
         "\r\nServer: canal\r\n";
-    if (!subprotocol_.empty()) {
-        response += "Sec-WebSocket-Protocol: " + subprotocol_ + "\r\n";
+    if (accept_) {
+        if (!accept_->subprotocol.empty()) {
+            response += "Sec-WebSocket-Protocol: " + accept_->subprotocol + "\r\n";
+        }
+        for (auto const& [name, value] : accept_->headers) {
+            if (!valid_response_header(name, value)) {
+                log_warning(describe_ + ": header '" + name +
+                            "' given to accept() left out of the handshake: not a valid "
+                            "header name, or CR/LF in its value");
+                continue;
+            }
+            response += name + ": " + value + "\r\n";
+        }
+        accept_.reset();
     }
     response += "\r\n";
     transport_->append_control(response);

@@ -119,7 +119,7 @@ private:
     Notifier handshake_done_;
     Notifier app_done_;
     Handshake handshake_ = Handshake::pending;
-    std::string subprotocol_;
+    std::unique_ptr<WebsocketAccept> accept_; // the accept's subprotocol and headers, until the 101
     std::exception_ptr app_error_;
     bool app_finished_ = false;
     bool open_ = false;  // the handshake is written and the connection is not over

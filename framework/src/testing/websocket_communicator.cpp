@@ -264,6 +264,7 @@ ConnectResult WebsocketCommunicator::connect(std::chrono::milliseconds timeout) 
     if (auto* acc = std::get_if<WebsocketAccept>(&ev)) {
         result.accepted = true;
         result.subprotocol = acc->subprotocol;
+        result.headers = acc->headers;
     } else if (auto* cl = std::get_if<WebsocketClose>(&ev)) {
         result.close_code = cl->code;
     } else {

@@ -50,14 +50,29 @@ protected:
     /** See websocket_connect(). */
     virtual awaitable<void> websocket_disconnect(WebsocketDisconnect message);
 
-    /** Accepts the handshake, choosing `subprotocol` (one of `scope().subprotocols`) if set. */
-    awaitable<void> accept(std::string subprotocol = {});
-    /** Sends a text message. */
+    /**
+     * Accepts the handshake, choosing `subprotocol` (one of `scope().subprotocols`) if set,
+     * with `headers` added to the 101 response (e.g. `Set-Cookie`). Headers the handshake
+     * sets itself (Upgrade, Connection, Sec-WebSocket-*) are refused with canal::Error.
+     */
+    awaitable<void> accept(std::string subprotocol = {}, Headers headers = {});
+    /**
+     * Sends a text message. A message over the server's outbound limit throws
+     * MessageTooLarge (nothing is sent; the connection stays open).
+     */
     awaitable<void> send(std::string text);
     /** Sends a shared text message (no copy: use with Message::shared_text()). */
     awaitable<void> send(std::shared_ptr<std::string const> text);
+    /** Sends a text message, then closes with 1000 if `close_after` (Channels' `close=True`). */
+    awaitable<void> send(std::string text, bool close_after);
+    /** Sends a text message, then closes with `close_code` (Channels' `close=code`). */
+    awaitable<void> send(std::string text, int close_code);
     /** Sends a binary message. */
     awaitable<void> send_bytes(std::string bytes);
+    /** Sends a binary message, then closes with 1000 if `close_after`. */
+    awaitable<void> send_bytes(std::string bytes, bool close_after);
+    /** Sends a binary message, then closes with `close_code`. */
+    awaitable<void> send_bytes(std::string bytes, int close_code);
     /** Closes with `code` and `reason` (before accept: refuses with HTTP 403). */
     awaitable<void> close(int code = 1000, std::string reason = {});
 
@@ -81,6 +96,10 @@ protected:
     virtual awaitable<void> receive_json(boost::json::value content);
     /** Sends `content` encoded by encode_json(). */
     awaitable<void> send_json(boost::json::value content);
+    /** Sends `content`, then closes with 1000 if `close_after` (Channels' `close=True`). */
+    awaitable<void> send_json(boost::json::value content, bool close_after);
+    /** Sends `content`, then closes with `close_code`. */
+    awaitable<void> send_json(boost::json::value content, int close_code);
 
     /** Parses a text frame; throws on invalid JSON. */
     virtual boost::json::value decode_json(std::string const& text);

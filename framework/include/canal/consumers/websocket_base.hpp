@@ -17,7 +17,13 @@ namespace canal::detail {
  */
 class WebsocketBase : public AsyncConsumer {
 public:
-    /** Groups this consumer's channel joins before connect() and leaves after disconnect(). */
+    /**
+     * Groups this consumer's channel joins before connect() and leaves after disconnect().
+     * Names added in connect(), where the scope and the URL's kwargs are known, are joined
+     * when connect() returns (Channels users call group_add() there; both work). Later
+     * changes are not followed: join or leave with channel_layer().group_add() /
+     * group_discard(); names added after connect() are named in a warning at the end.
+     */
     std::vector<std::string> groups;
 
 protected:
@@ -32,8 +38,11 @@ protected:
      * Checks and records an accept; returns the event to send, or nothing when the
      * handshake was already answered. Throws canal::Error for a subprotocol not offered.
      */
-    std::optional<Event> make_accept(std::string subprotocol);
-    /** Returns the event for a message, or nothing once closed. */
+    std::optional<Event> make_accept(std::string subprotocol, Headers headers = {});
+    /**
+     * Returns the event for a message, or nothing once closed. Throws MessageTooLarge for
+     * a message over the server's outbound limit.
+     */
     std::optional<Event> make_send(std::shared_ptr<std::string const> data, bool binary) const;
     /** Records a close; returns the event, or nothing when already closed or gone. */
     std::optional<Event> make_close(int code, std::string reason);
@@ -58,10 +67,16 @@ protected:
     awaitable<void> on_error(std::exception_ptr error) final;
     awaitable<void> on_finish() final;
 
+    /** Sends `first`, then `then` (either may be nothing): send(..., close). */
+    awaitable<void> send_both(std::optional<Event> first, std::optional<Event> then);
+
 private:
+    awaitable<void> join_groups();
     awaitable<void> leave_groups();
     awaitable<void> run_disconnect(int code);
     awaitable<void> send_optional(std::optional<Event> event);
+    std::vector<std::string> joined_; // the groups joined, left at the end
+    bool connected_ = false; // connect() ran and its groups were joined
     bool accepted_ = false;
     bool closed_ = false;            // close was sent
     bool client_gone_ = false;       // the connection ended (disconnect event received)

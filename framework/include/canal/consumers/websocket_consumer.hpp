@@ -55,13 +55,21 @@ protected:
     virtual void websocket_disconnect(WebsocketDisconnect const& message);
 
     /** Accepts the handshake, choosing `subprotocol` if set. */
-    void accept(std::string subprotocol = {});
+    void accept(std::string subprotocol = {}, Headers headers = {});
     /** Sends a text message. */
     void send(std::string text);
     /** Sends a shared text message (no copy: use with Message::shared_text()). */
     void send(std::shared_ptr<std::string const> text);
+    /** Sends a text message, then closes with 1000 if `close_after` (Channels' `close=True`). */
+    void send(std::string text, bool close_after);
+    /** Sends a text message, then closes with `close_code` (Channels' `close=code`). */
+    void send(std::string text, int close_code);
     /** Sends a binary message. */
     void send_bytes(std::string bytes);
+    /** Sends a binary message, then closes with 1000 if `close_after`. */
+    void send_bytes(std::string bytes, bool close_after);
+    /** Sends a binary message, then closes with `close_code`. */
+    void send_bytes(std::string bytes, int close_code);
     /** Closes with `code` and `reason` (before accept: refuses with HTTP 403). */
     void close(int code = 1000, std::string reason = {});
 
@@ -84,6 +92,10 @@ protected:
     virtual void receive_json(boost::json::value content);
     /** Sends `content` encoded by encode_json(). */
     void send_json(boost::json::value const& content);
+    /** Sends `content`, then closes with 1000 if `close_after` (Channels' `close=True`). */
+    void send_json(boost::json::value const& content, bool close_after);
+    /** Sends `content`, then closes with `close_code`. */
+    void send_json(boost::json::value const& content, int close_code);
 
     /** Parses a text frame; throws on invalid JSON. */
     virtual boost::json::value decode_json(std::string const& text);

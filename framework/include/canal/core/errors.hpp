@@ -63,6 +63,26 @@ public:
     using Error::Error;
 };
 
+/**
+ * A message too large to be sent (Channels' MessageTooLarge): a websocket message larger
+ * than the server's outbound limit (`--outbound-queue-bytes`), which no client could ever
+ * take. Thrown by send(); nothing is queued, and the connection stays open.
+ */
+class MessageTooLarge : public Error {
+public:
+    using Error::Error;
+};
+
+/**
+ * The HTTP client went away before the response ended (Channels' RequestAborted, ASGI's
+ * "send on a closed connection"). Thrown by an HTTP application's send once the server
+ * knows the client is gone; AsyncHttpConsumer then runs disconnect() and stops, quietly.
+ */
+class RequestAborted : public Error {
+public:
+    using Error::Error;
+};
+
 /** A channel or group name that the layer does not accept. */
 class InvalidName : public Error {
 public:

@@ -31,6 +31,8 @@ struct WebsocketDisconnect {
 struct WebsocketAccept {
     /** The chosen subprotocol, or empty for none. */
     std::string subprotocol;
+    /** Extra headers for the handshake's 101 response (e.g. Set-Cookie). */
+    Headers headers;
 };
 
 /**

@@ -59,6 +59,8 @@ struct OutboundQueue {
     std::atomic<std::size_t> bytes{0};
     /** Application frames queued for the client. */
     std::atomic<std::size_t> frames{0};
+    /** The server's limit on queued bytes (`--outbound-queue-bytes`; 0: none known). */
+    std::size_t byte_limit = 0;
 };
 
 /**

@@ -57,6 +57,8 @@ struct ConnectResult {
     bool accepted = false;
     /** Chosen subprotocol when accepted. */
     std::string subprotocol;
+    /** Headers the application added to the handshake's response when accepted. */
+    Headers headers;
     /** Close code when refused (1000 for DenyConnection/close() before accept). */
     int close_code = 0;
 };
