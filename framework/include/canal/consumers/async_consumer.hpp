@@ -67,6 +67,20 @@ protected:
            }});
     }
 
+    /**
+     * Any other handler: one error that says what a handler looks like (instead of the
+     * overloads the compiler tried).
+     */
+    template <typename F>
+        requires(!std::is_convertible_v<F, Handler>)
+    void on(std::string /*type*/, F /*handler*/) {
+        static_assert(sizeof(F) == 0,
+                      "on(type, handler): a handler is a member function "
+                      "`awaitable<void> name(canal::Message const&)` of an async consumer, "
+                      "`void name(canal::Message const&)` of a sync consumer, or a callable "
+                      "taking canal::Message const& and returning canal::awaitable<void>");
+    }
+
     /** The connection's scope. */
     [[nodiscard]] Scope const& scope() const noexcept { return scope_; }
 
