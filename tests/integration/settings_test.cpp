@@ -3,11 +3,14 @@
 // settings made in code with status 2 before listening.
 #include <canal/server/settings.hpp>
 
+#include "support/async_run.hpp"
 #include "support/child_process.hpp"
 
 #include <canal/server/server.hpp>
 
 #include <boost/test/unit_test.hpp>
+
+#include <canal/layers/make_channel_layer.hpp>
 
 #include <chrono>
 #include <functional>
@@ -99,6 +102,35 @@ BOOST_AUTO_TEST_CASE(from_args_reads_the_numbers_and_the_connection_limits) {
     BOOST_TEST(canal::Settings{}.max_connections_per_client == 0U);
 }
 
+BOOST_AUTO_TEST_CASE(the_layer_flags_reach_the_layer_canal_run_builds) {
+    std::vector<std::string> args{"canal",          "--layer-capacity",     "2",
+                                  "--layer-expiry", "7",                    "--layer-group-expiry",
+                                  "9",              "--layer-prefix",       "site_b"};
+    std::vector<char*> argv;
+    for (auto& a : args) {
+        argv.push_back(a.data());
+    }
+    auto s = canal::Settings::from_args(static_cast<int>(argv.size()), argv.data());
+    BOOST_TEST(s.layer_prefix == "site_b");
+    auto const l = s.layer_settings();
+    BOOST_TEST(l.capacity == 2U);
+    BOOST_TEST((l.expiry == 7s));
+    BOOST_TEST((l.group_expiry == 9s));
+    // The in-memory layer built from them holds two messages per channel, not 100.
+    auto layer = canal::make_channel_layer(s.layer, l, s.layer_prefix);
+    auto const send_one = [&] {
+        boost::json::object obj;
+        obj["type"] = "t";
+        return run_sync(layer->send("c", canal::Message(std::move(obj))));
+    };
+    send_one();
+    send_one();
+    BOOST_CHECK_THROW(send_one(), canal::ChannelFull);
+    BOOST_TEST(invalid([](canal::Settings& x) { x.layer_prefix = "two words"; })
+                   .find("--layer-prefix") != std::string::npos);
+    BOOST_TEST(invalid([](canal::Settings& x) { x.layer_prefix.clear(); }) != "");
+}
+
 BOOST_AUTO_TEST_CASE(flags_outside_their_range_exit_with_status_2_naming_flag_and_range) {
     struct Case {
         std::string flag;
@@ -116,6 +148,8 @@ BOOST_AUTO_TEST_CASE(flags_outside_their_range_exit_with_status_2_naming_flag_an
         {"--port", "65536", "0..65535"},
         {"--max-connections", "-1", "0..1000000"},
         {"--max-connections-per-client", "ten", "0..1000000"},
+        {"--layer-capacity", "0", "1..1000000 messages"},
+        {"--layer-expiry", "0", "1..604800 s"},
     };
     for (auto const& c : cases) {
         std::vector<std::string> args{c.flag, c.value};

@@ -9,13 +9,14 @@
 namespace canal {
 
 std::shared_ptr<ChannelLayer> make_channel_layer(std::vector<std::string> const& urls,
-                                                 LayerSettings settings) {
+                                                 LayerSettings settings, std::string prefix) {
     if (urls.empty() || (urls.size() == 1 && urls.front() == "memory")) {
         return std::make_shared<InMemoryChannelLayer>(settings);
     }
     RedisLayerSettings redis;
     static_cast<LayerSettings&>(redis) = settings;
     redis.hosts.clear();
+    redis.prefix = std::move(prefix);
     for (auto const& url : urls) {
         if (!url.starts_with("redis://")) {
             throw std::invalid_argument("--layer '" + url +

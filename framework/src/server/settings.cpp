@@ -2,9 +2,13 @@
 // server, and the range of every number in Settings.
 #include <canal/server/settings.hpp>
 
+#include <canal/layers/channel_layer.hpp>
+
 #include <boost/program_options.hpp>
 
+#include <algorithm>
 #include <array>
+#include <cctype>
 #include <charconv>
 #include <cstdint>
 #include <cstdlib>
@@ -92,6 +96,13 @@ std::array const numeric_settings{
                   "connections open at once from one client address (0: no limit; beyond "
                   "it: HTTP 503)",
                   0, 1000000),
+    CANAL_NUMERIC(layer_capacity, "layer-capacity", "messages",
+                  "messages a channel of the layer holds before sends to it fail (ChannelFull)",
+                  1, 1000000),
+    CANAL_NUMERIC(layer_expiry, "layer-expiry", "s",
+                  "seconds an unreceived layer message is kept", 1, 7 * 86400),
+    CANAL_NUMERIC(layer_group_expiry, "layer-group-expiry", "s",
+                  "seconds a group membership lasts unless renewed", 1, 30 * 86400),
     CANAL_NUMERIC(handshake_timeout, "", "ms", "", 1, hour_ms),
     CANAL_NUMERIC(idle_timeout, "", "ms", "", 1, 24 * hour_ms),
     CANAL_NUMERIC(shutdown_timeout, "", "ms", "", 0, hour_ms),
@@ -145,6 +156,25 @@ void Settings::validate() const {
     if (overflow_policy != OverflowPolicy::close && overflow_policy != OverflowPolicy::drop) {
         throw InvalidSetting("Settings::overflow_policy (--overflow) must be close or drop");
     }
+    bool const prefix_ok =
+        !layer_prefix.empty() && layer_prefix.size() < 100 &&
+        std::all_of(layer_prefix.begin(), layer_prefix.end(), [](char c) {
+            return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '-' || c == '_' ||
+                   c == '.';
+        });
+    if (!prefix_ok) {
+        throw InvalidSetting("Settings::layer_prefix (--layer-prefix) '" + layer_prefix +
+                             "' is invalid: use ASCII letters, digits, '-', '_' and '.' "
+                             "(under 100 characters), as channels_redis' prefix");
+    }
+}
+
+LayerSettings Settings::layer_settings() const {
+    LayerSettings l;
+    l.capacity = layer_capacity;
+    l.expiry = layer_expiry;
+    l.group_expiry = layer_group_expiry;
+    return l;
 }
 
 Settings Settings::from_args(int argc, char** argv, std::vector<Flag>* extra) {
@@ -173,7 +203,9 @@ Settings Settings::from_args(int argc, char** argv, std::vector<Flag>* extra) {
         "access-log", po::bool_switch(&s.access_log), "log requests and connections")(
         "layer", po::value(&s.layer)->composing(),
         "channel layer: memory (the default), or redis://HOST[:PORT][/DB] with "
-        "[[USER]:PASSWORD@] before HOST if need be; repeat for shards");
+        "[[USER]:PASSWORD@] before HOST if need be; repeat for shards")(
+        "layer-prefix", po::value(&s.layer_prefix)->default_value(s.layer_prefix),
+        "the Redis layer's key prefix (channels_redis' prefix)");
     if (extra != nullptr) {
         for (auto& flag : *extra) {
             opts.add_options()(flag.name.c_str(),

@@ -33,7 +33,7 @@ int run_worker(Application app, std::vector<std::string> channels, Settings sett
     std::shared_ptr<ChannelLayer> layer = settings.channel_layer;
     try {
         if (!layer) {
-            layer = make_channel_layer(settings.layer);
+            layer = make_channel_layer(settings.layer, settings.layer_settings(), settings.layer_prefix);
         }
     } catch (std::exception const& e) {
         std::cerr << "canal: " << e.what() << "\n";

@@ -12,12 +12,13 @@ namespace canal {
 /**
  * Builds the layer named by `urls`: empty or `{"memory"}` gives an InMemoryChannelLayer;
  * one or more `redis://host:port[/db]` URLs give a RedisChannelLayer sharded over them
- * (prefix `asgi`, Channels' defaults otherwise), connected before it is returned.
+ * (with `prefix`, and `settings`), connected before it is returned.
  *
  * @throws std::invalid_argument for a malformed value (e.g. `memory` mixed with URLs).
  * @throws canal::Error naming Redis and the address when a server cannot be reached.
  */
 std::shared_ptr<ChannelLayer> make_channel_layer(std::vector<std::string> const& urls,
-                                                 LayerSettings settings = {});
+                                                 LayerSettings settings = {},
+                                                 std::string prefix = "asgi");
 
 } // namespace canal

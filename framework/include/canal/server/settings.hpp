@@ -12,6 +12,7 @@
 namespace canal {
 
 class ChannelLayer;
+struct LayerSettings;
 
 /** What happens when a connection's outbound queue is full (the client reads too slowly). */
 enum class OverflowPolicy {
@@ -92,6 +93,23 @@ struct Settings {
     std::shared_ptr<ChannelLayer> channel_layer;
     /** `--layer`: `memory` (the default), or Redis URLs, several for shards. */
     std::vector<std::string> layer;
+    /**
+     * `--layer-capacity`: messages a channel of the layer canal::run() builds holds before
+     * a send to it throws ChannelFull (Channels' `capacity`, 100). Range 1..1000000.
+     */
+    std::size_t layer_capacity = 100;
+    /** `--layer-expiry`: seconds an unreceived layer message lives (Channels' `expiry`, 60). Range 1..604800. */
+    std::chrono::seconds layer_expiry{60};
+    /** `--layer-group-expiry`: seconds a group membership lives (Channels' `group_expiry`, 86400). Range 1..2592000. */
+    std::chrono::seconds layer_group_expiry{86400};
+    /**
+     * `--layer-prefix`: the Redis layer's key prefix (channels_redis' `prefix`, `asgi`); a
+     * Django project with another prefix shares its layer with canal only if they agree.
+     * ASCII letters, digits, `-`, `_` and `.`.
+     */
+    std::string layer_prefix = "asgi";
+    /** The layer's settings named by the `layer_*` fields above (other fields: defaults). */
+    [[nodiscard]] LayerSettings layer_settings() const;
     /** Log each request and websocket connection to stderr. */
     bool access_log = false;
 
