@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <string>
+#include <vector>
 #include <string_view>
 
 namespace canal::detail {
@@ -35,6 +36,15 @@ inline std::string_view trim(std::string_view s, std::string_view chars) noexcep
         return {};
     }
     return s.substr(b, s.find_last_not_of(chars) - b + 1);
+}
+
+/** `'a', 'b', 'c'` for an error message; `none` for no names. */
+inline std::string quoted_list(std::vector<std::string> const& names) {
+    std::string list;
+    for (auto const& name : names) {
+        list += (list.empty() ? "'" : ", '") + name + "'";
+    }
+    return list.empty() ? std::string("none") : list;
 }
 
 } // namespace canal::detail

@@ -5,22 +5,13 @@
 #include <canal/layers/channel_layer.hpp>
 
 #include "core/run_routed.hpp"
+#include "detail/ascii.hpp"
 
 #include <exception>
 #include <stdexcept>
 #include <utility>
 
 namespace canal {
-
-namespace {
-std::string quoted_list(std::vector<std::string> const& names) {
-    std::string list;
-    for (auto const& name : names) {
-        list += (list.empty() ? "'" : ", '") + name + "'";
-    }
-    return list.empty() ? std::string("none") : list;
-}
-} // namespace
 
 ChannelNameRouter::ChannelNameRouter(std::map<std::string, Application, std::less<>> apps)
     : apps_(std::move(apps)) {
@@ -63,7 +54,7 @@ awaitable<void> ChannelNameRouter::operator()(Scope scope, Receive receive, Send
         auto const found = apps_.find(scope.channel);
         if (found == apps_.end()) {
             throw RouteNotFound("No application configured for channel name '" + scope.channel +
-                                "': the ChannelNameRouter routes " + quoted_list(channels()));
+                                "': the ChannelNameRouter routes " + detail::quoted_list(channels()));
         }
         return detail::run_routed(found->second, std::move(scope), std::move(receive),
                                   std::move(send));

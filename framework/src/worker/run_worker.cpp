@@ -30,6 +30,7 @@ int run_worker(Application app, std::vector<std::string> channels, Settings sett
     // The signal set exists before the I/O threads start, so they never take the signal.
     net::io_context signals_ctx(1);
     net::signal_set signals(signals_ctx, SIGINT, SIGTERM);
+    signals.add(SIGHUP); // as canal::run: a closed terminal or a reload stops gracefully
     std::shared_ptr<ChannelLayer> layer = settings.channel_layer;
     try {
         if (!layer) {

@@ -1,11 +1,13 @@
 // Worker: one listener per channel, feeding one application instance at a time (Channels
 // starts an instance per channel at its first message and keeps it for the next ones).
+
 #include <canal/worker/worker.hpp>
 
 #include <canal/core/errors.hpp>
 #include <canal/routing/channel_name_router.hpp>
 #include <canal/routing/protocol_type_router.hpp>
 
+#include "detail/ascii.hpp"
 #include "detail/log.hpp"
 
 #include <boost/asio/bind_cancellation_slot.hpp>
@@ -26,13 +28,6 @@ namespace canal {
 
 namespace {
 
-std::string quoted_list(std::vector<std::string> const& names) {
-    std::string list;
-    for (auto const& name : names) {
-        list += (list.empty() ? "'" : ", '") + name + "'";
-    }
-    return list;
-}
 
 // The ChannelNameRouter the worker's messages go through, when it can be seen.
 ChannelNameRouter const* channel_router_of(Application const& app) {
@@ -228,7 +223,7 @@ Worker::Worker(Application app, std::vector<std::string> channels,
         if (router != nullptr && !router->routes(channel)) {
             throw std::invalid_argument("worker: no application for channel '" + channel +
                                         "': the ChannelNameRouter routes " +
-                                        quoted_list(router->channels()));
+                                        detail::quoted_list(router->channels()));
         }
     }
     impl_->app = std::move(app);
