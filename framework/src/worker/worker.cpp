@@ -1,6 +1,5 @@
 // Worker: one listener per channel, feeding one application instance at a time (Channels
 // starts an instance per channel at its first message and keeps it for the next ones).
-
 #include <canal/worker/worker.hpp>
 
 #include <canal/core/errors.hpp>
@@ -27,7 +26,6 @@
 namespace canal {
 
 namespace {
-
 
 // The ChannelNameRouter the worker's messages go through, when it can be seen.
 ChannelNameRouter const* channel_router_of(Application const& app) {
