@@ -50,6 +50,24 @@ private:
     JsonRecordPtr rec_;
 };
 
+/** Answers `{"bye": code}` with `{"last": true}` and closes (send_json(..., close)). */
+class JsonFarewell : public canal::AsyncJsonWebsocketConsumer {
+public:
+    explicit JsonFarewell(JsonRecordPtr /*rec*/) {}
+
+protected:
+    awaitable<void> receive_json(json::value content) override {
+        json::object reply;
+        reply["last"] = true;
+        auto const code = static_cast<int>(content.at("bye").as_int64());
+        if (code == 0) {
+            co_await send_json(std::move(reply), true);
+        } else {
+            co_await send_json(std::move(reply), code);
+        }
+    }
+};
+
 /** Answers invalid frames with an error object and stays open. */
 class LenientJson : public JsonEcho {
 public:
@@ -121,6 +139,19 @@ BOOST_AUTO_TEST_CASE(send_json_output_parses_back) {
     json::value back = json::parse(*as_send(ev).data);
     BOOST_TEST(back.at("got") == json::value(sent));
     f.comm.disconnect();
+}
+
+BOOST_AUTO_TEST_CASE(send_json_with_close_sends_then_closes) {
+    for (int code : {0, 4002}) {
+        JsonFixture<JsonFarewell> f;
+        json::object bye;
+        bye["bye"] = code;
+        f.comm.send_json_to(bye);
+        BOOST_TEST(f.comm.receive_json_from().at("last") == json::value(true));
+        canal::Event ev = f.comm.receive_output();
+        BOOST_TEST(as_close(ev).code == (code == 0 ? 1000 : code));
+        f.comm.disconnect(as_close(ev).code);
+    }
 }
 
 BOOST_AUTO_TEST_CASE(invalid_json_closes_1007) {
