@@ -13,6 +13,7 @@
 #include <canal/layers/make_channel_layer.hpp>
 
 #include <chrono>
+#include <cstdlib>
 #include <functional>
 #include <utility>
 #include <string>
@@ -129,6 +130,30 @@ BOOST_AUTO_TEST_CASE(the_layer_flags_reach_the_layer_canal_run_builds) {
     BOOST_TEST(invalid([](canal::Settings& x) { x.layer_prefix = "two words"; })
                    .find("--layer-prefix") != std::string::npos);
     BOOST_TEST(invalid([](canal::Settings& x) { x.layer_prefix.clear(); }) != "");
+}
+
+BOOST_AUTO_TEST_CASE(the_layer_urls_come_from_canal_layer_when_no_flag_names_them) {
+    std::vector<std::string> args{"canal"};
+    std::vector<char*> argv;
+    for (auto& a : args) {
+        argv.push_back(a.data());
+    }
+    ::setenv("CANAL_LAYER", " redis://:secret@10.0.0.5:6379/2, redis://10.0.0.6:6379 ", 1);
+    auto s = canal::Settings::from_args(static_cast<int>(argv.size()), argv.data());
+    std::vector<std::string> const expected{"redis://:secret@10.0.0.5:6379/2",
+                                            "redis://10.0.0.6:6379"};
+    BOOST_TEST(s.layer == expected, boost::test_tools::per_element());
+    // A flag wins over the environment.
+    std::vector<std::string> flagged{"canal", "--layer", "memory"};
+    std::vector<char*> argv2;
+    for (auto& a : flagged) {
+        argv2.push_back(a.data());
+    }
+    auto t = canal::Settings::from_args(static_cast<int>(argv2.size()), argv2.data());
+    BOOST_TEST(t.layer == std::vector<std::string>{"memory"}, boost::test_tools::per_element());
+    ::unsetenv("CANAL_LAYER");
+    auto u = canal::Settings::from_args(static_cast<int>(argv.size()), argv.data());
+    BOOST_TEST(u.layer.empty());
 }
 
 BOOST_AUTO_TEST_CASE(flags_outside_their_range_exit_with_status_2_naming_flag_and_range) {

@@ -136,6 +136,27 @@ std::optional<std::uint64_t> parse_in_range(NumericSetting const& n, std::string
     return value;
 }
 
+/** CANAL_LAYER's URLs (separated by spaces or commas), or none when it is unset. */
+std::vector<std::string> layer_from_environment() {
+    std::vector<std::string> urls;
+    char const* value = std::getenv("CANAL_LAYER");
+    if (value == nullptr) {
+        return urls;
+    }
+    std::string_view rest(value);
+    while (!rest.empty()) {
+        auto const start = rest.find_first_not_of(" \t\n,");
+        if (start == std::string_view::npos) {
+            break;
+        }
+        rest.remove_prefix(start);
+        auto const end = rest.find_first_of(" \t\n,");
+        urls.emplace_back(rest.substr(0, end));
+        rest.remove_prefix(end == std::string_view::npos ? rest.size() : end);
+    }
+    return urls;
+}
+
 } // namespace
 
 void Settings::validate() const {
@@ -203,7 +224,9 @@ Settings Settings::from_args(int argc, char** argv, std::vector<Flag>* extra) {
         "access-log", po::bool_switch(&s.access_log), "log requests and connections")(
         "layer", po::value(&s.layer)->composing(),
         "channel layer: memory (the default), or redis://HOST[:PORT][/DB] with "
-        "[[USER]:PASSWORD@] before HOST if need be; repeat for shards")(
+        "[[USER]:PASSWORD@] before HOST if need be; repeat for shards. Without it, "
+        "the environment variable CANAL_LAYER (URLs separated by spaces or commas) keeps "
+        "passwords out of the process list")(
         "layer-prefix", po::value(&s.layer_prefix)->default_value(s.layer_prefix),
         "the Redis layer's key prefix (channels_redis' prefix)");
     if (extra != nullptr) {
@@ -233,6 +256,9 @@ Settings Settings::from_args(int argc, char** argv, std::vector<Flag>* extra) {
                 not_in_range(n, std::string("--") + n.flag, numbers[i]);
             }
             n.set(s, *value);
+        }
+        if (s.layer.empty()) {
+            s.layer = layer_from_environment();
         }
         if (policy != "close" && policy != "drop") {
             throw po::error("--overflow must be 'close' or 'drop', not '" + policy + "'");

@@ -91,7 +91,11 @@ struct Settings {
      * given.
      */
     std::shared_ptr<ChannelLayer> channel_layer;
-    /** `--layer`: `memory` (the default), or Redis URLs, several for shards. */
+    /**
+     * `--layer`: `memory` (the default), or Redis URLs, several for shards. from_args() reads
+     * the environment variable `CANAL_LAYER` (URLs separated by spaces or commas) when no
+     * `--layer` is given, so that a Redis password need not be on the command line.
+     */
     std::vector<std::string> layer;
     /**
      * `--layer-capacity`: messages a channel of the layer canal::run() builds holds before
