@@ -106,7 +106,9 @@ BOOST_AUTO_TEST_CASE(from_args_reads_the_numbers_and_the_connection_limits) {
 BOOST_AUTO_TEST_CASE(the_layer_flags_reach_the_layer_canal_run_builds) {
     std::vector<std::string> args{"canal",          "--layer-capacity",     "2",
                                   "--layer-expiry", "7",                    "--layer-group-expiry",
-                                  "9",              "--layer-prefix",       "site_b"};
+                                  "9",              "--layer-prefix",       "site_b",
+                                  "--layer-channel-capacity", "one.*=1",
+                                  "--layer-channel-capacity", "o*=3"};
     std::vector<char*> argv;
     for (auto& a : args) {
         argv.push_back(a.data());
@@ -127,6 +129,22 @@ BOOST_AUTO_TEST_CASE(the_layer_flags_reach_the_layer_canal_run_builds) {
     send_one();
     send_one();
     BOOST_CHECK_THROW(send_one(), canal::ChannelFull);
+    BOOST_TEST(l.channel_capacity.size() == 2U);
+    // --layer-channel-capacity: "one.x" matches the first pattern (one message), "other"
+    // the second (three), "c" none (--layer-capacity, two).
+    auto const fill = [&](std::string const& channel) {
+        for (int n = 0;; ++n) {
+            boost::json::object obj;
+            obj["type"] = "t";
+            try {
+                run_sync(layer->send(channel, canal::Message(std::move(obj))));
+            } catch (canal::ChannelFull const&) {
+                return n;
+            }
+        }
+    };
+    BOOST_TEST(fill("one.x") == 1);
+    BOOST_TEST(fill("other") == 3);
     BOOST_TEST(invalid([](canal::Settings& x) { x.layer_prefix = "two words"; })
                    .find("--layer-prefix") != std::string::npos);
     BOOST_TEST(invalid([](canal::Settings& x) { x.layer_prefix.clear(); }) != "");
@@ -176,6 +194,13 @@ BOOST_AUTO_TEST_CASE(flags_outside_their_range_exit_with_status_2_naming_flag_an
         {"--layer-capacity", "0", "1..1000000 messages"},
         {"--layer-expiry", "0", "1..604800 s"},
     };
+    for (std::string const bad : {"room", "=5", "room=", "room=0", "room=x", "room=1000001"}) {
+        auto const [status, output] = run_chat({"--layer-channel-capacity", bad, "--port", "0"});
+        BOOST_TEST(status == 2, bad << ": exit " << status << ": " << output);
+        BOOST_TEST(output.find("--layer-channel-capacity '" + bad + "' is not GLOB=N") !=
+                       std::string::npos,
+                   output);
+    }
     for (auto const& c : cases) {
         std::vector<std::string> args{c.flag, c.value};
         if (c.flag != "--port") {

@@ -188,6 +188,48 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(send_throws_channel_full_at_capacity, Factory, Lay
     BOOST_TEST(layer->dropped_count() == 0u); // send throws, it does not count
 }
 
+namespace {
+
+// Sends to `channel` until it is full; how many it took.
+awaitable<int> fill(ChannelLayer& layer, std::string channel) {
+    for (int i = 0;; ++i) {
+        bool full = false;
+        try {
+            co_await layer.send(channel, numbered("m", i));
+        } catch (canal::ChannelFull const&) {
+            full = true;
+        }
+        if (full) {
+            co_return i;
+        }
+    }
+}
+
+} // namespace
+
+// channel_capacity patterns (channels_redis' and Channels' in-memory layer's): the first
+// matching glob gives the capacity, for send() and for group_send() alike.
+BOOST_AUTO_TEST_CASE_TEMPLATE(channel_capacity_patterns_bound_matching_channels, Factory, Layers) {
+    Factory factory;
+    LayerSettings settings{.capacity = 4, .backpressure_timeout = 100ms};
+    settings.channel_capacity = {{"small.*", 2}, {"small.big", 9}, {"one?", 1}};
+    std::unique_ptr<ChannelLayer> layer = factory.make(settings);
+    run_async([&]() -> awaitable<void> {
+        BOOST_TEST(co_await fill(*layer, "small.a") == 2);
+        BOOST_TEST(co_await fill(*layer, "small.big") == 2); // the first matching pattern wins
+        BOOST_TEST(co_await fill(*layer, "one1") == 1);
+        BOOST_TEST(co_await fill(*layer, "one12") == 4); // the whole name must match
+        BOOST_TEST(co_await fill(*layer, "other") == 4);
+        CANAL_CO_CHECK_THROW(canal::ChannelFull, co_await layer->send("small.a", numbered("m", 9)),
+                             "channel 'small.a' is full (capacity 2)");
+        // group_send: "one2" holds one message, so the second is given up and counted.
+        co_await layer->group_add("room", "one2");
+        co_await layer->group_send("room", numbered("room.message", 1));
+        co_await layer->group_send("room", numbered("room.message", 2));
+        BOOST_TEST(layer->dropped_count() == 1u);
+    });
+}
+
 // A member still full after backpressure_timeout misses the message, and it is counted.
 BOOST_AUTO_TEST_CASE_TEMPLATE(group_send_gives_up_a_member_full_too_long, Factory, Layers) {
     Factory factory;

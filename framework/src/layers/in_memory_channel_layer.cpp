@@ -2,6 +2,7 @@
 #include <canal/layers/in_memory_channel_layer.hpp>
 
 #include "detail/crypto.hpp"
+#include "layers/capacity_table.hpp"
 #include "layers/local_channels.hpp"
 
 #include <canal/core/errors.hpp>
@@ -203,8 +204,10 @@ struct Envelope {
 };
 
 struct ChannelQueue {
-    // Bounded: send() refuses and group_send() waits once it holds settings.capacity.
+    // Bounded: send() refuses and group_send() waits once it holds `capacity` messages.
     std::deque<Envelope> messages;
+    // settings.capacity, or the first channel_capacity pattern's; 0 until first looked up.
+    std::size_t capacity = 0;
     // The receive() currently waiting for this channel, if any (at most one).
     std::shared_ptr<Wakeup> receiver;
     // group_send()s waiting for room here; woken when the receiver takes a message.
@@ -247,7 +250,8 @@ public:
         : settings(checked(s)),
           sweep_interval_(std::max<Clock::duration>(std::min(s.expiry, s.group_expiry),
                                                     std::chrono::milliseconds(10))),
-          next_sweep_(Clock::now() + sweep_interval_) {}
+          next_sweep_(Clock::now() + sweep_interval_),
+          capacities_(settings.channel_capacity, settings.capacity) {}
 
     LayerSettings const settings;
     std::atomic<std::size_t> dropped{0};
@@ -255,7 +259,7 @@ public:
     void send(std::string const& channel, Message message) {
         if (!offer(channel, std::move(message))) {
             throw ChannelFull("channel '" + channel + "' is full (capacity " +
-                              std::to_string(settings.capacity) + ")");
+                              std::to_string(capacities_.capacity(channel)) + ")");
         }
     }
 
@@ -270,7 +274,7 @@ public:
             if (drop_expired(queue, now)) {
                 leave_all_groups(channel);
             }
-            if (queue.messages.size() >= settings.capacity) {
+            if (queue.messages.size() >= capacity_of(queue, channel)) {
                 return false;
             }
             queue.messages.push_back(Envelope{now + settings.expiry, std::move(message)});
@@ -326,7 +330,7 @@ public:
                 if (queue.overflowed) {
                     continue; // already given up: its receiver is being told
                 }
-                if (queue.messages.size() >= settings.capacity) {
+                if (queue.messages.size() >= capacity_of(queue, channel)) {
                     if (waiter) {
                         add_waiter(queue, waiter);
                     }
@@ -459,7 +463,7 @@ public:
                 }
                 if (queue.overflowed) {
                     // Already given up (its consumer is being closed): nothing more for it.
-                } else if (queue.messages.size() >= settings.capacity) {
+                } else if (queue.messages.size() >= capacity_of(queue, m->first)) {
                     full.push_back(m->first);
                 } else {
                     // The same Message: every member shares one payload.
@@ -500,6 +504,13 @@ public:
     }
 
 private:
+    std::size_t capacity_of(ChannelQueue& queue, std::string const& channel) const {
+        if (queue.capacity == 0) {
+            queue.capacity = capacities_.capacity(channel);
+        }
+        return queue.capacity;
+    }
+
     // All below: mutex_ held.
 
     std::optional<Message> take_locked(std::string const& channel,
@@ -519,7 +530,7 @@ private:
             senders = std::move(queue.space_waiters);
             channels_.erase(it);
             throw ChannelOverflow("channel '" + channel + "' missed messages: it stayed full (" +
-                                  std::to_string(settings.capacity) + " messages) for " +
+                                  std::to_string(capacity_of(queue, channel)) + " messages) for " +
                                   std::to_string(settings.backpressure_timeout.count()) +
                                   " ms, so a message for it could not be queued");
         }
@@ -607,6 +618,7 @@ private:
     std::unordered_map<std::string, ChannelQueue> channels_;
     std::unordered_map<std::string, Members> groups_;
     Clock::time_point next_sweep_;
+    detail::CapacityTable const capacities_;
 };
 
 namespace {

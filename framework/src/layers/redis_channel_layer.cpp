@@ -21,6 +21,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
+#include <future>
 #include <map>
 #include <optional>
 #include <random>
@@ -923,6 +924,17 @@ RedisChannelLayer::RedisChannelLayer(RedisLayerSettings settings)
     : impl_(std::make_shared<Impl>(std::move(settings))) {}
 
 RedisChannelLayer::~RedisChannelLayer() = default;
+
+bool RedisChannelLayer::settle(std::chrono::milliseconds limit) {
+    if (std::this_thread::get_id() == impl_->thread.get_id()) {
+        throw Error("RedisChannelLayer::settle() called on the layer's own thread");
+    }
+    // One thread runs the layer: once this runs, every post it began before has returned.
+    auto reached = std::make_shared<std::promise<void>>();
+    auto future = reached->get_future();
+    net::post(impl_->ctx, [reached] { reached->set_value(); });
+    return future.wait_for(limit) == std::future_status::ready;
+}
 
 void RedisChannelLayer::wait_connected() {
     auto const& s = impl_->state;

@@ -2,6 +2,8 @@
 // names, the consistent hash that picks a shard, and capacity patterns.
 #pragma once
 
+#include "layers/capacity_table.hpp"
+
 #include <boost/json/object.hpp>
 
 #include <cstddef>
@@ -58,22 +60,5 @@ std::size_t consistent_hash(std::string_view value, std::size_t ring_size);
 
 /** The part of a process-specific channel name up to and including `!`; else the name. */
 std::string_view non_local_name(std::string_view channel);
-
-/** Capacity patterns: glob (`*`, `?`, `[...]`) → capacity, first match wins. */
-class CapacityTable {
-public:
-    /** @throws std::invalid_argument for a zero capacity or a malformed pattern. */
-    CapacityTable(std::vector<std::pair<std::string, std::size_t>> patterns,
-                  std::size_t default_capacity);
-    /** The capacity of `channel`. */
-    [[nodiscard]] std::size_t capacity(std::string_view channel) const;
-
-private:
-    std::vector<std::pair<std::string, std::size_t>> patterns_;
-    std::size_t default_;
-};
-
-/** True when `name` matches the glob `pattern` (fnmatch: `*`, `?`, `[abc]`, `[!abc]`). */
-bool glob_match(std::string_view pattern, std::string_view name);
 
 } // namespace canal::detail

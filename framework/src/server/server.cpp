@@ -4,6 +4,7 @@
 #include <canal/server/server.hpp>
 
 #include <canal/core/errors.hpp>
+#include <canal/layers/channel_layer.hpp>
 #include <canal/sync/handler_pool.hpp>
 
 #include "detail/log.hpp"
@@ -431,6 +432,11 @@ void Server::wait() {
         if (!detail::wait_for_pool_posts(*impl_->ioc, impl_->settings.shutdown_timeout)) {
             detail::log_warning("server stopped while sync_to_async work is still running; "
                                 "it will post to a destroyed io_context");
+        }
+        // So may the channel layer's own thread (the Redis layer's), with a receive's end.
+        auto const& layer = impl_->settings.channel_layer;
+        if (layer && !layer->settle(impl_->settings.shutdown_timeout)) {
+            detail::log_warning("server stopped while the channel layer is still busy");
         }
         impl_->acceptor.reset();
         impl_->ioc.reset();

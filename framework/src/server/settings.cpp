@@ -17,6 +17,7 @@
 #include <string>
 #include <string_view>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 namespace canal {
@@ -190,17 +191,41 @@ void Settings::validate() const {
     }
 }
 
+namespace {
+
+// `GLOB=N` of --layer-channel-capacity.
+std::pair<std::string, std::size_t> parse_channel_capacity(std::string const& item) {
+    auto const eq = item.rfind('=');
+    std::size_t n = 0;
+    if (eq != std::string::npos && eq > 0 && eq + 1 < item.size()) {
+        auto const digits = std::string_view(item).substr(eq + 1);
+        auto const [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), n);
+        if (ec != std::errc{} || end != digits.data() + digits.size()) {
+            n = 0;
+        }
+    }
+    if (n == 0 || n > 1000000) {
+        throw po::error("--layer-channel-capacity '" + item +
+                        "' is not GLOB=N with N in 1..1000000 (e.g. 'http.response!*=10')");
+    }
+    return {item.substr(0, eq), n};
+}
+
+} // namespace
+
 LayerSettings Settings::layer_settings() const {
     LayerSettings l;
     l.capacity = layer_capacity;
     l.expiry = layer_expiry;
     l.group_expiry = layer_group_expiry;
+    l.channel_capacity = layer_channel_capacity;
     return l;
 }
 
 Settings Settings::from_args(int argc, char** argv, std::vector<Flag>* extra) {
     Settings s;
     std::string policy = "close";
+    std::vector<std::string> channel_capacity;
     // Numbers are read as text and checked here: Boost.ProgramOptions reads "-1" into an
     // unsigned as 4294967295.
     std::vector<std::string> numbers;
@@ -228,7 +253,10 @@ Settings Settings::from_args(int argc, char** argv, std::vector<Flag>* extra) {
         "the environment variable CANAL_LAYER (URLs separated by spaces or commas) keeps "
         "passwords out of the process list")(
         "layer-prefix", po::value(&s.layer_prefix)->default_value(s.layer_prefix),
-        "the Redis layer's key prefix (channels_redis' prefix)");
+        "the Redis layer's key prefix (channels_redis' prefix)")(
+        "layer-channel-capacity", po::value(&channel_capacity)->composing(),
+        "GLOB=N: channels whose name matches GLOB (*, ?, [...]) hold N messages instead of "
+        "--layer-capacity; repeat it, the first match wins (Channels' channel_capacity)");
     if (extra != nullptr) {
         for (auto& flag : *extra) {
             opts.add_options()(flag.name.c_str(),
@@ -259,6 +287,9 @@ Settings Settings::from_args(int argc, char** argv, std::vector<Flag>* extra) {
         }
         if (s.layer.empty()) {
             s.layer = layer_from_environment();
+        }
+        for (auto const& item : channel_capacity) {
+            s.layer_channel_capacity.push_back(parse_channel_capacity(item));
         }
         if (policy != "close" && policy != "drop") {
             throw po::error("--overflow must be 'close' or 'drop', not '" + policy + "'");

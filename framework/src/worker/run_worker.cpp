@@ -93,6 +93,10 @@ int run_worker(Application app, std::vector<std::string> channels, Settings sett
         detail::log_warning("worker stopped while sync work is still running");
     }
     worker.reset();
+    // The layer's own thread may still be inside its last post to this io_context.
+    if (!layer->settle(settings.shutdown_timeout)) {
+        detail::log_warning("worker stopped while the channel layer is still busy");
+    }
     ioc.reset();
     return 0;
 }

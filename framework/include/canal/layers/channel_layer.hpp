@@ -10,6 +10,8 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 namespace canal {
 
@@ -22,6 +24,12 @@ class MessageSink;
 struct LayerSettings {
     /** Messages a channel holds before send() throws ChannelFull. */
     std::size_t capacity = 100;
+    /**
+     * Per-channel capacities: glob patterns (`*`, `?`, `[...]`, matched against the whole
+     * channel name) with their capacity; the first match wins, else `capacity`
+     * (channels_redis' `channel_capacity`).
+     */
+    std::vector<std::pair<std::string, std::size_t>> channel_capacity{};
     /** A message not received within this time is dropped. */
     std::chrono::milliseconds expiry = std::chrono::seconds(60);
     /** A group membership not renewed within this time lapses. */
@@ -102,6 +110,14 @@ public:
 
     /** Messages a member missed because its channel stayed full (each one told), since start. */
     [[nodiscard]] virtual std::size_t dropped_count() const noexcept = 0;
+
+    /**
+     * Returns once every completion the layer had begun handing to a caller's executor has
+     * been handed over (a layer with threads of its own may still be inside such a post), or
+     * after `limit`; false then. Call it after the callers have stopped and before their
+     * io_context is destroyed; the Server and run_worker() do. Not from the layer's own thread.
+     */
+    virtual bool settle(std::chrono::milliseconds limit);
 
     /** Throws InvalidName unless `name` is a valid channel name. */
     static void require_valid_channel_name(std::string_view name);

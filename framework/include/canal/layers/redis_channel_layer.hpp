@@ -23,11 +23,6 @@ struct RedisLayerSettings : LayerSettings {
     std::vector<std::string> hosts{"redis://127.0.0.1:6379"};
     /** Prefix of every Redis key (`asgi` in channels_redis). */
     std::string prefix = "asgi";
-    /**
-     * Per-channel capacities: glob patterns (`*`, `?`, `[...]`, matched against the whole
-     * channel name) with their capacity; the first match wins, else `capacity`.
-     */
-    std::vector<std::pair<std::string, std::size_t>> channel_capacity;
     /** Time allowed to connect to each server. */
     std::chrono::milliseconds connect_timeout = std::chrono::seconds(2);
     /**
@@ -130,6 +125,8 @@ public:
     awaitable<void> flush() override;
     /** Messages skipped for capacity (in Redis or in a local buffer). */
     [[nodiscard]] std::size_t dropped_count() const noexcept override;
+    /** Waits until the layer's thread has run everything queued before the call. */
+    bool settle(std::chrono::milliseconds limit) override;
 
     /** Counters since the layer was built. */
     [[nodiscard]] RedisLayerStats stats() const noexcept;

@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace canal {
@@ -112,6 +113,11 @@ struct Settings {
      * ASCII letters, digits, `-`, `_` and `.`.
      */
     std::string layer_prefix = "asgi";
+    /**
+     * `--layer-channel-capacity GLOB=N` (repeatable): per-channel capacities of the layer
+     * canal::run() builds, first match wins (LayerSettings::channel_capacity).
+     */
+    std::vector<std::pair<std::string, std::size_t>> layer_channel_capacity;
     /** The layer's settings named by the `layer_*` fields above (other fields: defaults). */
     [[nodiscard]] LayerSettings layer_settings() const;
     /** Log each request and websocket connection to stderr. */
