@@ -215,6 +215,41 @@ BOOST_AUTO_TEST_CASE(flags_outside_their_range_exit_with_status_2_naming_flag_an
     }
 }
 
+BOOST_AUTO_TEST_CASE(layer_aliases_are_read_checked_and_built_by_canal_run) {
+    std::vector<std::string> args{"canal", "--layer-alias", "side=memory", "--layer-alias",
+                                  "far=redis://10.0.0.1:6379,redis://10.0.0.2:6379"};
+    std::vector<char*> argv;
+    for (auto& a : args) {
+        argv.push_back(a.data());
+    }
+    auto s = canal::Settings::from_args(static_cast<int>(argv.size()), argv.data());
+    BOOST_REQUIRE(s.layer_aliases.size() == 2U);
+    BOOST_TEST(s.layer_aliases[0].first == "side");
+    BOOST_TEST(s.layer_aliases[0].second == std::vector<std::string>{"memory"});
+    BOOST_TEST(s.layer_aliases[1].second.size() == 2U);
+    for (std::string const bad : {"side", "=memory", "side=", "side=,"}) {
+        auto const [status, output] = run_chat({"--layer-alias", bad, "--port", "0"});
+        BOOST_TEST(status == 2, bad << ": exit " << status << ": " << output);
+        BOOST_TEST(output.find("--layer-alias '" + bad + "' is not ALIAS=URL") != std::string::npos,
+                   output);
+    }
+    for (std::string const bad : {"default=memory", "two words=memory"}) {
+        auto const [status, output] = run_chat({"--layer-alias", bad, "--port", "0"});
+        BOOST_TEST(status == 2, bad << ": exit " << status << ": " << output);
+        BOOST_TEST(output.find("is invalid: use ASCII letters") != std::string::npos, output);
+    }
+    auto const [twice, twice_output] =
+        run_chat({"--layer-alias", "a=memory", "--layer-alias", "a=memory", "--port", "0"});
+    BOOST_TEST(twice == 2, twice_output);
+    BOOST_TEST(twice_output.find("--layer-alias names 'a' twice") != std::string::npos,
+               twice_output);
+    // canal::run builds each alias: one it cannot build stops start-up, naming it.
+    auto const [status, output] =
+        run_chat({"--layer-alias", "side=redis://127.0.0.1:1", "--port", "0"});
+    BOOST_TEST(status == 1, output);
+    BOOST_TEST(output.find("layer alias 'side': ") != std::string::npos, output);
+}
+
 BOOST_AUTO_TEST_CASE(help_shows_the_ranges) {
     auto [status, output] = run_chat({"--help"});
     BOOST_TEST(status == 0);

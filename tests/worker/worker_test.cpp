@@ -64,6 +64,22 @@ private:
     }
 };
 
+// Answers on the layer named "side" (get_channel_layer): a worker's scope has its aliases.
+class SideConsumer : public AsyncConsumer {
+public:
+    SideConsumer() { on("ask", &SideConsumer::ask); }
+
+private:
+    awaitable<void> ask(Message const& message) {
+        auto side = get_channel_layer(scope(), "side");
+        if (!side) {
+            throw Error("no layer 'side' in the worker's scope");
+        }
+        Message answer{{"type", "answer"}, {"n", message.at("n")}};
+        co_await side->send(text_of(message, "reply_to"), std::move(answer));
+    }
+};
+
 Message job(std::string const& type, int n, std::string const& reply_to) {
     return Message{{"type", type}, {"n", n}, {"reply_to", reply_to}};
 }
@@ -155,6 +171,22 @@ BOOST_AUTO_TEST_CASE(sync_and_async_consumers_get_their_channels_messages_in_ord
     BOOST_TEST(text_of(done[0], "channel") == "jobs");
     BOOST_TEST(text_of(done[0], "scope_type") == "channel");
     BOOST_TEST(done[0].at("on_io_thread").as_bool() == false); // blocking work off the I/O threads
+}
+
+BOOST_AUTO_TEST_CASE(a_workers_consumers_see_the_named_layers) {
+    auto layer = std::make_shared<InMemoryChannelLayer>();
+    auto side = std::make_shared<InMemoryChannelLayer>();
+    Worker worker(ChannelNameRouter({{"asks", as_app<SideConsumer>()}}), {"asks"}, layer,
+                  ChannelLayers{{"side", side}});
+    int answered = -1;
+    with_worker(worker, layer, [&](std::shared_ptr<InMemoryChannelLayer> l) -> awaitable<void> {
+        auto const reply_to = co_await side->new_channel();
+        auto question = job("ask", 7, reply_to);
+        co_await l->send("asks", std::move(question));
+        auto m = co_await side->receive(reply_to); // the answer came through "side"
+        answered = static_cast<int>(m.at("n").as_int64());
+    });
+    BOOST_TEST(answered == 7);
 }
 
 BOOST_AUTO_TEST_CASE(a_message_without_handler_or_type_costs_that_message_only) {

@@ -370,7 +370,18 @@ awaitable<void> throw_when_awaited(std::exception_ptr error) {
 awaitable<void> AsyncConsumer::run(Scope scope, Receive receive, Send send) {
     scope_ = std::move(scope);
     send_ = std::move(send);
-    layer_ = scope_.channel_layer;
+    if (channel_layer_alias == default_layer_alias) {
+        layer_ = scope_.channel_layer;
+    } else {
+        layer_ = get_channel_layer(scope_, channel_layer_alias);
+        if (!layer_) {
+            return detail::throw_when_awaited(std::make_exception_ptr(
+                Error("consumer " + describe() + " has channel_layer_alias '" +
+                      channel_layer_alias + "', and the application has no layer of that name "
+                      "(its layers: " + layer_aliases(scope_) +
+                      "); add it to Settings::channel_layers or with --layer-alias")));
+        }
+    }
     return run_loop(std::move(receive));
 }
 

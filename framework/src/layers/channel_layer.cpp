@@ -61,6 +61,26 @@ awaitable<std::optional<Message>> ChannelLayer::receive_until_cancelled(std::str
     co_return std::nullopt;
 }
 
+std::shared_ptr<ChannelLayer> get_channel_layer(Scope const& scope, std::string_view alias) {
+    if (scope.channel_layers) {
+        auto const it = scope.channel_layers->find(alias);
+        return it == scope.channel_layers->end() ? nullptr : it->second;
+    }
+    return alias == default_layer_alias ? scope.channel_layer : nullptr;
+}
+
+std::string layer_aliases(Scope const& scope) {
+    std::string out;
+    if (scope.channel_layers) {
+        for (auto const& [alias, layer] : *scope.channel_layers) {
+            out += (out.empty() ? "" : ", ") + alias;
+        }
+    } else if (scope.channel_layer) {
+        out = default_layer_alias;
+    }
+    return out.empty() ? "none" : out;
+}
+
 bool ChannelLayer::settle(std::chrono::milliseconds /*limit*/) {
     return true; // completions are handed over on the callers' own threads
 }

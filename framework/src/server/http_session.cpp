@@ -329,6 +329,7 @@ awaitable<bool> serve_http(std::shared_ptr<Server::Impl> server, beast::tcp_stre
         co_return false;
     }
     scope->channel_layer = server->settings.channel_layer;
+    scope->channel_layers = server->layers;
     auto const path = scope->path;
     auto exchange = std::make_shared<HttpExchange>(*server, stream, buffer, std::move(head));
     Receive receive = [exchange]() { return exchange->receive(); };

@@ -2,9 +2,9 @@
 // SIGHUP, stop gracefully.
 #include <canal/server/server.hpp>
 
-#include <canal/layers/make_channel_layer.hpp>
 
 #include "detail/log.hpp"
+#include "server/build_layers.hpp"
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
@@ -29,9 +29,7 @@ int run(Application app, Settings settings) {
     signals.add(SIGHUP); // a closed terminal or a reload: the same graceful stop (1001)
     std::optional<Server> server;
     try {
-        if (!settings.channel_layer) {
-            settings.channel_layer = make_channel_layer(settings.layer, settings.layer_settings(), settings.layer_prefix);
-        }
+        detail::build_channel_layers(settings);
         server.emplace(std::move(app), std::move(settings));
         server->start();
     } catch (std::exception const& e) {

@@ -91,6 +91,11 @@ Server::Impl::Impl(Application a, Settings s) : app(std::move(a)), settings(std:
         settings.threads = std::max(1U, std::thread::hardware_concurrency());
     }
     ioc.emplace(static_cast<int>(settings.threads));
+    if (!settings.channel_layers.empty()) {
+        auto all = std::make_shared<ChannelLayers>(settings.channel_layers);
+        (*all)[std::string(default_layer_alias)] = settings.channel_layer;
+        layers = std::move(all);
+    }
 }
 
 std::uint64_t Server::Impl::enroll(std::function<void()> shutdown) {

@@ -26,6 +26,8 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
 
     Application app;
     Settings settings;
+    // settings.channel_layers with "default" added, for every scope (null when there are none).
+    std::shared_ptr<ChannelLayers const> layers;
     std::optional<net::io_context> ioc;
     std::optional<net::ip::tcp::acceptor> acceptor;
     std::vector<std::thread> threads;

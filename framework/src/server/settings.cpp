@@ -189,6 +189,33 @@ void Settings::validate() const {
                              "' is invalid: use ASCII letters, digits, '-', '_' and '.' "
                              "(under 100 characters), as channels_redis' prefix");
     }
+    auto const check_alias = [](std::string const& alias) {
+        bool const ok = !alias.empty() && alias.size() <= 100 &&
+                        std::all_of(alias.begin(), alias.end(), [](char c) {
+                            return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '-' ||
+                                   c == '_' || c == '.';
+                        });
+        if (!ok || alias == default_layer_alias) {
+            throw InvalidSetting("layer alias '" + alias +
+                                 "' is invalid: use ASCII letters, digits, '-', '_' and '.', "
+                                 "and not 'default' (that is --layer)");
+        }
+    };
+    for (auto const& [alias, layer_of_alias] : channel_layers) {
+        check_alias(alias);
+        if (!layer_of_alias) {
+            throw InvalidSetting("Settings::channel_layers['" + alias + "'] is null");
+        }
+    }
+    for (std::size_t i = 0; i < layer_aliases.size(); ++i) {
+        auto const& alias = layer_aliases[i].first;
+        check_alias(alias);
+        for (std::size_t j = 0; j < i; ++j) {
+            if (layer_aliases[j].first == alias) {
+                throw InvalidSetting("--layer-alias names '" + alias + "' twice");
+            }
+        }
+    }
 }
 
 namespace {
@@ -211,6 +238,28 @@ std::pair<std::string, std::size_t> parse_channel_capacity(std::string const& it
     return {item.substr(0, eq), n};
 }
 
+// `ALIAS=URL[,URL...]` of --layer-alias (the alias itself is checked by validate()).
+std::pair<std::string, std::vector<std::string>> parse_layer_alias(std::string const& item) {
+    auto const eq = item.find('=');
+    std::vector<std::string> urls;
+    if (eq != std::string::npos) {
+        std::string_view rest = std::string_view(item).substr(eq + 1);
+        while (!rest.empty()) {
+            auto const comma = rest.find(',');
+            auto const url = rest.substr(0, comma);
+            if (!url.empty()) {
+                urls.emplace_back(url);
+            }
+            rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
+        }
+    }
+    if (eq == std::string::npos || eq == 0 || urls.empty()) {
+        throw po::error("--layer-alias '" + item +
+                        "' is not ALIAS=URL[,URL...] (e.g. 'moderation=redis://127.0.0.1:6379')");
+    }
+    return {item.substr(0, eq), std::move(urls)};
+}
+
 } // namespace
 
 LayerSettings Settings::layer_settings() const {
@@ -226,6 +275,7 @@ Settings Settings::from_args(int argc, char** argv, std::vector<Flag>* extra) {
     Settings s;
     std::string policy = "close";
     std::vector<std::string> channel_capacity;
+    std::vector<std::string> aliases;
     // Numbers are read as text and checked here: Boost.ProgramOptions reads "-1" into an
     // unsigned as 4294967295.
     std::vector<std::string> numbers;
@@ -256,7 +306,10 @@ Settings Settings::from_args(int argc, char** argv, std::vector<Flag>* extra) {
         "the Redis layer's key prefix (channels_redis' prefix)")(
         "layer-channel-capacity", po::value(&channel_capacity)->composing(),
         "GLOB=N: channels whose name matches GLOB (*, ?, [...]) hold N messages instead of "
-        "--layer-capacity; repeat it, the first match wins (Channels' channel_capacity)");
+        "--layer-capacity; repeat it, the first match wins (Channels' channel_capacity)")(
+        "layer-alias", po::value(&aliases)->composing(),
+        "ALIAS=URL[,URL...]: another, named channel layer (memory or redis:// URLs) for "
+        "consumers with that channel_layer_alias; repeat for more");
     if (extra != nullptr) {
         for (auto& flag : *extra) {
             opts.add_options()(flag.name.c_str(),
@@ -287,6 +340,9 @@ Settings Settings::from_args(int argc, char** argv, std::vector<Flag>* extra) {
         }
         if (s.layer.empty()) {
             s.layer = layer_from_environment();
+        }
+        for (auto const& item : aliases) {
+            s.layer_aliases.push_back(parse_layer_alias(item));
         }
         for (auto const& item : channel_capacity) {
             s.layer_channel_capacity.push_back(parse_channel_capacity(item));

@@ -441,6 +441,7 @@ std::optional<Refusal> WsSession::start(net::ip::tcp::socket& socket, Request co
         return refusal;
     }
     scope->channel_layer = settings.channel_layer;
+    scope->channel_layers = server_->layers;
     outbound_->byte_limit = settings.outbound_queue_bytes;
     scope->outbound = outbound_;
     describe_ = "websocket " + scope->path;

@@ -236,6 +236,7 @@ Scope communicator_scope(std::string_view type, std::string_view method, std::st
     built->session = std::move(given.session);
     built->user = std::move(given.user);
     built->channel_layer = std::move(given.channel_layer);
+    built->channel_layers = std::move(given.channel_layers);
     built->outbound = std::move(given.outbound);
     built->extensions = std::move(given.extensions);
     return std::move(*built);

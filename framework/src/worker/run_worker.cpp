@@ -2,10 +2,10 @@
 // SIGINT or SIGTERM, stop it.
 #include <canal/worker/worker.hpp>
 
-#include <canal/layers/make_channel_layer.hpp>
 #include <canal/sync/handler_pool.hpp>
 
 #include "detail/log.hpp"
+#include "server/build_layers.hpp"
 
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
@@ -31,15 +31,13 @@ int run_worker(Application app, std::vector<std::string> channels, Settings sett
     net::io_context signals_ctx(1);
     net::signal_set signals(signals_ctx, SIGINT, SIGTERM);
     signals.add(SIGHUP); // as canal::run: a closed terminal or a reload stops gracefully
-    std::shared_ptr<ChannelLayer> layer = settings.channel_layer;
     try {
-        if (!layer) {
-            layer = make_channel_layer(settings.layer, settings.layer_settings(), settings.layer_prefix);
-        }
+        detail::build_channel_layers(settings);
     } catch (std::exception const& e) {
         std::cerr << "canal: " << e.what() << "\n";
         return 1;
     }
+    std::shared_ptr<ChannelLayer> layer = settings.channel_layer;
     std::string names;
     for (auto const& channel : channels) {
         names += (names.empty() ? "" : ", ") + channel;
@@ -47,7 +45,7 @@ int run_worker(Application app, std::vector<std::string> channels, Settings sett
     auto ioc = std::make_unique<net::io_context>();
     std::optional<Worker> worker;
     try {
-        worker.emplace(std::move(app), std::move(channels), layer);
+        worker.emplace(std::move(app), std::move(channels), layer, settings.channel_layers);
     } catch (std::invalid_argument const& e) {
         std::cerr << "canal: " << e.what() << "\n";
         return 2;

@@ -55,9 +55,10 @@ awaitable<void> refuse_send(std::string channel) {
 class ChannelListener {
 public:
     ChannelListener(net::any_io_executor const& ex, Application const& app, std::string channel,
-                    std::shared_ptr<ChannelLayer> layer)
+                    std::shared_ptr<ChannelLayer> layer,
+                    std::shared_ptr<ChannelLayers const> layers)
         : strand_(net::make_strand(ex)), app_(app), channel_(std::move(channel)),
-          layer_(std::move(layer)), pause_(strand_) {}
+          layer_(std::move(layer)), layers_(std::move(layers)), pause_(strand_) {}
 
     [[nodiscard]] net::any_io_executor const& strand() const noexcept { return strand_; }
     [[nodiscard]] std::string const& channel() const noexcept { return channel_; }
@@ -79,6 +80,7 @@ private:
     Application app_;
     std::string channel_;
     std::shared_ptr<ChannelLayer> layer_;
+    std::shared_ptr<ChannelLayers const> layers_;
     net::cancellation_signal stop_signal_;
     net::steady_timer pause_;
     bool stopping_ = false;
@@ -160,6 +162,7 @@ awaitable<void> ChannelListener::run(std::shared_ptr<ChannelListener> self) {
         scope.type = "channel";
         scope.channel = channel_;
         scope.channel_layer = layer_;
+        scope.channel_layers = layers_;
         Receive receive = receive_from(self);
         Send send = refuse_sends(channel_);
         auto instance = app_(std::move(scope), std::move(receive), std::move(send));
@@ -190,6 +193,7 @@ struct Worker::Impl {
     Application app;
     std::vector<std::string> channels;
     std::shared_ptr<ChannelLayer> layer;
+    std::shared_ptr<ChannelLayers const> layers;
     // Weak: a listener lives in its coroutine's frame, so that it (and its I/O objects) goes
     // with the io_context that runs it, even when the Worker outlives that context.
     std::vector<std::weak_ptr<ChannelListener>> listeners;
@@ -197,8 +201,13 @@ struct Worker::Impl {
 };
 
 Worker::Worker(Application app, std::vector<std::string> channels,
-               std::shared_ptr<ChannelLayer> layer)
+               std::shared_ptr<ChannelLayer> layer, ChannelLayers const& others)
     : impl_(std::make_shared<Impl>()) {
+    if (!others.empty()) {
+        auto all = std::make_shared<ChannelLayers>(others);
+        (*all)[std::string(default_layer_alias)] = layer;
+        impl_->layers = std::move(all);
+    }
     if (!app) {
         throw std::invalid_argument("worker: the application is empty");
     }
@@ -238,7 +247,7 @@ void Worker::start(net::any_io_executor const& ex) {
     std::vector<std::shared_ptr<ChannelListener>> listeners;
     for (auto const& channel : impl_->channels) {
         listeners.push_back(
-            std::make_shared<ChannelListener>(ex, impl_->app, channel, impl_->layer));
+            std::make_shared<ChannelListener>(ex, impl_->app, channel, impl_->layer, impl_->layers));
         impl_->listeners.push_back(listeners.back());
     }
     for (auto const& listener : listeners) {

@@ -46,6 +46,14 @@ public:
     static constexpr std::size_t inbox_capacity = 64;
 
 protected:
+    /**
+     * The layer this consumer uses (Channels' `channel_layer_alias`): "default" is
+     * Settings::channel_layer, another alias one of Settings::channel_layers (canal::run:
+     * `--layer-alias ALIAS=URL`). Set it in the constructor. An alias the application does
+     * not have ends the consumer with an error naming the ones it has.
+     */
+    std::string channel_layer_alias{default_layer_alias};
+
     /** Registers the handler for layer messages of `type` (e.g. `"chat.message"`). */
     void on(std::string type, Handler handler);
 

@@ -19,6 +19,12 @@ class ChannelLayer;
 class Session;
 struct User;
 
+/**
+ * Named channel layers (Channels' `CHANNEL_LAYERS` aliases): alias → layer. The layer of the
+ * alias "default" is also `Scope::channel_layer`.
+ */
+using ChannelLayers = std::map<std::string, std::shared_ptr<ChannelLayer>, std::less<>>;
+
 /** Kwargs and positional args captured by the URL router (`scope["url_route"]` in Channels). */
 struct UrlRoute {
     /**
@@ -104,6 +110,11 @@ struct Scope {
     std::shared_ptr<User const> user;
     /** The channel layer consumers of this application use (null: no layer). */
     std::shared_ptr<ChannelLayer> channel_layer;
+    /**
+     * Every named layer, "default" included (Settings::channel_layers); null when the
+     * application has only the default one. Read it with get_channel_layer(scope, alias).
+     */
+    std::shared_ptr<ChannelLayers const> channel_layers;
     /** Set by the server for websockets (null elsewhere, e.g. under a communicator). */
     std::shared_ptr<OutboundQueue const> outbound;
     /** Free-form values added by middleware or the server (ASGI `extensions`). */

@@ -3,6 +3,7 @@
 
 #include <canal/core/message.hpp>
 #include <canal/core/net.hpp>
+#include <canal/core/scope.hpp>
 
 #include <chrono>
 #include <cstddef>
@@ -128,5 +129,18 @@ public:
     /** True when `name` is a valid channel name. */
     [[nodiscard]] static bool is_valid_channel_name(std::string_view name) noexcept;
 };
+
+/** The alias of Settings::channel_layer (Channels' DEFAULT_CHANNEL_LAYER). */
+inline constexpr std::string_view default_layer_alias = "default";
+
+/**
+ * Channels' `get_channel_layer(alias)`: the layer `alias` names for the application that
+ * `scope` belongs to, or null when it has none of that name (as Channels returns None).
+ */
+[[nodiscard]] std::shared_ptr<ChannelLayer> get_channel_layer(Scope const& scope,
+                                                              std::string_view alias = default_layer_alias);
+
+/** "default, other, ...": the aliases `scope` knows (for error messages). */
+[[nodiscard]] std::string layer_aliases(Scope const& scope);
 
 } // namespace canal

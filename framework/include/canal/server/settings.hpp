@@ -2,6 +2,7 @@
 #pragma once
 
 #include <canal/core/errors.hpp>
+#include <canal/core/scope.hpp>
 
 #include <chrono>
 #include <cstddef>
@@ -93,11 +94,22 @@ struct Settings {
      */
     std::shared_ptr<ChannelLayer> channel_layer;
     /**
+     * Named layers besides the default one (Channels' `CHANNEL_LAYERS` aliases), for
+     * consumers with a `channel_layer_alias` and for get_channel_layer(scope, alias).
+     * canal::run() adds the ones `layer_aliases` names.
+     */
+    ChannelLayers channel_layers;
+    /**
      * `--layer`: `memory` (the default), or Redis URLs, several for shards. from_args() reads
      * the environment variable `CANAL_LAYER` (URLs separated by spaces or commas) when no
      * `--layer` is given, so that a Redis password need not be on the command line.
      */
     std::vector<std::string> layer;
+    /**
+     * `--layer-alias ALIAS=URL[,URL...]` (repeatable): a named layer canal::run() builds,
+     * with the same settings as the default one (`memory`, or Redis URLs as `--layer`).
+     */
+    std::vector<std::pair<std::string, std::vector<std::string>>> layer_aliases;
     /**
      * `--layer-capacity`: messages a channel of the layer canal::run() builds holds before
      * a send to it throws ChannelFull (Channels' `capacity`, 100). Range 1..1000000.

@@ -35,14 +35,16 @@ public:
      * @param app the application: usually a ChannelNameRouter, or a ProtocolTypeRouter with
      *        one under `"channel"`.
      * @param channels the channels to listen on (at least one; no `!` channels).
-     * @param layer the layer the messages come through.
+     * @param layer the layer the messages come through (the alias "default").
+     * @param others named layers besides it, for get_channel_layer(scope, alias) and
+     *        consumers' `channel_layer_alias` (Settings::channel_layers).
      *
      * Throws std::invalid_argument when there is no channel or no layer, a name is not a
      * channel a worker can listen on, or a channel is missing from the application's
      * ChannelNameRouter (when it can be seen: directly, or under a ProtocolTypeRouter).
      */
     Worker(Application app, std::vector<std::string> channels,
-           std::shared_ptr<ChannelLayer> layer);
+           std::shared_ptr<ChannelLayer> layer, ChannelLayers const& others = {});
     ~Worker();
     Worker(Worker const&) = delete;
     Worker& operator=(Worker const&) = delete;
