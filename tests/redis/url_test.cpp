@@ -55,9 +55,26 @@ BOOST_AUTO_TEST_CASE(ipv6_hosts) {
     BOOST_TEST(u.redacted() == "redis://[::1]:7001/2");
 }
 
+BOOST_AUTO_TEST_CASE(rediss_urls_ask_for_tls_with_redis_pys_options) {
+    auto const plain = Url::parse("redis://h:6379");
+    BOOST_TEST(!plain.tls);
+    auto const u = Url::parse("rediss://:pw@cache.example:6380/1");
+    BOOST_TEST(u.tls);
+    BOOST_TEST(u.verify_peer); // checked by default
+    BOOST_TEST(u.ca_file.empty());
+    BOOST_TEST(u.port == 6380);
+    BOOST_TEST(u.redacted() == "rediss://:***@cache.example:6380/1");
+    auto const v = Url::parse("rediss://h?ssl_cert_reqs=none");
+    BOOST_TEST(!v.verify_peer);
+    auto const w = Url::parse("rediss://h?ssl_ca_certs=%2Fetc%2Fredis%2Fca.pem&ssl_cert_reqs=required");
+    BOOST_TEST(w.ca_file == "/etc/redis/ca.pem");
+    BOOST_TEST(w.verify_peer);
+}
+
 BOOST_AUTO_TEST_CASE(bad_urls_are_refused_with_the_url_named) {
     for (std::string const bad :
-         {"http://h:6379", "rediss://h:6379", "redis://", "redis://:6379", "redis://h:0",
+         {"http://h:6379", "rediss://h:6379?ssl_cert_reqs=maybe", "rediss://h?verify=no",
+          "rediss://h?ssl_ca_certs=", "redis://h?ssl_cert_reqs=none", "redis://", "redis://:6379", "redis://h:0",
           "redis://h:65536", "redis://h:port", "redis://h/x", "redis://h/-1", "redis://h/1/2",
           "redis://h?db=1", "localhost:6379", "", "redis://h:6379 "}) {
         std::string what = "(nothing thrown)";

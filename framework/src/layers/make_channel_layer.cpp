@@ -18,10 +18,11 @@ std::shared_ptr<ChannelLayer> make_channel_layer(std::vector<std::string> const&
     redis.hosts.clear();
     redis.prefix = std::move(prefix);
     for (auto const& url : urls) {
-        if (!url.starts_with("redis://")) {
+        if (!url.starts_with("redis://") && !url.starts_with("rediss://")) {
             throw std::invalid_argument("--layer '" + url +
                                         "' is invalid: use 'memory' or one or more "
-                                        "redis://HOST:PORT[/DB] URLs (several = shards)");
+                                        "redis://HOST:PORT[/DB] URLs (several = shards; "
+                                        "rediss:// for TLS)");
         }
         redis.hosts.push_back(url);
     }

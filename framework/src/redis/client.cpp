@@ -3,6 +3,7 @@
 
 #include "detail/log.hpp"
 #include "redis/resp.hpp"
+#include "redis/transport.hpp"
 
 #include <canal/core/errors.hpp>
 
@@ -103,17 +104,19 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
 
     Impl(net::any_io_executor ex, Url u, ClientOptions o)
         : strand(net::make_strand(std::move(ex))), url(std::move(u)), options(o),
-          name("Redis " + url.address()), backoff_timer(strand) {}
+          name("Redis " + url.address()), tls(detail::make_tls_context(url)),
+          backoff_timer(strand) {}
 
     Strand strand;
     Url const url;
     ClientOptions const options;
     std::string const name;
+    std::shared_ptr<net::ssl::context> const tls; // null: plain TCP
 
     // Everything below: touched on the strand only (except the atomics).
     State state = State::idle;
     std::uint64_t generation = 0;
-    std::shared_ptr<tcp::socket> socket;
+    std::shared_ptr<detail::Transport> socket;
     std::shared_ptr<tcp::resolver> resolver;
     std::string out;
     bool writing = false;
@@ -135,9 +138,8 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
         ++generation;
         writing = false;
         out.clear();
-        boost::system::error_code ignored;
         if (socket) {
-            socket->close(ignored);
+            socket->close();
             socket.reset();
         }
         if (resolver) {
@@ -221,7 +223,7 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
         }
         self->state = State::connecting;
         auto const gen = ++self->generation;
-        self->socket = std::make_shared<tcp::socket>(self->strand);
+        self->socket = std::make_shared<detail::Transport>(self->strand, self->tls);
         self->resolver = std::make_shared<tcp::resolver>(self->strand);
         auto socket = self->socket;
         auto resolver = self->resolver;
@@ -235,8 +237,7 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
                 return;
             }
             *timed_out = true;
-            boost::system::error_code ignored;
-            socket->close(ignored);
+            socket->close();
             resolver->cancel();
         });
 
@@ -246,14 +247,19 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
         if (rec) {
             failure = "cannot resolve the host: " + rec.message();
         } else {
-            auto [cec, ep] = co_await net::async_connect(*socket, endpoints, use_nothrow);
+            auto [cec, ep] = co_await net::async_connect(socket->socket(), endpoints, use_nothrow);
             if (cec) {
                 failure = "cannot connect: " + cec.message();
+            } else {
+                boost::system::error_code ignored;
+                socket->socket().set_option(tcp::no_delay(true), ignored);
+                auto const hec = co_await socket->handshake(self->url);
+                if (hec) {
+                    failure = "TLS handshake failed: " + describe_error(hec);
+                }
             }
         }
         if (failure.empty() && self->generation == gen) {
-            boost::system::error_code ignored;
-            socket->set_option(tcp::no_delay(true), ignored);
             net::co_spawn(self->strand, read_loop(self, gen, socket), [](std::exception_ptr ep) {
                 canal::detail::log_exception("redis client: reader", ep);
             });
@@ -326,11 +332,11 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
     }
 
     static awaitable<void> read_loop(std::shared_ptr<Impl> self, std::uint64_t gen,
-                                     std::shared_ptr<tcp::socket> socket) {
+                                     std::shared_ptr<detail::Transport> socket) {
         detail::ReplyReader reader;
         std::vector<char> buffer(64 * 1024);
         for (;;) {
-            auto [ec, n] = co_await socket->async_read_some(net::buffer(buffer), use_nothrow);
+            auto [ec, n] = co_await socket->read_some(net::buffer(buffer));
             if (self->generation != gen) {
                 co_return;
             }
@@ -375,12 +381,12 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
     }
 
     static awaitable<void> write_loop(std::shared_ptr<Impl> self, std::uint64_t gen,
-                                      std::shared_ptr<tcp::socket> socket) {
+                                      std::shared_ptr<detail::Transport> socket) {
         std::string buffer;
         while (self->generation == gen && !self->out.empty()) {
             buffer.clear();
             buffer.swap(self->out);
-            auto [ec, n] = co_await net::async_write(*socket, net::buffer(buffer), use_nothrow);
+            auto [ec, n] = co_await socket->write(net::buffer(buffer));
             if (self->generation != gen) {
                 co_return;
             }

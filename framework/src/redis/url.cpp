@@ -1,6 +1,7 @@
 // Url: redis:// URLs parsed with Boost.URL.
 #include <canal/redis/url.hpp>
 
+#include <boost/url/params_view.hpp>
 #include <boost/url/parse.hpp>
 #include <boost/url/url_view.hpp>
 
@@ -14,7 +15,8 @@ namespace {
 [[noreturn]] void bad(std::string_view url, std::string_view why) {
     throw std::invalid_argument("Redis URL '" + std::string(url) + "' is invalid: " +
                                 std::string(why) +
-                                " (expected redis://[:password@]host[:port][/db])");
+                                " (expected redis://[:password@]host[:port][/db], or rediss:// "
+                                "for TLS)");
 }
 
 } // namespace
@@ -25,10 +27,11 @@ Url Url::parse(std::string_view text) {
         bad(text, parsed.error().message());
     }
     boost::urls::url_view const u = *parsed;
-    if (u.scheme() != "redis") {
-        bad(text, "the scheme must be redis (rediss/TLS is not supported)");
+    if (u.scheme() != "redis" && u.scheme() != "rediss") {
+        bad(text, "the scheme must be redis, or rediss for TLS");
     }
     Url out;
+    out.tls = u.scheme() == "rediss";
     if (!u.has_authority() || u.host().empty()) {
         bad(text, "no host");
     }
@@ -62,8 +65,19 @@ Url Url::parse(std::string_view text) {
         }
         out.db = db;
     }
-    if (u.has_query()) {
-        bad(text, "query options are not supported");
+    for (auto const& param : u.params()) {
+        if (!out.tls) {
+            bad(text, "query options are for rediss:// URLs only");
+        }
+        if (param.key == "ssl_cert_reqs" && (param.value == "none" || param.value == "required")) {
+            out.verify_peer = param.value == "required";
+        } else if (param.key == "ssl_ca_certs" && param.has_value && !param.value.empty()) {
+            out.ca_file = param.value;
+        } else {
+            bad(text, "unknown query option '" + std::string(param.key) + "=" +
+                          std::string(param.value) +
+                          "' (rediss:// takes ssl_cert_reqs=none|required and ssl_ca_certs=FILE)");
+        }
     }
     return out;
 }
@@ -76,7 +90,7 @@ std::string Url::address() const {
 }
 
 std::string Url::redacted() const {
-    std::string out = "redis://";
+    std::string out = tls ? "rediss://" : "redis://";
     if (!password.empty()) {
         out += username + ":***@";
     }

@@ -16,7 +16,8 @@ namespace canal {
 /** RedisChannelLayer's configuration: channels_redis' options with their defaults. */
 struct RedisLayerSettings : LayerSettings {
     /**
-     * Redis servers as `redis://[:password@]host:port[/db]` URLs. Several servers are
+     * Redis servers as `redis://[:password@]host:port[/db]` URLs (`rediss://` for TLS, with
+     * `?ssl_ca_certs=FILE` or `?ssl_cert_reqs=none`: canal::redis::Url). Several servers are
      * shards: groups and process-specific channels are placed by consistent hashing of
      * their names, as channels_redis does.
      */

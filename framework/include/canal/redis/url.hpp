@@ -1,4 +1,5 @@
-// Url: where a Redis server is, parsed from `redis://[[user]:password@]host[:port][/db]`.
+// Url: where a Redis server is, parsed from `redis://[[user]:password@]host[:port][/db]`
+// (or `rediss://` for TLS).
 #pragma once
 
 #include <string>
@@ -18,10 +19,20 @@ struct Url {
     std::string password;
     /** Database selected with SELECT after connecting. */
     int db = 0;
+    /** `rediss://`: TLS over the TCP connection. */
+    bool tls = false;
+    /**
+     * TLS: check the server's certificate and that it names `host` (the default;
+     * `?ssl_cert_reqs=none` turns it off, as in redis-py's URLs).
+     */
+    bool verify_peer = true;
+    /** TLS: the CA certificates (PEM) to check it against (`?ssl_ca_certs=PATH`); empty: the system's. */
+    std::string ca_file;
 
     /**
      * Parses `redis://[[user]:password@]host[:port][/db]` (percent-encoded credentials,
-     * IPv6 hosts in brackets).
+     * IPv6 hosts in brackets), or `rediss://...` with the query options `ssl_cert_reqs`
+     * (`required`, the default, or `none`) and `ssl_ca_certs` (a PEM file).
      *
      * @throws std::invalid_argument naming the URL and what is wrong with it.
      */
