@@ -250,6 +250,31 @@ BOOST_AUTO_TEST_CASE(layer_aliases_are_read_checked_and_built_by_canal_run) {
     BOOST_TEST(output.find("layer alias 'side': ") != std::string::npos, output);
 }
 
+BOOST_AUTO_TEST_CASE(proxy_flags_are_read_and_bad_ones_refused) {
+    std::vector<std::string> args{"canal", "--proxy-headers", "--trusted-proxies",
+                                  "10.0.0.0/8,127.0.0.1", "--trusted-proxies", "::1",
+                                  "--root-path", "/chat"};
+    std::vector<char*> argv;
+    for (auto& a : args) {
+        argv.push_back(a.data());
+    }
+    auto s = canal::Settings::from_args(static_cast<int>(argv.size()), argv.data());
+    BOOST_TEST(s.proxy_headers);
+    BOOST_TEST(s.trusted_proxies == (std::vector<std::string>{"10.0.0.0/8", "127.0.0.1", "::1"}));
+    BOOST_TEST(s.root_path == "/chat");
+    BOOST_TEST(!canal::Settings{}.proxy_headers);
+    auto const [status, output] = run_chat({"--trusted-proxies", "10.0.0.0/40", "--port", "0"});
+    BOOST_TEST(status == 2, output);
+    BOOST_TEST(output.find("--trusted-proxies: '10.0.0.0/40' is not an IP address or a CIDR "
+                           "block") != std::string::npos,
+               output);
+    for (std::string const bad : {"chat", "/chat/"}) {
+        auto const [root_status, root_output] = run_chat({"--root-path", bad, "--port", "0"});
+        BOOST_TEST(root_status == 2, root_output);
+        BOOST_TEST(root_output.find("--root-path") != std::string::npos, root_output);
+    }
+}
+
 BOOST_AUTO_TEST_CASE(help_shows_the_ranges) {
     auto [status, output] = run_chat({"--help"});
     BOOST_TEST(status == 0);

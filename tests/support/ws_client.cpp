@@ -512,13 +512,15 @@ std::string RawTcp::read_until_close(Timeout timeout) {
 bool RawTcp::peer_closed() const noexcept { return impl_->eof; }
 
 int RawTcp::websocket_handshake(std::string const& target, Timeout timeout, std::string_view also,
-                                std::string_view key) {
+                                std::string_view key, std::string_view headers) {
     auto& im = *impl_;
     auto const deadline = Clock::now() + timeout;
     std::string req = "GET " + target + " HTTP/1.1\r\n";
     req += "Host: " + im.host + ":" + std::to_string(im.port) + "\r\n";
     req += "Upgrade: websocket\r\nConnection: Upgrade\r\n";
-    req += "Sec-WebSocket-Key: " + std::string(key) + "\r\nSec-WebSocket-Version: 13\r\n\r\n";
+    req += "Sec-WebSocket-Key: " + std::string(key) + "\r\nSec-WebSocket-Version: 13\r\n";
+    req += headers;
+    req += "\r\n";
     req += also;
     if (!send(req, timeout)) {
         return 0;

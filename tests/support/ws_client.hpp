@@ -169,11 +169,13 @@ public:
     /**
      * Sends a websocket upgrade request for `target` (with `key` as Sec-WebSocket-Key, and
      * `also` in the same write right after it: first frames) and reads the response head.
+     * `headers` are more header lines (each ending in CRLF).
      * @return the HTTP status (101 on success), 0 when no response arrived.
      */
     int websocket_handshake(std::string const& target, Timeout timeout = default_timeout,
                             std::string_view also = {},
-                            std::string_view key = "dGhlIHNhbXBsZSBub25jZQ==");
+                            std::string_view key = "dGhlIHNhbXBsZSBub25jZQ==",
+                            std::string_view headers = {});
     /** A masked client frame as bytes (what send_frame() writes). */
     static std::string client_frame(int opcode, std::string_view payload, bool fin = true);
     /** Sends one masked client frame as is (no validation: the payload may be invalid). */

@@ -330,6 +330,10 @@ awaitable<bool> serve_http(std::shared_ptr<Server::Impl> server, beast::tcp_stre
     }
     scope->channel_layer = server->settings.channel_layer;
     scope->channel_layers = server->layers;
+    scope->root_path = server->settings.root_path;
+    if (server->proxies) {
+        apply_proxy_headers(*scope, *server->proxies);
+    }
     auto const path = scope->path;
     auto exchange = std::make_shared<HttpExchange>(*server, stream, buffer, std::move(head));
     Receive receive = [exchange]() { return exchange->receive(); };

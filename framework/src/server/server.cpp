@@ -96,6 +96,9 @@ Server::Impl::Impl(Application a, Settings s) : app(std::move(a)), settings(std:
         (*all)[std::string(default_layer_alias)] = settings.channel_layer;
         layers = std::move(all);
     }
+    if (settings.proxy_headers) {
+        proxies.emplace(settings.trusted_proxies);
+    }
 }
 
 std::uint64_t Server::Impl::enroll(std::function<void()> shutdown) {

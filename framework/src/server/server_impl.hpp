@@ -4,6 +4,8 @@
 
 #include <canal/server/server.hpp>
 
+#include "server/proxy_headers.hpp"
+
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
@@ -28,6 +30,8 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
     Settings settings;
     // settings.channel_layers with "default" added, for every scope (null when there are none).
     std::shared_ptr<ChannelLayers const> layers;
+    // settings.trusted_proxies, parsed; set when settings.proxy_headers.
+    std::optional<detail::TrustedProxies> proxies;
     std::optional<net::io_context> ioc;
     std::optional<net::ip::tcp::acceptor> acceptor;
     std::vector<std::thread> threads;

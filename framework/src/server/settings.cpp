@@ -4,6 +4,8 @@
 
 #include <canal/layers/channel_layer.hpp>
 
+#include "server/proxy_headers.hpp"
+
 #include <boost/program_options.hpp>
 
 #include <algorithm>
@@ -189,6 +191,11 @@ void Settings::validate() const {
                              "' is invalid: use ASCII letters, digits, '-', '_' and '.' "
                              "(under 100 characters), as channels_redis' prefix");
     }
+    (void)detail::TrustedProxies(trusted_proxies); // throws InvalidSetting naming a bad one
+    if (!root_path.empty() && (root_path.front() != '/' || root_path.back() == '/')) {
+        throw InvalidSetting("Settings::root_path (--root-path) '" + root_path +
+                             "' must start with '/' and not end with one, e.g. /chat");
+    }
     auto const check_alias = [](std::string const& alias) {
         bool const ok = !alias.empty() && alias.size() <= 100 &&
                         std::all_of(alias.begin(), alias.end(), [](char c) {
@@ -276,6 +283,7 @@ Settings Settings::from_args(int argc, char** argv, std::vector<Flag>* extra) {
     std::string policy = "close";
     std::vector<std::string> channel_capacity;
     std::vector<std::string> aliases;
+    std::vector<std::string> trusted;
     // Numbers are read as text and checked here: Boost.ProgramOptions reads "-1" into an
     // unsigned as 4294967295.
     std::vector<std::string> numbers;
@@ -297,6 +305,14 @@ Settings Settings::from_args(int argc, char** argv, std::vector<Flag>* extra) {
     opts.add_options()("overflow", po::value(&policy)->default_value(policy),
                        "when a client reads too slowly: close (1008) or drop")(
         "access-log", po::bool_switch(&s.access_log), "log requests and connections")(
+        "proxy-headers", po::bool_switch(&s.proxy_headers),
+        "take the client's address, port and scheme from X-Forwarded-For, -Port and -Proto "
+        "when the connection comes from a trusted proxy")(
+        "trusted-proxies", po::value(&trusted)->composing(),
+        "addresses or CIDR blocks of the proxies --proxy-headers believes, separated by "
+        "commas (default: 127.0.0.1,::1)")(
+        "root-path", po::value(&s.root_path)->default_value(s.root_path),
+        "the scope's root_path: where a proxy mounts the application, e.g. /chat")(
         "layer", po::value(&s.layer)->composing(),
         "channel layer: memory (the default), or redis://HOST[:PORT][/DB] with "
         "[[USER]:PASSWORD@] before HOST if need be (rediss:// for TLS, "
@@ -341,6 +357,20 @@ Settings Settings::from_args(int argc, char** argv, std::vector<Flag>* extra) {
         }
         if (s.layer.empty()) {
             s.layer = layer_from_environment();
+        }
+        if (!trusted.empty()) {
+            s.trusted_proxies.clear();
+            for (auto const& item : trusted) {
+                std::string_view rest = item;
+                while (!rest.empty()) {
+                    auto const comma = rest.find(',');
+                    if (comma != 0) {
+                        s.trusted_proxies.emplace_back(rest.substr(0, comma));
+                    }
+                    rest = comma == std::string_view::npos ? std::string_view{}
+                                                           : rest.substr(comma + 1);
+                }
+            }
         }
         for (auto const& item : aliases) {
             s.layer_aliases.push_back(parse_layer_alias(item));

@@ -442,6 +442,10 @@ std::optional<Refusal> WsSession::start(net::ip::tcp::socket& socket, Request co
     }
     scope->channel_layer = settings.channel_layer;
     scope->channel_layers = server_->layers;
+    scope->root_path = settings.root_path;
+    if (server_->proxies) {
+        apply_proxy_headers(*scope, *server_->proxies);
+    }
     outbound_->byte_limit = settings.outbound_queue_bytes;
     scope->outbound = outbound_;
     describe_ = "websocket " + scope->path;

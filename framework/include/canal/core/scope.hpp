@@ -90,7 +90,10 @@ struct Scope {
     std::string raw_path;
     /** The part after `?`, not decoded. */
     std::string query_string;
-    /** Mount point of the application; empty unless set by the user. */
+    /**
+     * Mount point of the application (Settings::root_path, `--root-path`): the path still
+     * holds it, and URLRouter matches what follows it.
+     */
     std::string root_path;
     /** Request headers, lower-case names. */
     Headers headers;

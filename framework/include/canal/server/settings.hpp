@@ -88,6 +88,19 @@ struct Settings {
      */
     std::size_t max_connections_per_client = 0;
     /**
+     * `--proxy-headers`: believe X-Forwarded-For, X-Forwarded-Port and X-Forwarded-Proto
+     * (the scope's client and scheme) from connections whose address is in
+     * `trusted_proxies`; ignored from anyone else. Off by default (daphne's flag).
+     */
+    bool proxy_headers = false;
+    /**
+     * `--trusted-proxies`: the proxies' addresses or CIDR blocks (e.g. `10.0.0.0/8`);
+     * loopback by default.
+     */
+    std::vector<std::string> trusted_proxies{"127.0.0.1", "::1"};
+    /** `--root-path`: the scope's root_path (where a proxy mounts the application), e.g. `/chat`. */
+    std::string root_path;
+    /**
      * The channel layer put in every scope (null: none). canal::run() builds one from `layer`
      * when it is null (make_channel_layer(): in-memory by default); a Server uses what it is
      * given.
