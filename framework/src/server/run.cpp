@@ -30,7 +30,9 @@ int run(Application app, Settings settings) {
     std::optional<Server> server;
     try {
         if (!settings.channel_layer) {
-            settings.channel_layer = make_channel_layer(settings.layer, settings.layer_settings(), settings.layer_prefix);
+            settings.channel_layer =
+                make_channel_layer(settings.layer, settings.layer_settings(), settings.layer_prefix,
+                                   settings.layer_encryption_keys);
         }
         server.emplace(std::move(app), std::move(settings));
         server->start();

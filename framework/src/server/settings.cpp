@@ -9,9 +9,13 @@
 #include <algorithm>
 #include <array>
 #include <cctype>
+#include <cerrno>
 #include <charconv>
 #include <cstdint>
 #include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <optional>
 #include <string>
@@ -189,6 +193,18 @@ void Settings::validate() const {
                              "' is invalid: use ASCII letters, digits, '-', '_' and '.' "
                              "(under 100 characters), as channels_redis' prefix");
     }
+    if (std::any_of(layer_encryption_keys.begin(), layer_encryption_keys.end(),
+                    [](std::string const& key) { return key.empty(); })) {
+        throw InvalidSetting("Settings::layer_encryption_keys holds an empty key: give secret "
+                             "text, e.g. Django's SECRET_KEY");
+    }
+    bool const memory_layer = layer.empty() || (layer.size() == 1 && layer.front() == "memory");
+    if (!layer_encryption_keys.empty() && memory_layer && !channel_layer) {
+        throw InvalidSetting("Settings::layer_encryption_keys (--layer-encryption-keys-file) "
+                             "encrypt the Redis layer's messages: give --layer "
+                             "redis://HOST:PORT too (the in-memory layer stores nothing "
+                             "outside the process)");
+    }
 }
 
 namespace {
@@ -211,6 +227,40 @@ std::pair<std::string, std::size_t> parse_channel_capacity(std::string const& it
     return {item.substr(0, eq), n};
 }
 
+// The keys of --layer-encryption-keys-file: one per line, blank lines ignored.
+std::vector<std::string> read_keys_file(std::string const& path) {
+    std::error_code ec;
+    if (std::filesystem::is_directory(path, ec)) {
+        throw InvalidSetting("--layer-encryption-keys-file '" + path +
+                             "' is a directory: give a file with one key per line");
+    }
+    std::ifstream in(path, std::ios::binary);
+    if (!in) {
+        throw InvalidSetting("--layer-encryption-keys-file '" + path +
+                             "' cannot be read: " + std::strerror(errno));
+    }
+    std::vector<std::string> keys;
+    std::string line;
+    while (std::getline(in, line)) {
+        if (!line.empty() && line.back() == '\r') {
+            line.pop_back(); // a file written on Windows
+        }
+        if (line.find_first_not_of(" \t") != std::string::npos) {
+            keys.push_back(std::move(line));
+        }
+    }
+    if (in.bad()) {
+        throw InvalidSetting("--layer-encryption-keys-file '" + path +
+                             "' cannot be read: " + std::strerror(errno));
+    }
+    if (keys.empty()) {
+        throw InvalidSetting("--layer-encryption-keys-file '" + path +
+                             "' holds no key: write one key per line (the first encrypts, "
+                             "all decrypt), e.g. Django's SECRET_KEY");
+    }
+    return keys;
+}
+
 } // namespace
 
 LayerSettings Settings::layer_settings() const {
@@ -226,6 +276,7 @@ Settings Settings::from_args(int argc, char** argv, std::vector<Flag>* extra) {
     Settings s;
     std::string policy = "close";
     std::vector<std::string> channel_capacity;
+    std::string keys_file;
     // Numbers are read as text and checked here: Boost.ProgramOptions reads "-1" into an
     // unsigned as 4294967295.
     std::vector<std::string> numbers;
@@ -256,7 +307,10 @@ Settings Settings::from_args(int argc, char** argv, std::vector<Flag>* extra) {
         "the Redis layer's key prefix (channels_redis' prefix)")(
         "layer-channel-capacity", po::value(&channel_capacity)->composing(),
         "GLOB=N: channels whose name matches GLOB (*, ?, [...]) hold N messages instead of "
-        "--layer-capacity; repeat it, the first match wins (Channels' channel_capacity)");
+        "--layer-capacity; repeat it, the first match wins (Channels' channel_capacity)")(
+        "layer-encryption-keys-file", po::value(&keys_file),
+        "a file of keys that encrypt the Redis layer's messages (channels_redis' "
+        "symmetric_encryption_keys): one per line, the first encrypts, all decrypt");
     if (extra != nullptr) {
         for (auto& flag : *extra) {
             opts.add_options()(flag.name.c_str(),
@@ -290,6 +344,9 @@ Settings Settings::from_args(int argc, char** argv, std::vector<Flag>* extra) {
         }
         for (auto const& item : channel_capacity) {
             s.layer_channel_capacity.push_back(parse_channel_capacity(item));
+        }
+        if (vm.count("layer-encryption-keys-file") != 0U) {
+            s.layer_encryption_keys = read_keys_file(keys_file);
         }
         if (policy != "close" && policy != "drop") {
             throw po::error("--overflow must be 'close' or 'drop', not '" + policy + "'");

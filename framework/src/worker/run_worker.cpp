@@ -34,7 +34,8 @@ int run_worker(Application app, std::vector<std::string> channels, Settings sett
     std::shared_ptr<ChannelLayer> layer = settings.channel_layer;
     try {
         if (!layer) {
-            layer = make_channel_layer(settings.layer, settings.layer_settings(), settings.layer_prefix);
+            layer = make_channel_layer(settings.layer, settings.layer_settings(),
+                                       settings.layer_prefix, settings.layer_encryption_keys);
         }
     } catch (std::exception const& e) {
         std::cerr << "canal: " << e.what() << "\n";
