@@ -128,14 +128,15 @@ BOOST_AUTO_TEST_CASE(tampered_tokens_are_refused) {
     auto const f = Fernet::from_channels_redis_key(vectors[1].secret);
     std::string const token = vectors[1].token;
     std::string const why = "signature does not match";
-    refused([&] { (void)f.decrypt(tampered(token, 5)); }, why);   // timestamp
-    refused([&] { (void)f.decrypt(tampered(token, 12)); }, why);  // IV
-    refused([&] { (void)f.decrypt(tampered(token, 30)); }, why);  // ciphertext
-    refused([&] { (void)f.decrypt(tampered(token, -1)); }, why);  // HMAC
+    refused([&] { (void)f.decrypt(tampered(token, 5)); }, why);  // timestamp
+    refused([&] { (void)f.decrypt(tampered(token, 12)); }, why); // IV
+    refused([&] { (void)f.decrypt(tampered(token, 30)); }, why); // ciphertext
+    refused([&] { (void)f.decrypt(tampered(token, -1)); }, why); // HMAC
     refused([&] { (void)f.decrypt(tampered(token, 0)); }, "version byte 0x80");
     // A valid token of another message with this one's HMAC.
     auto const other = *urlsafe_b64decode(f.encrypt("hello, channelz"));
-    auto spliced = other.substr(0, other.size() - 32) + urlsafe_b64decode(token)->substr(other.size() - 32);
+    auto spliced =
+        other.substr(0, other.size() - 32) + urlsafe_b64decode(token)->substr(other.size() - 32);
     refused([&] { (void)f.decrypt(urlsafe_b64encode(spliced)); }, why);
 }
 
