@@ -14,6 +14,8 @@
 
 #include <chrono>
 #include <cstdlib>
+#include <filesystem>
+#include <fstream>
 #include <functional>
 #include <utility>
 #include <string>
@@ -273,6 +275,77 @@ BOOST_AUTO_TEST_CASE(proxy_flags_are_read_and_bad_ones_refused) {
         BOOST_TEST(root_status == 2, root_output);
         BOOST_TEST(root_output.find("--root-path") != std::string::npos, root_output);
     }
+}
+
+BOOST_AUTO_TEST_CASE(the_layer_encryption_keys_come_from_a_file) {
+    auto const dir =
+        std::filesystem::temp_directory_path() / ("canal-keys-" + std::to_string(::getpid()));
+    std::filesystem::create_directories(dir);
+    auto const write = [&](std::string const& name, std::string const& text) {
+        auto const path = (dir / name).string();
+        std::ofstream(path, std::ios::binary) << text;
+        return path;
+    };
+    auto const keys = write("keys", "\nnew secret\r\n\n  \nold # secret\n");
+    std::vector<std::string> args{"canal", "--layer", "redis://127.0.0.1:1",
+                                  "--layer-encryption-keys-file", keys};
+    std::vector<char*> argv;
+    for (auto& a : args) {
+        argv.push_back(a.data());
+    }
+    auto const s = canal::Settings::from_args(static_cast<int>(argv.size()), argv.data());
+    std::vector<std::string> const expected{"new secret", "old # secret"};
+    BOOST_TEST(s.layer_encryption_keys == expected, boost::test_tools::per_element());
+    BOOST_TEST(canal::Settings{}.layer_encryption_keys.empty());
+
+    // Unreadable, empty, a directory, or without a Redis layer: status 2 and why.
+    struct Case {
+        std::vector<std::string> args;
+        std::string expected;
+    };
+    auto const missing = (dir / "missing").string();
+    auto const blank = write("blank", "\n  \n\r\n");
+    auto const empty = write("empty", "");
+    std::vector<Case> const cases{
+        {{"--layer-encryption-keys-file", missing, "--layer", "redis://127.0.0.1:1"},
+         "--layer-encryption-keys-file '" + missing +
+             "' cannot be read: No such file or directory"},
+        {{"--layer-encryption-keys-file", blank, "--layer", "redis://127.0.0.1:1"},
+         "--layer-encryption-keys-file '" + blank + "' holds no key"},
+        {{"--layer-encryption-keys-file", empty, "--layer", "redis://127.0.0.1:1"},
+         "--layer-encryption-keys-file '" + empty + "' holds no key"},
+        {{"--layer-encryption-keys-file", dir.string(), "--layer", "redis://127.0.0.1:1"},
+         "--layer-encryption-keys-file '" + dir.string() + "' is a directory"},
+        {{"--layer-encryption-keys-file", keys},
+         "(--layer-encryption-keys-file) encrypt the Redis layer's messages: give --layer"},
+        {{"--layer-encryption-keys-file"}, "--layer-encryption-keys-file"},
+    };
+    for (auto const& c : cases) {
+        auto args2 = c.args;
+        args2.insert(args2.end(), {"--port", "0"}); // should the check ever let it start
+        auto const [status, output] = run_chat(args2);
+        BOOST_TEST(status == 2, c.expected << ": exit " << status << ": " << output);
+        BOOST_TEST(output.find(c.expected) != std::string::npos,
+                   "expected '" << c.expected << "' in: " << output);
+    }
+    std::filesystem::remove_all(dir);
+
+    BOOST_TEST(invalid([](auto& x) {
+                   x.layer = {"redis://127.0.0.1:1"};
+                   x.layer_encryption_keys = {"k", ""};
+               }).find("empty key") != std::string::npos);
+    BOOST_TEST(invalid([](auto& x) {
+                   x.layer_encryption_keys = {"k"};
+               }).find("Settings::layer_encryption_keys") == 0U);
+    BOOST_TEST(invalid([](auto& x) {
+                   x.layer = {"redis://127.0.0.1:1"};
+                   x.layer_encryption_keys = {"k"};
+               }) == "");
+    // make_channel_layer() refuses keys for the in-memory layer too.
+    std::vector<std::string> const memory{"memory"};
+    std::vector<std::string> const one_key{"k"};
+    BOOST_CHECK_THROW(canal::make_channel_layer(memory, {}, "asgi", one_key),
+                      std::invalid_argument);
 }
 
 BOOST_AUTO_TEST_CASE(help_shows_the_ranges) {

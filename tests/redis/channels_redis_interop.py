@@ -70,10 +70,10 @@ def start_redis(port=None):
     raise RuntimeError(f"redis-server did not answer PING on port {port}")
 
 
-def start_chat(exe, redis_port, style, logs):
+def start_chat(exe, redis_port, style, logs, extra=()):
     proc = subprocess.Popen(
         [exe, "--host", "127.0.0.1", "--port", "0", "--consumer", style,
-         "--layer", f"redis://127.0.0.1:{redis_port}"],
+         "--layer", f"redis://127.0.0.1:{redis_port}", *extra],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     # A thread keeps reading its output (a full pipe would block the server) and notes
     # the port from "canal: listening on http://127.0.0.1:PORT/".

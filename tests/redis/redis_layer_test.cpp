@@ -617,4 +617,108 @@ BOOST_AUTO_TEST_CASE(a_malformed_payload_is_skipped_and_counted) {
     BOOST_TEST(layer.stats().malformed == 1u);
 }
 
+BOOST_AUTO_TEST_CASE(encryption_keys_are_checked) {
+    auto s = settings_for({"redis://127.0.0.1:1"});
+    s.symmetric_encryption_keys = {"good", ""};
+    BOOST_CHECK_THROW(RedisChannelLayer{s}, std::invalid_argument);
+}
+
+BOOST_AUTO_TEST_CASE(encrypted_layers_exchange_messages_and_redis_holds_no_plaintext) {
+    RedisProcess server;
+    auto s = settings_for({server.url()});
+    s.symmetric_encryption_keys = {"django-insecure-secret"};
+    RedisChannelLayer a(s);
+    RedisChannelLayer b(s);
+    a.wait_connected();
+    b.wait_connected();
+    Client raw(canal::redis::Url::parse(server.url()));
+    run_sync(raw.connect());
+    // What a named channel holds in Redis: 12 random bytes, then a Fernet token.
+    run_sync(a.send("jobs", numbered("job.secret-plaintext", 1)));
+    auto const stored =
+        run_sync(raw.command(Command{"ZRANGE", "asgi" + std::string("jobs"), "0", "-1"}));
+    BOOST_REQUIRE_EQUAL(stored.elements.size(), 1u);
+    auto const& payload = stored.elements[0].str;
+    BOOST_TEST(payload.substr(12, 6) == "gAAAAA");
+    BOOST_TEST(payload.find("secret-plaintext") == std::string::npos);
+    BOOST_TEST(run_sync(b.receive("jobs")).at("n").as_int64() == 1);
+
+    run_async([&]() -> awaitable<void> {
+        auto const in_a = co_await a.new_channel();
+        auto const in_a2 = co_await a.new_channel();
+        auto const in_b = co_await b.new_channel();
+        co_await a.send(in_b, numbered("a.to.b", 2));
+        BOOST_TEST((co_await b.receive(in_b)).at("n").as_int64() == 2);
+        // group_send on one Redis takes the general path: one encrypted payload per key.
+        co_await a.group_add("room", in_a);
+        co_await a.group_add("room", in_a2);
+        co_await b.group_add("room", in_b);
+        co_await b.group_send("room", numbered("chat.message", 3));
+        co_await a.group_send("room", numbered("chat.message", 4));
+        for (int n : {3, 4}) {
+            BOOST_TEST((co_await a.receive(in_a)).at("n").as_int64() == n);
+            BOOST_TEST((co_await a.receive(in_a2)).at("n").as_int64() == n);
+            BOOST_TEST((co_await b.receive(in_b)).at("n").as_int64() == n);
+        }
+    });
+    BOOST_TEST(a.stats().undecryptable == 0u);
+    BOOST_TEST(b.stats().undecryptable == 0u);
+    BOOST_TEST(a.stats().received == 2u); // one per group message: its two channels share a key
+}
+
+BOOST_AUTO_TEST_CASE(a_message_the_keys_cannot_decrypt_is_dropped_and_counted) {
+    RedisProcess server;
+    auto s = settings_for({server.url()});
+    s.symmetric_encryption_keys = {"right"};
+    RedisChannelLayer receiver(s);
+    RedisChannelLayer right(s);
+    s.symmetric_encryption_keys = {"wrong"};
+    RedisChannelLayer wrong(s);
+    s.symmetric_encryption_keys.clear();
+    RedisChannelLayer plain(s);
+    receiver.wait_connected();
+    auto const channel = run_sync(receiver.new_channel());
+    run_sync(receiver.group_add("room", channel));
+    // Process-specific channel (the receive loop) and group: the wrong key and no key at
+    // all are dropped; the receive loop goes on with the next message.
+    run_sync(wrong.send(channel, numbered("wrong key", 1)));
+    run_sync(plain.send(channel, numbered("no key", 2)));
+    run_sync(wrong.group_send("room", numbered("wrong key", 3)));
+    run_sync(right.group_send("room", numbered("right key", 4)));
+    BOOST_TEST(run_sync(receiver.receive(channel)).at("n").as_int64() == 4);
+    BOOST_TEST(receiver.stats().undecryptable == 3u);
+    BOOST_TEST(receiver.stats().malformed == 0u);
+    // A named channel (popped by receive() itself).
+    run_sync(wrong.send("jobs", numbered("wrong key", 5)));
+    run_sync(right.send("jobs", numbered("right key", 6)));
+    BOOST_TEST(run_sync(receiver.receive("jobs")).at("n").as_int64() == 6);
+    BOOST_TEST(receiver.stats().undecryptable == 4u);
+    // And the other way: a layer without keys cannot read encrypted messages.
+    auto const plain_channel = run_sync(plain.new_channel());
+    run_sync(right.send(plain_channel, numbered("encrypted", 7)));
+    run_sync(plain.send(plain_channel, numbered("plain", 8)));
+    BOOST_TEST(run_sync(plain.receive(plain_channel)).at("n").as_int64() == 8);
+    BOOST_TEST(plain.stats().malformed == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(rotated_keys_decrypt_old_messages_and_encrypt_with_the_new_key) {
+    RedisProcess server;
+    auto s = settings_for({server.url()});
+    s.symmetric_encryption_keys = {"new", "old"};
+    RedisChannelLayer rotated(s);
+    s.symmetric_encryption_keys = {"old"};
+    RedisChannelLayer old_only(s);
+    rotated.wait_connected();
+    old_only.wait_connected();
+    auto const in_rotated = run_sync(rotated.new_channel());
+    auto const in_old = run_sync(old_only.new_channel());
+    run_sync(old_only.send(in_rotated, numbered("old key", 1)));
+    BOOST_TEST(run_sync(rotated.receive(in_rotated)).at("n").as_int64() == 1);
+    run_sync(rotated.send(in_old, numbered("new key", 2)));
+    run_sync(old_only.send(in_old, numbered("old key", 3)));
+    BOOST_TEST(run_sync(old_only.receive(in_old)).at("n").as_int64() == 3);
+    BOOST_TEST(old_only.stats().undecryptable == 1u);
+    BOOST_TEST(rotated.stats().undecryptable == 0u);
+}
+
 BOOST_AUTO_TEST_SUITE_END()

@@ -528,9 +528,10 @@ private:
         auto& queue = it->second;
         if (queue.overflowed) {
             senders = std::move(queue.space_waiters);
-            channels_.erase(it);
+            auto const capacity = capacity_of(queue, channel);
+            channels_.erase(it); // `queue` is gone from here on
             throw ChannelOverflow("channel '" + channel + "' missed messages: it stayed full (" +
-                                  std::to_string(capacity_of(queue, channel)) + " messages) for " +
+                                  std::to_string(capacity) + " messages) for " +
                                   std::to_string(settings.backpressure_timeout.count()) +
                                   " ms, so a message for it could not be queued");
         }

@@ -9,14 +9,20 @@
 namespace canal {
 
 std::shared_ptr<ChannelLayer> make_channel_layer(std::vector<std::string> const& urls,
-                                                 LayerSettings settings, std::string prefix) {
+                                                 LayerSettings settings, std::string prefix,
+                                                 std::vector<std::string> encryption_keys) {
     if (urls.empty() || (urls.size() == 1 && urls.front() == "memory")) {
+        if (!encryption_keys.empty()) {
+            throw std::invalid_argument("encryption keys are for the Redis layer: give "
+                                        "redis://HOST:PORT URLs, not 'memory'");
+        }
         return std::make_shared<InMemoryChannelLayer>(settings);
     }
     RedisLayerSettings redis;
     static_cast<LayerSettings&>(redis) = settings;
     redis.hosts.clear();
     redis.prefix = std::move(prefix);
+    redis.symmetric_encryption_keys = std::move(encryption_keys);
     for (auto const& url : urls) {
         if (!url.starts_with("redis://") && !url.starts_with("rediss://")) {
             throw std::invalid_argument("--layer '" + url +

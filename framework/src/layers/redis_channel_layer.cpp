@@ -3,6 +3,7 @@
 
 #include "detail/crypto.hpp"
 #include "detail/log.hpp"
+#include "layers/fernet.hpp"
 #include "layers/local_channels.hpp"
 #include "layers/redis_wire.hpp"
 
@@ -183,6 +184,12 @@ RedisLayerSettings checked(RedisLayerSettings s) {
                                     "' is invalid: 1 to 40 characters, no spaces or glob "
                                     "characters");
     }
+    for (auto const& key : s.symmetric_encryption_keys) {
+        if (key.empty()) {
+            throw std::invalid_argument("RedisLayerSettings::symmetric_encryption_keys holds an "
+                                        "empty key: give secret text, e.g. Django's SECRET_KEY");
+        }
+    }
     return s;
 }
 
@@ -194,9 +201,10 @@ namespace detail {
 struct RedisLayerState : std::enable_shared_from_this<RedisLayerState> {
     RedisLayerState(net::any_io_executor executor, RedisLayerSettings s)
         : settings(checked(std::move(s))), capacities(settings.channel_capacity, settings.capacity),
-          ex(std::move(executor)), local(make_local_channels(settings)),
-          rng(std::random_device{}()), send_script(send_lua), group_send_script(group_send_lua),
-          group_send_one_trip_script(group_send_one_trip_lua), flush_script(flush_lua) {
+          crypter(make_crypter(settings)), ex(std::move(executor)),
+          local(make_local_channels(settings)), rng(std::random_device{}()), send_script(send_lua),
+          group_send_script(group_send_lua), group_send_one_trip_script(group_send_one_trip_lua),
+          flush_script(flush_lua) {
         redis::ClientOptions options;
         options.connect_timeout = settings.connect_timeout;
         options.command_timeout = settings.command_timeout;
@@ -218,6 +226,8 @@ struct RedisLayerState : std::enable_shared_from_this<RedisLayerState> {
 
     RedisLayerSettings const settings;
     CapacityTable const capacities;
+    // symmetric_encryption_keys, when there are any.
+    std::optional<MultiFernet> const crypter;
     net::any_io_executor ex;
     std::shared_ptr<InMemoryLayerState> local;
 
@@ -248,6 +258,51 @@ struct RedisLayerState : std::enable_shared_from_this<RedisLayerState> {
     std::atomic<std::uint64_t> overflow_reports{0};
     std::atomic<std::uint64_t> received{0};
     std::atomic<std::uint64_t> malformed{0};
+    std::atomic<std::uint64_t> undecryptable{0};
+
+    static std::optional<MultiFernet> make_crypter(RedisLayerSettings const& s) {
+        if (s.symmetric_encryption_keys.empty()) {
+            return std::nullopt;
+        }
+        return MultiFernet::from_channels_redis_keys(s.symmetric_encryption_keys);
+    }
+
+    // A message as stored in Redis: channels_redis' serialize(), random prefix then the
+    // msgpack map, encrypted when there are keys (the prefix stays in the clear).
+    std::string make_payload(boost::json::object const& message, AsgiChannel to) {
+        auto payload = encode_payload(message, to, rng);
+        if (!crypter) {
+            return payload;
+        }
+        constexpr std::size_t prefix_size = 12;
+        auto const body = std::string_view(payload).substr(prefix_size);
+        return payload.substr(0, prefix_size) + crypter->encrypt(body);
+    }
+
+    // channels_redis' deserialize() up to the msgpack: decrypts (with its ttl, expiry + 10 s)
+    // when there are keys. Returns nothing, logged and counted, when the keys cannot.
+    std::optional<std::string> open_payload(std::string const& payload, std::string_view key) {
+        if (!crypter) {
+            return payload;
+        }
+        constexpr std::size_t prefix_size = 12;
+        auto const ttl = std::chrono::duration_cast<std::chrono::seconds>(settings.expiry) +
+                         std::chrono::seconds(10);
+        try {
+            auto const body =
+                std::string_view(payload).substr(std::min(prefix_size, payload.size()));
+            return payload.substr(0, prefix_size) + crypter->decrypt(body, ttl);
+        } catch (InvalidToken const& e) {
+            auto const n = undecryptable.fetch_add(1, std::memory_order_relaxed) + 1;
+            if (n <= 10 || n % 1000 == 0) {
+                detail::log_warning(
+                    "redis layer: dropped a message in Redis key '" + std::string(key) +
+                    "' that symmetric_encryption_keys cannot decrypt: " + e.what() + " (" +
+                    std::to_string(n) + " so far; do both sides use the same keys?)");
+            }
+            return std::nullopt;
+        }
+    }
 
     [[nodiscard]] std::size_t shards() const { return urls.size(); }
 
@@ -368,7 +423,7 @@ struct RedisLayerState : std::enable_shared_from_this<RedisLayerState> {
         if (specific) {
             to.single = channel;
         }
-        auto payload = encode_payload(message.object(), to, self->rng);
+        auto payload = self->make_payload(message.object(), to);
         auto const now = now_seconds();
         auto const expiry = whole_seconds(self->settings.expiry);
         auto const capacity = self->capacities.capacity(channel);
@@ -433,7 +488,9 @@ struct RedisLayerState : std::enable_shared_from_this<RedisLayerState> {
 
     static awaitable<void> group_send_op(std::shared_ptr<RedisLayerState> self, std::string group,
                                          Message message) {
-        if (self->shards() == 1 && self->settings.channel_capacity.empty()) {
+        // The one-trip script appends each key's channel list to a shared msgpack head: an
+        // encrypted payload must be built whole here, one per key, as channels_redis does.
+        if (self->shards() == 1 && self->settings.channel_capacity.empty() && !self->crypter) {
             co_await group_send_one_trip(self, std::move(group), std::move(message));
             co_return;
         }
@@ -503,7 +560,7 @@ struct RedisLayerState : std::enable_shared_from_this<RedisLayerState> {
                 keys.push_back(buckets[i].key);
                 AsgiChannel to;
                 to.list = &buckets[i].channels;
-                args.push_back(encode_payload(message.object(), to, self->rng));
+                args.push_back(self->make_payload(message.object(), to));
             }
             for (auto i : mine) {
                 args.push_back(std::to_string(buckets[i].capacity));
@@ -752,11 +809,13 @@ struct RedisLayerState : std::enable_shared_from_this<RedisLayerState> {
             if (reply.kind != Reply::Kind::array || reply.elements.size() < 3) {
                 continue;
             }
-            co_await self->deliver(reply.elements[1].str);
+            co_await self->deliver(reply.elements[1].str, reply.elements[0].str);
             // Drain what else is queued without blocking, in one round trip per batch.
             for (;;) {
                 std::vector<Command> drain;
-                for (auto const& key : self->local_keys[shard]) {
+                // new_channel() may add keys while the pipeline runs: name the ones asked.
+                auto const asked = self->local_keys[shard];
+                for (auto const& key : asked) {
                     Command zpop{"ZPOPMIN", key, "64"};
                     drain.push_back(std::move(zpop));
                 }
@@ -768,9 +827,10 @@ struct RedisLayerState : std::enable_shared_from_this<RedisLayerState> {
                     break;
                 }
                 std::size_t got = 0;
-                for (auto const& batch : batches) {
+                for (std::size_t b = 0; b < batches.size() && b < asked.size(); ++b) {
+                    auto const& batch = batches[b];
                     for (std::size_t i = 0; i + 1 < batch.elements.size(); i += 2) {
-                        co_await self->deliver(batch.elements[i].str);
+                        co_await self->deliver(batch.elements[i].str, asked[b]);
                         ++got;
                     }
                 }
@@ -791,10 +851,14 @@ struct RedisLayerState : std::enable_shared_from_this<RedisLayerState> {
     // Hands a message from Redis to its local channels; the full ones are returned, and the
     // receive loop waits for their room before it pops more (so Redis holds the backlog and
     // the senders' group_send feels it), up to backpressure_timeout.
-    std::optional<Blocked> dispatch(std::string const& payload) {
+    std::optional<Blocked> dispatch(std::string const& payload, std::string const& key) {
+        auto const opened = open_payload(payload, key);
+        if (!opened) {
+            return std::nullopt;
+        }
         DecodedPayload decoded;
         try {
-            decoded = decode_payload(payload);
+            decoded = decode_payload(*opened);
         } catch (std::exception const& e) {
             if (malformed.fetch_add(1, std::memory_order_relaxed) < 10) {
                 detail::log_warning(std::string("redis layer: skipped a message: ") + e.what());
@@ -815,8 +879,8 @@ struct RedisLayerState : std::enable_shared_from_this<RedisLayerState> {
         return blocked;
     }
 
-    awaitable<void> deliver(std::string const& payload) {
-        auto blocked = dispatch(payload);
+    awaitable<void> deliver(std::string const& payload, std::string const& key) {
+        auto blocked = dispatch(payload, key);
         if (blocked) {
             co_await offer_local_waiting(local, std::move(blocked->channels),
                                          std::move(blocked->message));
@@ -839,8 +903,12 @@ struct RedisLayerState : std::enable_shared_from_this<RedisLayerState> {
             Command pop{"BZPOPMIN", key, seconds};
             auto reply = co_await client.command(std::move(pop), poll);
             if (reply.kind == Reply::Kind::array && reply.elements.size() >= 3) {
-                auto decoded = decode_payload(reply.elements[1].str);
-                co_return Message(std::move(decoded.message));
+                auto const opened = self->open_payload(reply.elements[1].str, key);
+                if (opened) {
+                    auto decoded = decode_payload(*opened);
+                    co_return Message(std::move(decoded.message));
+                }
+                // Not decryptable: dropped, logged and counted; wait for the next one.
             }
             if (cancellation.cancelled() != net::cancellation_type::none || self->stopping) {
                 throw boost::system::system_error(net::error::operation_aborted);
@@ -1044,6 +1112,7 @@ RedisLayerStats RedisChannelLayer::stats() const noexcept {
     out.dropped_local_full = detail::local_dropped(*s.local);
     out.received = s.received.load(std::memory_order_relaxed);
     out.malformed = s.malformed.load(std::memory_order_relaxed);
+    out.undecryptable = s.undecryptable.load(std::memory_order_relaxed);
     return out;
 }
 

@@ -9,7 +9,8 @@ namespace canal::detail {
 void build_channel_layers(Settings& settings) {
     if (!settings.channel_layer) {
         settings.channel_layer =
-            make_channel_layer(settings.layer, settings.layer_settings(), settings.layer_prefix);
+            make_channel_layer(settings.layer, settings.layer_settings(), settings.layer_prefix,
+                               settings.layer_encryption_keys);
     }
     for (auto const& [alias, urls] : settings.layer_aliases) {
         if (settings.channel_layers.contains(alias)) {
@@ -17,7 +18,8 @@ void build_channel_layers(Settings& settings) {
         }
         try {
             settings.channel_layers[alias] =
-                make_channel_layer(urls, settings.layer_settings(), settings.layer_prefix);
+                make_channel_layer(urls, settings.layer_settings(), settings.layer_prefix,
+                                   settings.layer_encryption_keys);
         } catch (std::exception const& e) {
             throw Error("layer alias '" + alias + "': " + e.what());
         }

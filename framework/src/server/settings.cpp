@@ -11,9 +11,13 @@
 #include <algorithm>
 #include <array>
 #include <cctype>
+#include <cerrno>
 #include <charconv>
 #include <cstdint>
 #include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <optional>
 #include <string>
@@ -223,6 +227,18 @@ void Settings::validate() const {
             }
         }
     }
+    if (std::any_of(layer_encryption_keys.begin(), layer_encryption_keys.end(),
+                    [](std::string const& key) { return key.empty(); })) {
+        throw InvalidSetting("Settings::layer_encryption_keys holds an empty key: give secret "
+                             "text, e.g. Django's SECRET_KEY");
+    }
+    bool const memory_layer = layer.empty() || (layer.size() == 1 && layer.front() == "memory");
+    if (!layer_encryption_keys.empty() && memory_layer && !channel_layer) {
+        throw InvalidSetting("Settings::layer_encryption_keys (--layer-encryption-keys-file) "
+                             "encrypt the Redis layer's messages: give --layer "
+                             "redis://HOST:PORT too (the in-memory layer stores nothing "
+                             "outside the process)");
+    }
 }
 
 namespace {
@@ -267,6 +283,40 @@ std::pair<std::string, std::vector<std::string>> parse_layer_alias(std::string c
     return {item.substr(0, eq), std::move(urls)};
 }
 
+// The keys of --layer-encryption-keys-file: one per line, blank lines ignored.
+std::vector<std::string> read_keys_file(std::string const& path) {
+    std::error_code ec;
+    if (std::filesystem::is_directory(path, ec)) {
+        throw InvalidSetting("--layer-encryption-keys-file '" + path +
+                             "' is a directory: give a file with one key per line");
+    }
+    std::ifstream in(path, std::ios::binary);
+    if (!in) {
+        throw InvalidSetting("--layer-encryption-keys-file '" + path +
+                             "' cannot be read: " + std::strerror(errno));
+    }
+    std::vector<std::string> keys;
+    std::string line;
+    while (std::getline(in, line)) {
+        if (!line.empty() && line.back() == '\r') {
+            line.pop_back(); // a file written on Windows
+        }
+        if (line.find_first_not_of(" \t") != std::string::npos) {
+            keys.push_back(std::move(line));
+        }
+    }
+    if (in.bad()) {
+        throw InvalidSetting("--layer-encryption-keys-file '" + path +
+                             "' cannot be read: " + std::strerror(errno));
+    }
+    if (keys.empty()) {
+        throw InvalidSetting("--layer-encryption-keys-file '" + path +
+                             "' holds no key: write one key per line (the first encrypts, "
+                             "all decrypt), e.g. Django's SECRET_KEY");
+    }
+    return keys;
+}
+
 } // namespace
 
 LayerSettings Settings::layer_settings() const {
@@ -284,6 +334,7 @@ Settings Settings::from_args(int argc, char** argv, std::vector<Flag>* extra) {
     std::vector<std::string> channel_capacity;
     std::vector<std::string> aliases;
     std::vector<std::string> trusted;
+    std::string keys_file;
     // Numbers are read as text and checked here: Boost.ProgramOptions reads "-1" into an
     // unsigned as 4294967295.
     std::vector<std::string> numbers;
@@ -326,7 +377,10 @@ Settings Settings::from_args(int argc, char** argv, std::vector<Flag>* extra) {
         "--layer-capacity; repeat it, the first match wins (Channels' channel_capacity)")(
         "layer-alias", po::value(&aliases)->composing(),
         "ALIAS=URL[,URL...]: another, named channel layer (memory or redis:// URLs) for "
-        "consumers with that channel_layer_alias; repeat for more");
+        "consumers with that channel_layer_alias; repeat for more")(
+        "layer-encryption-keys-file", po::value(&keys_file),
+        "a file of keys that encrypt the Redis layer's messages (channels_redis' "
+        "symmetric_encryption_keys): one per line, the first encrypts, all decrypt");
     if (extra != nullptr) {
         for (auto& flag : *extra) {
             opts.add_options()(flag.name.c_str(),
@@ -377,6 +431,9 @@ Settings Settings::from_args(int argc, char** argv, std::vector<Flag>* extra) {
         }
         for (auto const& item : channel_capacity) {
             s.layer_channel_capacity.push_back(parse_channel_capacity(item));
+        }
+        if (vm.count("layer-encryption-keys-file") != 0U) {
+            s.layer_encryption_keys = read_keys_file(keys_file);
         }
         if (policy != "close" && policy != "drop") {
             throw po::error("--overflow must be 'close' or 'drop', not '" + policy + "'");

@@ -35,6 +35,18 @@ struct RedisLayerSettings : LayerSettings {
     std::chrono::milliseconds command_timeout = std::chrono::seconds(15);
     /** How long one blocking pop (BZPOPMIN) waits before it is issued again. */
     std::chrono::milliseconds receive_poll = std::chrono::seconds(1);
+    /**
+     * channels_redis' `symmetric_encryption_keys`: when not empty, every message the layer
+     * writes to Redis is encrypted (Fernet, AES-128-CBC + HMAC-SHA256) with a key derived
+     * from the first of these, and every message it reads is decrypted with whichever of
+     * them made it (put a new key first and keep the old ones until their messages have
+     * expired). Each key is any text, e.g. Django's `SECRET_KEY`: the same list as a Django
+     * project's `"symmetric_encryption_keys": [SECRET_KEY]` lets the two talk. A message
+     * that none of them decrypts, or older than `expiry` + 10 s, is dropped, logged with its
+     * Redis key and counted in RedisLayerStats::undecryptable. Empty (the default): no
+     * encryption. Keys must not be empty strings.
+     */
+    std::vector<std::string> symmetric_encryption_keys;
 };
 
 /** Counters of a RedisChannelLayer since it was built (observability, benchmarks). */
@@ -51,6 +63,11 @@ struct RedisLayerStats {
     std::uint64_t received = 0;
     /** Payloads from Redis that could not be decoded (logged, skipped). */
     std::uint64_t malformed = 0;
+    /**
+     * Payloads from Redis that symmetric_encryption_keys could not decrypt (another key,
+     * altered, not encrypted, or expired): logged with their Redis key, skipped.
+     */
+    std::uint64_t undecryptable = 0;
 };
 
 /**
@@ -79,8 +96,8 @@ public:
     /**
      * Validates the settings and starts connecting in the background.
      *
-     * @throws std::invalid_argument for a malformed URL, no hosts, a zero capacity or a
-     * prefix that is not a valid group name.
+     * @throws std::invalid_argument for a malformed URL, no hosts, a zero capacity, a
+     * prefix that is not a valid group name or an empty encryption key.
      */
     explicit RedisChannelLayer(RedisLayerSettings settings = {});
     /** Closes the connections; pending calls fail. */

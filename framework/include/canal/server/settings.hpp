@@ -143,6 +143,14 @@ struct Settings {
      * canal::run() builds, first match wins (LayerSettings::channel_capacity).
      */
     std::vector<std::pair<std::string, std::size_t>> layer_channel_capacity;
+    /**
+     * `--layer-encryption-keys-file FILE`: the Redis layer's encryption keys
+     * (RedisLayerSettings::symmetric_encryption_keys, channels_redis'
+     * `symmetric_encryption_keys`), read from FILE: one key per line, blank lines ignored,
+     * the first encrypts, all decrypt. Keys are never flag values (they would show in `ps`).
+     * Empty: no encryption. validate() refuses an empty key, and keys without a Redis layer.
+     */
+    std::vector<std::string> layer_encryption_keys;
     /** The layer's settings named by the `layer_*` fields above (other fields: defaults). */
     [[nodiscard]] LayerSettings layer_settings() const;
     /** Log each request and websocket connection to stderr. */
