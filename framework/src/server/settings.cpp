@@ -249,7 +249,8 @@ Settings Settings::from_args(int argc, char** argv, std::vector<Flag>* extra) {
         "access-log", po::bool_switch(&s.access_log), "log requests and connections")(
         "layer", po::value(&s.layer)->composing(),
         "channel layer: memory (the default), or redis://HOST[:PORT][/DB] with "
-        "[[USER]:PASSWORD@] before HOST if need be; repeat for shards. Without it, "
+        "[[USER]:PASSWORD@] before HOST if need be; repeat for shards; "
+        "redis+pubsub://... for Redis pub/sub (channels_redis.pubsub). Without it, "
         "the environment variable CANAL_LAYER (URLs separated by spaces or commas) keeps "
         "passwords out of the process list")(
         "layer-prefix", po::value(&s.layer_prefix)->default_value(s.layer_prefix),

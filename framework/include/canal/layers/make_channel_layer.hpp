@@ -12,7 +12,8 @@ namespace canal {
 /**
  * Builds the layer named by `urls`: empty or `{"memory"}` gives an InMemoryChannelLayer;
  * one or more `redis://host:port[/db]` URLs give a RedisChannelLayer sharded over them
- * (with `prefix`, and `settings`), connected before it is returned.
+ * (with `prefix`, and `settings`), connected before it is returned; one or more
+ * `redis+pubsub://host:port[/db]` URLs give a RedisPubSubChannelLayer likewise.
  *
  * @throws std::invalid_argument for a malformed value (e.g. `memory` mixed with URLs).
  * @throws canal::Error naming Redis and the address when a server cannot be reached.
