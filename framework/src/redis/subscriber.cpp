@@ -425,7 +425,8 @@ struct Subscriber::Impl : std::enable_shared_from_this<Subscriber::Impl> {
             delay = self->options.min_backoff;
             reported = false;
             if (self->ever_connected) {
-                canal::detail::log_info(self->name + ": subscriber reconnected; subscribing again to " +
+                canal::detail::log_info(self->name +
+                                        ": subscriber reconnected; subscribing again to " +
                                         std::to_string(self->wanted.size()) + " channel(s)");
             }
             self->ever_connected = true;
@@ -475,7 +476,8 @@ struct Subscriber::Impl : std::enable_shared_from_this<Subscriber::Impl> {
 };
 
 Subscriber::Subscriber(net::any_io_executor ex, Url url, ClientOptions options, Handler on_message)
-    : impl_(std::make_shared<Impl>(std::move(ex), std::move(url), options, std::move(on_message))) {}
+    : impl_(std::make_shared<Impl>(std::move(ex), std::move(url), options,
+                                   std::move(on_message))) {}
 
 Subscriber::~Subscriber() { close(); }
 
