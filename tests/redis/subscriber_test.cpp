@@ -23,6 +23,7 @@
 #include <vector>
 
 using namespace std::chrono_literals;
+using namespace std::string_literals;
 
 namespace {
 
@@ -132,7 +133,7 @@ BOOST_AUTO_TEST_CASE(push_arrays_are_parsed) {
                                   "*3\r\n$11\r\nunsubscribe\r\n$4\r\nroom\r\n:0\r\n"
                                   "*2\r\n$4\r\npong\r\n$0\r\n\r\n"
                                   "-ERR unknown command\r\n"
-                                  "*3\r\n$11\r\nunsubscribe\r\n$-1\r\n:0\r\n");
+                                  "*3\r\n$11\r\nunsubscribe\r\n$-1\r\n:0\r\n"s);
     BOOST_REQUIRE(pushes.size() == 6u);
     BOOST_TEST((pushes[0].kind == Push::Kind::subscribe));
     BOOST_TEST(pushes[0].channel == "room");

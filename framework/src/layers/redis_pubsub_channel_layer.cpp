@@ -62,6 +62,9 @@ std::string encode_plain(Message const& message, std::mt19937_64& rng) {
 }
 
 Message decode_plain(std::string const& payload) {
+    if (payload.empty()) {
+        throw Error("empty payload");
+    }
     std::string framed(core_prefix_size, '\0');
     framed += payload;
     return Message(std::move(detail::decode_payload(framed).message));
