@@ -253,8 +253,7 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(channel_capacity_patterns_bound_matching_channels,
 }
 
 // A member still full after backpressure_timeout misses the message, and it is counted.
-BOOST_AUTO_TEST_CASE_TEMPLATE(group_send_gives_up_a_member_full_too_long, Factory,
-                              StoringLayers) {
+BOOST_AUTO_TEST_CASE_TEMPLATE(group_send_gives_up_a_member_full_too_long, Factory, StoringLayers) {
     Factory factory;
     std::unique_ptr<ChannelLayer> layer =
         factory.make(LayerSettings{.capacity = 3, .backpressure_timeout = 200ms});
@@ -274,8 +273,7 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(group_send_gives_up_a_member_full_too_long, Factor
 }
 
 // A member that makes room while group_send waits gets the message, after its own ones.
-BOOST_AUTO_TEST_CASE_TEMPLATE(group_send_waits_for_room_in_a_full_member, Factory,
-                              StoringLayers) {
+BOOST_AUTO_TEST_CASE_TEMPLATE(group_send_waits_for_room_in_a_full_member, Factory, StoringLayers) {
     Factory factory;
     std::unique_ptr<ChannelLayer> layer =
         factory.make(LayerSettings{.capacity = 3, .backpressure_timeout = 5s});

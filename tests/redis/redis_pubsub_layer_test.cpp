@@ -81,11 +81,11 @@ long long publish(Client& raw, std::string channel, std::string payload) {
 // What a raw subscriber (canal's own Subscriber on a thread of its own) sees on Redis.
 struct RawSubscriber {
     explicit RawSubscriber(Url url) {
-        canal::redis::detail::Subscriber::Handler handler =
-            [this](std::string const& channel, std::string const& payload) {
-                std::lock_guard lock(mutex);
-                received.emplace_back(channel, payload);
-            };
+        canal::redis::detail::Subscriber::Handler handler = [this](std::string const& channel,
+                                                                   std::string const& payload) {
+            std::lock_guard lock(mutex);
+            received.emplace_back(channel, payload);
+        };
         subscriber.emplace(ctx.get_executor(), std::move(url), canal::redis::ClientOptions{},
                            std::move(handler));
         thread = std::thread([this] { ctx.run(); });

@@ -151,11 +151,11 @@ BOOST_AUTO_TEST_CASE(push_arrays_are_parsed) {
 }
 
 BOOST_AUTO_TEST_CASE(anything_else_is_a_protocol_error) {
-    for (std::string const wire : {"+OK\r\n", ":1\r\n", "$3\r\nabc\r\n", "*0\r\n",
-                                   "*2\r\n$7\r\nmessage\r\n$4\r\nroom\r\n",
-                                   "*3\r\n:1\r\n$4\r\nroom\r\n$1\r\nx\r\n",
-                                   "*3\r\n$9\r\nsubscribe\r\n$4\r\nroom\r\n$1\r\nx\r\n",
-                                   "*3\r\n$8\r\npmessage\r\n$1\r\n*\r\n$1\r\nx\r\n"}) {
+    for (std::string const wire :
+         {"+OK\r\n", ":1\r\n", "$3\r\nabc\r\n", "*0\r\n", "*2\r\n$7\r\nmessage\r\n$4\r\nroom\r\n",
+          "*3\r\n:1\r\n$4\r\nroom\r\n$1\r\nx\r\n",
+          "*3\r\n$9\r\nsubscribe\r\n$4\r\nroom\r\n$1\r\nx\r\n",
+          "*3\r\n$8\r\npmessage\r\n$1\r\n*\r\n$1\r\nx\r\n"}) {
         BOOST_CHECK_THROW(parse_push(reply_of(wire)), canal::Error);
     }
 }

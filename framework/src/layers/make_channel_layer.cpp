@@ -27,9 +27,9 @@ std::shared_ptr<ChannelLayer> make_channel_layer(std::vector<std::string> const&
         pubsub.prefix = std::move(prefix);
         for (auto const& url : urls) {
             if (!is_pubsub(url)) {
-                throw std::invalid_argument(
-                    "--layer '" + url + "' is invalid here: with redis+pubsub://HOST:PORT[/DB] "
-                    "URLs, every --layer is one (several = shards)");
+                throw std::invalid_argument("--layer '" + url +
+                                            "' is invalid here: with redis+pubsub://HOST:PORT[/DB] "
+                                            "URLs, every --layer is one (several = shards)");
             }
             pubsub.hosts.push_back("redis://" + url.substr(pubsub_scheme.size()));
         }

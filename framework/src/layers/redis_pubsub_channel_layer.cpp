@@ -149,12 +149,12 @@ struct PubSubLayerState : std::enable_shared_from_this<PubSubLayerState> {
         for (auto const& url : urls) {
             publishers.push_back(std::make_unique<redis::Client>(ex, url, options));
             std::weak_ptr<PubSubLayerState> weak = shared_from_this();
-            redis::detail::Subscriber::Handler handler =
-                [weak](std::string const& channel, std::string const& payload) {
-                    if (auto self = weak.lock()) {
-                        self->dispatch(channel, payload);
-                    }
-                };
+            redis::detail::Subscriber::Handler handler = [weak](std::string const& channel,
+                                                                std::string const& payload) {
+                if (auto self = weak.lock()) {
+                    self->dispatch(channel, payload);
+                }
+            };
             subscribers.push_back(
                 std::make_unique<redis::detail::Subscriber>(ex, url, options, std::move(handler)));
         }
@@ -315,8 +315,8 @@ struct PubSubLayerState : std::enable_shared_from_this<PubSubLayerState> {
         }
     }
 
-    static awaitable<void> group_send_op(std::shared_ptr<PubSubLayerState> self,
-                                         std::string group, Message message) {
+    static awaitable<void> group_send_op(std::shared_ptr<PubSubLayerState> self, std::string group,
+                                         Message message) {
         auto gc = self->group_channel(group);
         auto payload = encode_plain(message, self->rng);
         auto* c = co_await self->publisher(self->shard_of(gc));
@@ -354,8 +354,8 @@ namespace {
 // (the consumer is gone): what channels_redis does when a receive() is cancelled.
 class PubSubReceiver final : public ChannelReceiver {
 public:
-    PubSubReceiver(std::shared_ptr<ChannelReceiver> inner,
-                   std::weak_ptr<PubSubLayerState> state, std::string channel)
+    PubSubReceiver(std::shared_ptr<ChannelReceiver> inner, std::weak_ptr<PubSubLayerState> state,
+                   std::string channel)
         : inner_(std::move(inner)), state_(std::move(state)), channel_(std::move(channel)) {}
     PubSubReceiver(PubSubReceiver const&) = delete;
     PubSubReceiver& operator=(PubSubReceiver const&) = delete;
@@ -490,8 +490,8 @@ awaitable<std::string> RedisPubSubChannelLayer::new_channel(std::string prefix) 
 awaitable<void> RedisPubSubChannelLayer::group_add(std::string group, std::string channel) {
     ChannelLayer::require_valid_group_name(group);
     ChannelLayer::require_valid_channel_name(channel);
-    auto op = detail::PubSubLayerState::group_add_op(impl_->state, std::move(group),
-                                                     std::move(channel));
+    auto op =
+        detail::PubSubLayerState::group_add_op(impl_->state, std::move(group), std::move(channel));
     return on_layer(impl_->state->ex, std::move(op));
 }
 
@@ -505,8 +505,8 @@ awaitable<void> RedisPubSubChannelLayer::group_discard(std::string group, std::s
 
 awaitable<void> RedisPubSubChannelLayer::group_send(std::string group, Message message) {
     ChannelLayer::require_valid_group_name(group);
-    auto op = detail::PubSubLayerState::group_send_op(impl_->state, std::move(group),
-                                                      std::move(message));
+    auto op =
+        detail::PubSubLayerState::group_send_op(impl_->state, std::move(group), std::move(message));
     return on_layer(impl_->state->ex, std::move(op));
 }
 

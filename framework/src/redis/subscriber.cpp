@@ -354,8 +354,8 @@ struct Subscriber::Impl : std::enable_shared_from_this<Subscriber::Impl> {
                 try {
                     on_message(push.channel, push.payload);
                 } catch (std::exception const& e) {
-                    canal::detail::log_error(name + ": a pub/sub message handler failed: " +
-                                             e.what());
+                    canal::detail::log_error(name +
+                                             ": a pub/sub message handler failed: " + e.what());
                 }
             }
             break;
@@ -381,8 +381,8 @@ struct Subscriber::Impl : std::enable_shared_from_this<Subscriber::Impl> {
         case Push::Kind::pong:
             break;
         case Push::Kind::error:
-            canal::detail::log_warning(name + ": subscriber connection got an error: " +
-                                       push.payload);
+            canal::detail::log_warning(name +
+                                       ": subscriber connection got an error: " + push.payload);
             break;
         }
     }
@@ -476,8 +476,8 @@ struct Subscriber::Impl : std::enable_shared_from_this<Subscriber::Impl> {
 };
 
 Subscriber::Subscriber(net::any_io_executor ex, Url url, ClientOptions options, Handler on_message)
-    : impl_(std::make_shared<Impl>(std::move(ex), std::move(url), options,
-                                   std::move(on_message))) {}
+    : impl_(std::make_shared<Impl>(std::move(ex), std::move(url), options, std::move(on_message))) {
+}
 
 Subscriber::~Subscriber() { close(); }
 

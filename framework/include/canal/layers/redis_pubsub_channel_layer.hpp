@@ -96,9 +96,9 @@ public:
     awaitable<Message> receive(std::string channel) override;
     awaitable<std::optional<Message>> receive_until_cancelled(std::string channel) override;
     /** For channels of this process; unsubscribes the channel when the receiver stops. */
-    std::shared_ptr<detail::ChannelReceiver>
-    attach_receiver(std::string const& channel, net::any_io_executor ex,
-                    detail::MessageSink* sink) override;
+    std::shared_ptr<detail::ChannelReceiver> attach_receiver(std::string const& channel,
+                                                             net::any_io_executor ex,
+                                                             detail::MessageSink* sink) override;
     /** `prefix`, `".!"` and 32 random hex digits; subscribed before it is returned. */
     awaitable<std::string> new_channel(std::string prefix = "specific") override;
     /** Subscribes to the group's pub/sub channel (and to `channel`, if not yet). */
