@@ -17,6 +17,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_future.hpp>
+#include <boost/system/system_error.hpp>
 
 #include <atomic>
 #include <future>
@@ -449,6 +450,10 @@ awaitable<Message> RedisPubSubChannelLayer::receive(std::string channel) {
     if (!s->is_local(channel)) {
         auto op = detail::PubSubLayerState::ensure_local_op(s, channel);
         co_await on_layer(s->ex, std::move(op));
+        auto const cancellation = co_await net::this_coro::cancellation_state;
+        if (cancellation.cancelled() != net::cancellation_type::none) {
+            throw boost::system::system_error(net::error::operation_aborted);
+        }
     }
     co_return co_await detail::receive_local(s->local, std::move(channel));
 }
@@ -460,6 +465,11 @@ RedisPubSubChannelLayer::receive_until_cancelled(std::string channel) {
     if (!s->is_local(channel)) {
         auto op = detail::PubSubLayerState::ensure_local_op(s, channel);
         co_await on_layer(s->ex, std::move(op));
+        // Subscribing is not cancellable: a cancellation meanwhile ends the wait here.
+        auto const cancellation = co_await net::this_coro::cancellation_state;
+        if (cancellation.cancelled() != net::cancellation_type::none) {
+            co_return std::nullopt;
+        }
     }
     co_return co_await detail::receive_local_until_cancelled(s->local, std::move(channel));
 }
