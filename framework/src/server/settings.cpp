@@ -367,7 +367,8 @@ Settings Settings::from_args(int argc, char** argv, std::vector<Flag>* extra) {
         "layer", po::value(&s.layer)->composing(),
         "channel layer: memory (the default), or redis://HOST[:PORT][/DB] with "
         "[[USER]:PASSWORD@] before HOST if need be (rediss:// for TLS, "
-        "?ssl_ca_certs=FILE to check the server against); repeat for shards. Without it, "
+        "?ssl_ca_certs=FILE to check the server against); repeat for shards; "
+        "redis+pubsub://... for Redis pub/sub (channels_redis.pubsub). Without it, "
         "the environment variable CANAL_LAYER (URLs separated by spaces or commas) keeps "
         "passwords out of the process list")(
         "layer-prefix", po::value(&s.layer_prefix)->default_value(s.layer_prefix),

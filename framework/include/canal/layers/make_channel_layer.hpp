@@ -12,7 +12,8 @@ namespace canal {
 /**
  * Builds the layer named by `urls`: empty or `{"memory"}` gives an InMemoryChannelLayer;
  * one or more `redis://host:port[/db]` URLs give a RedisChannelLayer sharded over them
- * (with `prefix`, `settings` and `encryption_keys`), connected before it is returned.
+ * (with `prefix`, `settings` and `encryption_keys`), connected before it is returned; one or
+ * more `redis+pubsub://host:port[/db]` URLs give a RedisPubSubChannelLayer likewise.
  *
  * @param encryption_keys RedisLayerSettings::symmetric_encryption_keys (channels_redis'
  * `symmetric_encryption_keys`); empty: messages are not encrypted.
