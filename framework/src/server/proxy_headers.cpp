@@ -113,7 +113,8 @@ void apply_proxy_headers(Scope& scope, TrustedProxies const& trusted) {
         auto const address = ip::make_address(chosen, ec);
         if (!ec) {
             unsigned short port = 0;
-            auto const port_text = trim(joined(scope, "x-forwarded-port"));
+            auto const port_header = joined(scope, "x-forwarded-port");
+            auto const port_text = trim(port_header); // a view into port_header
             unsigned value = 0;
             auto [end, pec] =
                 std::from_chars(port_text.data(), port_text.data() + port_text.size(), value);
