@@ -190,7 +190,8 @@ BOOST_AUTO_TEST_CASE(frames_sent_with_the_upgrade_request_are_kept) {
 BOOST_AUTO_TEST_CASE(a_client_that_answers_pings_is_kept_and_a_silent_one_dropped) {
     auto probe = std::make_shared<ConnProbe>();
     auto settings = test_settings();
-    settings.idle_timeout = 600ms;
+    settings.ping_interval = 300ms;
+    settings.ping_timeout = 300ms;
     TestServer server{app(probe), settings};
     // One that answers its pings is still served after twice the timeout.
     auto answering = server.raw();

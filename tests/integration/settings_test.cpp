@@ -79,10 +79,12 @@ BOOST_AUTO_TEST_CASE(out_of_range_settings_name_the_setting_the_flag_and_the_ran
     BOOST_TEST(invalid([](auto& s) { s.max_connections_per_client = 1000001; }) ==
                "Settings::max_connections_per_client (--max-connections-per-client) must be in "
                "the range 0..1000000, not '1000001'");
-    BOOST_TEST(invalid([](auto& s) { s.idle_timeout = -1ms; }) ==
-               "Settings::idle_timeout must be in the range 1..86400000 ms, not '-1'");
+    BOOST_TEST(invalid([](auto& s) { s.ping_interval = -1ms; }) ==
+               "Settings::ping_interval (--ping-interval) must be in the range 1..86400000 ms, "
+               "not '-1'");
     BOOST_TEST(invalid([](auto& s) { s.handshake_timeout = 0ms; }) ==
-               "Settings::handshake_timeout must be in the range 1..3600000 ms, not '0'");
+               "Settings::handshake_timeout (--websocket-connect-timeout) must be in the range "
+               "1..3600000 ms, not '0'");
     BOOST_TEST(invalid([](auto& s) { s.max_body_size = 0; }) ==
                "Settings::max_body_size must be in the range 1..1073741824 bytes, not '0'");
     BOOST_TEST(invalid([](auto& s) { s.host.clear(); }).find("Settings::host (--host)") == 0U);

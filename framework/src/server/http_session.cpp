@@ -27,7 +27,7 @@ constexpr auto write_timeout = std::chrono::seconds(30);
 
 class HttpExchange : public std::enable_shared_from_this<HttpExchange> {
 public:
-    HttpExchange(Server::Impl& server, beast::tcp_stream& stream, beast::flat_buffer& buffer,
+    HttpExchange(Server::Impl& server, Stream& stream, beast::flat_buffer& buffer,
                  http::request_parser<http::empty_body>&& head)
         : server_(server), stream_(stream), buffer_(buffer), parser_(std::move(head)),
           changed_(stream.get_executor()) {
@@ -129,11 +129,11 @@ public:
         if (too_large_ && !headers_sent_) {
             // A chunked body that grew over the limit while the application read it.
             status = 413;
-            co_await refuse(stream_, status, "request body too large\n", false);
+            co_await refuse(stream_, server_.settings.server_name, status, "request body too large\n", false);
             keep_alive_ = false;
         } else if (!headers_sent_ && !client_gone_) {
             if (!failure.empty()) {
-                co_await refuse(stream_, status, std::move(failure), keep_alive_ && body_done_);
+                co_await refuse(stream_, server_.settings.server_name, status, std::move(failure), keep_alive_ && body_done_);
             } else {
                 co_await write_whole(std::string()); // a start without a body: an empty body
             }
@@ -154,7 +154,7 @@ public:
         finished_ = true;
         if (watching_) {
             boost::system::error_code ec;
-            stream_.socket().cancel(ec);
+            stream_.lowest().cancel(ec);
         }
         co_return keep_alive_ && body_done_ && !client_gone_ && (response_done_ || !failure.empty());
     }
@@ -206,7 +206,7 @@ private:
             return;
         }
         watching_ = true;
-        stream_.socket().async_wait(net::socket_base::wait_read,
+        stream_.lowest().async_wait(net::socket_base::wait_read,
                                     [self = shared_from_this()](boost::system::error_code ec) {
                                         self->watched(ec);
                                     });
@@ -218,7 +218,7 @@ private:
             return;
         }
         boost::system::error_code aec;
-        std::size_t const ready = ec ? 0 : stream_.socket().available(aec);
+        std::size_t const ready = ec ? 0 : stream_.lowest().available(aec);
         if (ec || aec || ready == 0) {
             client_gone_ = true;
             keep_alive_ = false;
@@ -231,7 +231,9 @@ private:
     template <typename Message>
     void fill(Message& res) {
         res.version(version_);
-        res.set(http::field::server, "canal");
+        if (!server_.settings.server_name.empty()) {
+            res.set(http::field::server, server_.settings.server_name);
+        }
         for (auto const& [name, value] : start_->headers) {
             res.insert(name, value);
         }
@@ -299,7 +301,7 @@ private:
     }
 
     Server::Impl& server_;
-    beast::tcp_stream& stream_;
+    Stream& stream_;
     beast::flat_buffer& buffer_;
     http::request_parser<http::buffer_body> parser_;
     Notifier changed_;
@@ -320,12 +322,12 @@ private:
 
 } // namespace
 
-awaitable<bool> serve_http(std::shared_ptr<Server::Impl> server, beast::tcp_stream& stream,
+awaitable<bool> serve_http(std::shared_ptr<Server::Impl> server, Stream& stream,
                            beast::flat_buffer& buffer,
                            http::request_parser<http::empty_body>& head) {
-    auto scope = build_scope(request_head("http", head.get(), stream.socket()));
+    auto scope = build_scope(request_head("http", head.get(), stream));
     if (!scope) {
-        co_await refuse(stream, 400, "invalid request target\n", false);
+        co_await refuse(stream, server->settings.server_name, 400, "invalid request target\n", false);
         co_return false;
     }
     scope->channel_layer = server->settings.channel_layer;

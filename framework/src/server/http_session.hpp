@@ -7,7 +7,6 @@
 #include "server/server_impl.hpp"
 
 #include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/parser.hpp>
 
@@ -19,7 +18,7 @@ namespace canal::detail {
  * Runs the application for the request whose head `parser` has read, writes its response,
  * and returns true when the connection may carry another request.
  */
-awaitable<bool> serve_http(std::shared_ptr<Server::Impl> server, boost::beast::tcp_stream& stream,
+awaitable<bool> serve_http(std::shared_ptr<Server::Impl> server, Stream& stream,
                            boost::beast::flat_buffer& buffer,
                            boost::beast::http::request_parser<boost::beast::http::empty_body>& head);
 

@@ -32,12 +32,14 @@ int run(Application app, Settings settings) {
         detail::build_channel_layers(settings);
         server.emplace(std::move(app), std::move(settings));
         server->start();
+    } catch (InvalidSetting const& e) {
+        std::cerr << "canal: " << e.what() << "\n"; // a certificate, a socket path, an fd
+        return 2;
     } catch (std::exception const& e) {
         std::cerr << "canal: " << e.what() << "\n";
         return 1;
     }
-    std::cout << "canal: listening on http://" << server->settings().host << ":" << server->port()
-              << "/" << std::endl;
+    std::cout << "canal: listening on " << server->address() << std::endl;
     int received = 0;
     signals.async_wait([&](boost::system::error_code ec, int sig) {
         if (!ec) {

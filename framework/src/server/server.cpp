@@ -9,11 +9,13 @@
 
 #include "detail/log.hpp"
 #include "server/http_session.hpp"
+#include "server/listener.hpp"
 #include "server/server_impl.hpp"
 #include "server/session_core.hpp"
 #include "server/ws_session.hpp"
 
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
@@ -38,9 +40,12 @@ using tcp = net::ip::tcp;
 
 namespace detail {
 
-awaitable<void> refuse(beast::tcp_stream& stream, int status, std::string body, bool keep_alive) {
+awaitable<void> refuse(Stream& stream, std::string const& server_name, int status,
+                       std::string body, bool keep_alive) {
     http::response<http::string_body> res{static_cast<http::status>(status), 11};
-    res.set(http::field::server, "canal");
+    if (!server_name.empty()) {
+        res.set(http::field::server, server_name);
+    }
     res.set(http::field::content_type, "text/plain; charset=utf-8");
     if (status == 426) {
         res.set(http::field::sec_websocket_version, "13"); // the one version canal speaks
@@ -50,13 +55,8 @@ awaitable<void> refuse(beast::tcp_stream& stream, int status, std::string body, 
     res.prepare_payload();
     stream.expires_after(std::chrono::seconds(5));
     co_await http::async_write(stream, res, use_nothrow);
+    stream.expires_never();
 }
-
-namespace {
-Endpoint to_endpoint(tcp::endpoint const& ep) {
-    return Endpoint{ep.address().to_string(), ep.port()};
-}
-} // namespace
 
 RequestHead request_head(std::string_view type, http::request_header<> const& req) {
     RequestHead head;
@@ -70,17 +70,11 @@ RequestHead request_head(std::string_view type, http::request_header<> const& re
 }
 
 RequestHead request_head(std::string_view type, http::request_header<> const& req,
-                         tcp::socket& socket) {
+                         Stream& stream) {
     RequestHead head = request_head(type, req);
-    boost::system::error_code ec;
-    auto remote = socket.remote_endpoint(ec);
-    if (!ec) {
-        head.client = to_endpoint(remote);
-    }
-    auto local = socket.local_endpoint(ec);
-    if (!ec) {
-        head.server = to_endpoint(local);
-    }
+    head.secure = stream.secure();
+    head.client = endpoint_of(stream.lowest(), true);
+    head.server = endpoint_of(stream.lowest(), false);
     return head;
 }
 
@@ -182,7 +176,7 @@ struct Server::Impl::Connection {
     ConnectionCount count;
     std::uint64_t id = 0;
     bool stop = false;                      // a graceful stop was asked for (strand only)
-    beast::tcp_stream* reading = nullptr;   // serve()'s stream, while it reads requests
+    detail::Stream* reading = nullptr;      // serve()'s stream, while it reads requests
     std::shared_ptr<detail::WsSession> session;
     std::string client;     // the address counted against the per-client limit (or empty)
     std::string over_limit; // the limit this connection is over (empty: none)
@@ -202,17 +196,30 @@ void log_limit_refusal(std::atomic<std::int64_t>& last_ns, std::string const& wh
 }
 } // namespace
 
-awaitable<void> Server::Impl::serve(tcp::socket socket) {
+namespace {
+// Not a coroutine: g++ 12 mishandles a conditional's temporaries in a coroutine frame.
+detail::Stream make_stream(detail::Socket socket, net::ssl::context* tls) {
+    if (tls != nullptr) {
+        return detail::Stream(std::move(socket), *tls);
+    }
+    return detail::Stream(std::move(socket));
+}
+} // namespace
+
+awaitable<void> Server::Impl::serve(detail::Socket socket) {
     auto self = shared_from_this();
     boost::system::error_code ec;
     std::string address;
     if (settings.max_connections_per_client != 0) {
-        auto remote = socket.remote_endpoint(ec);
-        address = ec ? std::string("unknown") : remote.address().to_string();
+        auto remote = detail::endpoint_of(socket, true);
+        // Unix-socket peers have no address: they share one count.
+        address = remote ? remote->host : std::string(listener_inet ? "unknown" : "unix");
     }
     auto conn = std::make_shared<Connection>(*this, std::move(address));
-    socket.set_option(tcp::no_delay(true), ec);
-    beast::tcp_stream stream(std::move(socket));
+    if (listener_inet) {
+        socket.set_option(tcp::no_delay(true), ec);
+    }
+    detail::Stream stream = make_stream(std::move(socket), tls.get());
     beast::flat_buffer buffer;
     auto ex = stream.get_executor();
 
@@ -238,6 +245,14 @@ awaitable<void> Server::Impl::serve(tcp::socket socket) {
         ~StopReading() { c.reading = nullptr; }
     } stop_reading{*conn};
 
+    if (stream.secure()) {
+        // Plain HTTP on the TLS port, a scanner, a timeout: nothing can be answered.
+        auto const failed = co_await stream.handshake(settings.handshake_timeout);
+        if (failed) {
+            stream.close();
+            co_return;
+        }
+    }
     for (;;) {
         // The head first: a websocket upgrade goes to its session, an HTTP request's body is
         // read as its application asks for it.
@@ -249,26 +264,26 @@ awaitable<void> Server::Impl::serve(tcp::socket socket) {
         stream.expires_never();
         if (rec) {
             if (rec == http::error::end_of_stream || rec == net::error::operation_aborted ||
-                rec == beast::error::timeout || rec == net::error::eof ||
+                rec == net::error::eof ||
                 rec == net::error::connection_reset || conn->stop) {
                 break;
             }
             if (rec == http::error::body_limit) {
-                co_await detail::refuse(stream, 413, "request body too large\n", false);
+                co_await detail::refuse(stream, settings.server_name, 413, "request body too large\n", false);
                 break;
             }
-            co_await detail::refuse(stream, 400, "bad request: " + rec.message() + "\n", false);
+            co_await detail::refuse(stream, settings.server_name, 400, "bad request: " + rec.message() + "\n", false);
             break;
         }
         if (!conn->over_limit.empty()) {
             log_limit_refusal(limit_logged_ns, conn->over_limit);
-            co_await detail::refuse(stream, 503, "server busy: over " + conn->over_limit + "\n",
+            co_await detail::refuse(stream, settings.server_name, 503, "server busy: over " + conn->over_limit + "\n",
                                     false);
             break;
         }
         if (beast::websocket::is_upgrade(parser.get())) {
             if (stopping.load()) {
-                co_await detail::refuse(stream, 503, "server shutting down\n", false);
+                co_await detail::refuse(stream, settings.server_name, 503, "server shutting down\n", false);
                 break;
             }
             // Frames a client sent in the same packet as its upgrade request.
@@ -278,7 +293,7 @@ awaitable<void> Server::Impl::serve(tcp::socket socket) {
             conn->reading = nullptr;
             conn->session = std::make_shared<detail::WsSession>(self, ex);
             net::co_spawn(ex,
-                          conn->session->run(stream.release_socket(), parser.release(), std::move(early)),
+                          conn->session->run(std::move(stream), parser.release(), std::move(early)),
                           [conn](std::exception_ptr e) {
                               detail::log_exception("websocket connection", e);
                           });
@@ -289,8 +304,8 @@ awaitable<void> Server::Impl::serve(tcp::socket socket) {
             break;
         }
     }
-    if (stream.socket().is_open()) {
-        stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+    if (stream.lowest().is_open()) {
+        stream.lowest().shutdown(net::socket_base::shutdown_send, ec);
         stream.close();
     }
 }
@@ -356,31 +371,18 @@ void Server::start() {
     s.validate(); // settings made in code get the same checks as flags (InvalidSetting)
     // The server's own handler pool (0: the process's size, set_handler_threads()).
     detail::set_pool_threads(*impl_->ioc, s.handler_threads);
-    boost::system::error_code ec;
-    auto address = net::ip::make_address(s.host, ec);
-    if (ec) {
-        throw Error("invalid --host '" + s.host + "': " + ec.message());
+    if (!s.tls_cert.empty() || !s.tls_key.empty()) {
+        impl_->tls = detail::make_tls_context(s.tls_cert, s.tls_key);
     }
-    tcp::endpoint endpoint(address, s.port);
     auto& acc = impl_->acceptor.emplace(net::make_strand(impl_->ioc->get_executor()));
-    auto fail = [&](std::string_view step) {
-        throw boost::system::system_error(ec, "cannot " + std::string(step) + " " + s.host + ":" +
-                                                  std::to_string(s.port));
-    };
-    acc.open(endpoint.protocol(), ec);
-    if (ec) {
-        fail("open a socket for");
+    auto listening = detail::open_listener(s, acc);
+    impl_->bound_port = listening.port;
+    impl_->listener_inet = listening.inet;
+    impl_->unix_socket_created = std::move(listening.created);
+    impl_->listening_on = listening.description;
+    if (impl_->tls && listening.description.rfind("http://", 0) == 0) {
+        impl_->listening_on.insert(4, "s"); // https://
     }
-    acc.set_option(net::socket_base::reuse_address(true), ec);
-    acc.bind(endpoint, ec);
-    if (ec) {
-        fail("listen on");
-    }
-    acc.listen(net::socket_base::max_listen_connections, ec);
-    if (ec) {
-        fail("listen on");
-    }
-    impl_->bound_port = acc.local_endpoint().port();
     net::co_spawn(acc.get_executor(), impl_->accept_loop(),
                   [](std::exception_ptr e) { detail::log_exception("accept loop", e); });
     net::co_spawn(acc.get_executor(), impl_->trim_loop(),
@@ -395,6 +397,8 @@ void Server::start() {
 
 unsigned short Server::port() const noexcept { return impl_->bound_port; }
 
+std::string Server::address() const { return impl_->listening_on; }
+
 void Server::stop() {
     if (impl_->stopping.exchange(true)) {
         return;
@@ -408,6 +412,7 @@ void Server::stop() {
         net::post(impl->acceptor->get_executor(), [impl, closed] {
             boost::system::error_code ec;
             impl->acceptor->close(ec);
+            detail::remove_unix_socket(impl->unix_socket_created);
             closed->set_value();
         });
         done.wait_for(std::chrono::seconds(2));

@@ -4,11 +4,13 @@
 
 #include <canal/server/server.hpp>
 
+#include "server/listener.hpp"
 #include "server/proxy_headers.hpp"
+#include "server/stream.hpp"
 
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/asio/basic_socket_acceptor.hpp>
+#include <boost/asio/ssl/context.hpp>
 #include <boost/beast/http/message.hpp>
 
 #include <atomic>
@@ -33,7 +35,11 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
     // settings.trusted_proxies, parsed; set when settings.proxy_headers.
     std::optional<detail::TrustedProxies> proxies;
     std::optional<net::io_context> ioc;
-    std::optional<net::ip::tcp::acceptor> acceptor;
+    std::optional<detail::Acceptor> acceptor;
+    // Set when the server speaks TLS (Settings::tls_cert).
+    std::unique_ptr<net::ssl::context> tls;
+    // The unix socket start() created (removed again by stop()).
+    std::string unix_socket_created;
     std::vector<std::thread> threads;
     std::atomic<std::size_t> connections{0};
     // The most connections open at once since the last look of trim_loop().
@@ -42,6 +48,10 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
     std::atomic<std::size_t> overflow_closed{0};
     std::atomic<bool> stopping{false};
     unsigned short bound_port = 0;
+    // Where the listener is, for the start-up line (Server::address()).
+    std::string listening_on;
+    // The listener is TCP (TCP_NODELAY for each connection), not a unix socket.
+    bool listener_inet = true;
 
     // Open connections per client address (Settings::max_connections_per_client).
     std::mutex per_client_mutex;
@@ -63,22 +73,22 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
     struct Connection;
     awaitable<void> accept_loop();
     awaitable<void> trim_loop();
-    awaitable<void> serve(net::ip::tcp::socket socket);
+    awaitable<void> serve(detail::Socket socket);
 };
 
 namespace detail {
 
-/** Writes a short plain-text HTTP response (`status`, `body`) on `stream`. */
-awaitable<void> refuse(boost::beast::tcp_stream& stream, int status, std::string body,
-                       bool keep_alive);
+/** Writes a short plain-text HTTP response (`status`, `body`) on `stream` (Server: `server_name`). */
+awaitable<void> refuse(Stream& stream, std::string const& server_name, int status,
+                       std::string body, bool keep_alive);
 
 struct RequestHead;
 
 /** The head of a request, as session_core takes it (`type`: http, websocket), no addresses. */
 RequestHead request_head(std::string_view type, boost::beast::http::request_header<> const& req);
-/** The same, with the addresses of `socket`. */
+/** The same, with the addresses of `stream`'s socket, and whether it is TLS. */
 RequestHead request_head(std::string_view type, boost::beast::http::request_header<> const& req,
-                         net::ip::tcp::socket& socket);
+                         Stream& stream);
 
 } // namespace detail
 } // namespace canal

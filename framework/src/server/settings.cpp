@@ -19,6 +19,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <limits>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -46,6 +47,8 @@ struct NumericSetting {
     std::uint64_t (*get)(Settings const&);
     void (*set)(Settings&, std::uint64_t);
     std::string (*show)(Settings const&);
+    /** A duration in ms whose flag is given in seconds (decimals allowed), as daphne's are. */
+    bool seconds_flag = false;
 };
 
 template <auto Member> std::uint64_t get_number(Settings const& s) {
@@ -81,6 +84,12 @@ template <auto Member> std::string show_number(Settings const& s) {
         #member, flag, unit, help, min, max, &get_number<&Settings::member>,                    \
             &set_number<&Settings::member>, &show_number<&Settings::member>                     \
     }
+// A duration (milliseconds in Settings) with a flag in seconds.
+#define CANAL_SECONDS(member, flag, help, min, max)                                             \
+    NumericSetting {                                                                            \
+        #member, flag, "ms", help, min, max, &get_number<&Settings::member>,                    \
+            &set_number<&Settings::member>, &show_number<&Settings::member>, true               \
+    }
 
 // The ranges documented in settings.hpp: keep the two in step.
 std::array const numeric_settings{
@@ -110,14 +119,50 @@ std::array const numeric_settings{
                   "seconds an unreceived layer message is kept", 1, 7 * 86400),
     CANAL_NUMERIC(layer_group_expiry, "layer-group-expiry", "s",
                   "seconds a group membership lasts unless renewed", 1, 30 * 86400),
-    CANAL_NUMERIC(handshake_timeout, "", "ms", "", 1, hour_ms),
-    CANAL_NUMERIC(idle_timeout, "", "ms", "", 1, 24 * hour_ms),
+    CANAL_SECONDS(handshake_timeout, "websocket-connect-timeout",
+                  "seconds allowed for a request's head, the TLS handshake and the websocket "
+                  "handshake (connect() included)",
+                  1, hour_ms),
+    CANAL_SECONDS(ping_interval, "ping-interval",
+                  "seconds a websocket client may be silent before it is pinged", 1,
+                  24 * hour_ms),
+    CANAL_SECONDS(ping_timeout, "ping-timeout",
+                  "seconds after the ping before a still silent client is dropped", 1,
+                  24 * hour_ms),
+    CANAL_SECONDS(websocket_timeout, "websocket-timeout",
+                  "seconds a websocket may stay open before it is closed with 1001 (0: no limit)",
+                  0, 30 * 24 * hour_ms),
+    CANAL_SECONDS(application_close_timeout, "application-close-timeout",
+                  "seconds an application may take to finish after its websocket closed", 0,
+                  hour_ms),
+    CANAL_SECONDS(http_timeout, "http-timeout",
+                  "seconds an HTTP application may take to start its response; then 503 "
+                  "(0: no limit)",
+                  0, 24 * hour_ms),
     CANAL_NUMERIC(shutdown_timeout, "", "ms", "", 0, hour_ms),
 };
 
 #undef CANAL_NUMERIC
+#undef CANAL_SECONDS
 
-std::string range_text(NumericSetting const& n) {
+// Milliseconds as seconds: 20000 -> "20", 1500 -> "1.5", 1 -> "0.001".
+std::string ms_as_seconds(std::uint64_t ms) {
+    std::string text = std::to_string(ms / 1000);
+    if (auto frac = ms % 1000; frac != 0) {
+        std::string digits = std::to_string(1000 + frac).substr(1);
+        while (digits.back() == '0') {
+            digits.pop_back();
+        }
+        text += "." + digits;
+    }
+    return text;
+}
+
+// The range as the field's unit, or as the flag's (seconds) for a seconds flag.
+std::string range_text(NumericSetting const& n, bool as_flag = false) {
+    if (as_flag && n.seconds_flag) {
+        return ms_as_seconds(n.min) + ".." + ms_as_seconds(n.max) + " s";
+    }
     std::string text = std::to_string(n.min) + ".." + std::to_string(n.max);
     if (*n.unit != '\0') {
         text += std::string(" ") + n.unit;
@@ -125,19 +170,51 @@ std::string range_text(NumericSetting const& n) {
     return text;
 }
 
+// A flag's value as the user gives it (seconds for a seconds flag).
+std::string flag_text(NumericSetting const& n, Settings const& s) {
+    return n.seconds_flag ? ms_as_seconds(n.get(s)) : n.show(s);
+}
+
 /** "--threads must be in the range 0..1024, not '-1'" and the like. */
 [[noreturn]] void not_in_range(NumericSetting const& n, std::string const& who,
-                               std::string_view given) {
-    throw InvalidSetting(who + " must be in the range " + range_text(n) + ", not '" +
+                               std::string_view given, bool as_flag = false) {
+    throw InvalidSetting(who + " must be in the range " + range_text(n, as_flag) + ", not '" +
                          std::string(given) + "'");
 }
 
-/** A flag's decimal value, or nothing when it is not a number in its range. */
+/**
+ * A flag's decimal value, or nothing when it is not a number in its range. A seconds flag
+ * takes decimals (`0.25`), at most to the millisecond, and gives milliseconds.
+ */
 std::optional<std::uint64_t> parse_in_range(NumericSetting const& n, std::string_view text) {
     std::uint64_t value = 0;
     auto const* end = text.data() + text.size();
-    auto [ptr, ec] = std::from_chars(text.data(), end, value);
-    if (text.empty() || ec != std::errc() || ptr != end || value < n.min || value > n.max) {
+    if (n.seconds_flag) {
+        auto const dot = text.find('.');
+        auto const whole = text.substr(0, dot);
+        std::uint64_t ms = 0;
+        if (dot != std::string_view::npos) {
+            auto const frac = text.substr(dot + 1);
+            if (frac.empty() || frac.size() > 3 ||
+                !std::all_of(frac.begin(), frac.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+                return std::nullopt;
+            }
+            ms = std::stoull(std::string(frac) + std::string(3 - frac.size(), '0'));
+        }
+        auto const* wend = whole.data() + whole.size();
+        auto [wptr, wec] = std::from_chars(whole.data(), wend, value);
+        if (whole.empty() || wec != std::errc() || wptr != wend ||
+            value > std::numeric_limits<std::uint64_t>::max() / 1000 - 1) {
+            return std::nullopt;
+        }
+        value = value * 1000 + ms;
+    } else {
+        auto [ptr, ec] = std::from_chars(text.data(), end, value);
+        if (text.empty() || ec != std::errc() || ptr != end) {
+            return std::nullopt;
+        }
+    }
+    if (value < n.min || value > n.max) {
         return std::nullopt;
     }
     return value;
@@ -176,6 +253,25 @@ void Settings::validate() const {
             }
             not_in_range(n, name, n.show(*this));
         }
+    }
+    if (tls_cert.empty() != tls_key.empty()) {
+        throw InvalidSetting(tls_cert.empty()
+                                 ? "Settings::tls_key (--tls-key) needs --tls-cert too"
+                                 : "Settings::tls_cert (--tls-cert) needs --tls-key too");
+    }
+    if (fd < -1) {
+        throw InvalidSetting("Settings::fd (--fd) must be a descriptor number (0 or more), not '" +
+                             std::to_string(fd) + "'");
+    }
+    if (fd >= 0 && !unix_socket.empty()) {
+        throw InvalidSetting("Settings::fd (--fd) and Settings::unix_socket (--unix-socket) "
+                             "exclude each other: give one place to listen");
+    }
+    if (unix_socket_mode > 0777) {
+        throw InvalidSetting("Settings::unix_socket_mode (--unix-socket-mode) must be at most 0777");
+    }
+    if (server_name.find_first_of("\r\n") != std::string::npos) {
+        throw InvalidSetting("Settings::server_name (--server-name) holds a line break");
     }
     if (host.empty()) {
         throw InvalidSetting("Settings::host (--host) is empty: give an address to listen on, "
@@ -340,15 +436,28 @@ Settings Settings::from_args(int argc, char** argv, std::vector<Flag>* extra) {
     std::vector<std::string> numbers;
     numbers.reserve(numeric_settings.size());
     for (auto const& n : numeric_settings) {
-        numbers.push_back(n.show(s));
+        numbers.push_back(flag_text(n, s));
     }
+    std::string socket_mode;
     po::options_description opts("canal server options");
     opts.add_options()("help,h", "print this help and exit")(
-        "host", po::value(&s.host)->default_value(s.host), "address to listen on");
+        "host", po::value(&s.host)->default_value(s.host), "address to listen on")(
+        "unix-socket", po::value(&s.unix_socket),
+        "listen on this unix-domain socket instead of --host and --port")(
+        "unix-socket-mode", po::value(&socket_mode),
+        "permissions of the --unix-socket file, in octal (e.g. 660; default: the umask's)")(
+        "fd", po::value(&s.fd),
+        "serve on this inherited descriptor, already bound and listening (systemd's socket "
+        "activation passes 3), instead of --host and --port")(
+        "tls-cert", po::value(&s.tls_cert),
+        "serve TLS (https, wss) with this PEM certificate chain (with --tls-key)")(
+        "tls-key", po::value(&s.tls_key), "the PEM private key of --tls-cert")(
+        "server-name", po::value(&s.server_name)->default_value(s.server_name),
+        "the Server header of responses (empty: none)");
     for (std::size_t i = 0; i < numeric_settings.size(); ++i) {
         auto const& n = numeric_settings[i];
         if (*n.flag != '\0') {
-            auto const help = std::string(n.help) + " [" + range_text(n) + "]"; // copied by po
+            auto const help = std::string(n.help) + " [" + range_text(n, true) + "]"; // copied by po
             opts.add_options()(n.flag, po::value(&numbers[i])->default_value(numbers[i]),
                                help.c_str());
         }
@@ -382,16 +491,25 @@ Settings Settings::from_args(int argc, char** argv, std::vector<Flag>* extra) {
         "layer-encryption-keys-file", po::value(&keys_file),
         "a file of keys that encrypt the Redis layer's messages (channels_redis' "
         "symmetric_encryption_keys): one per line, the first encrypts, all decrypt");
+    // --help lists the application's own flags apart from the server's.
+    std::string const program =
+        argc > 0 ? std::filesystem::path(argv[0]).filename().string() : std::string("application");
+    po::options_description app_opts(program + " options");
     if (extra != nullptr) {
         for (auto& flag : *extra) {
-            opts.add_options()(flag.name.c_str(),
-                               po::value(&flag.value)->default_value(flag.value),
-                               flag.help.c_str());
+            app_opts.add_options()(flag.name.c_str(),
+                                   po::value(&flag.value)->default_value(flag.value),
+                                   flag.help.c_str());
         }
+    }
+    po::options_description all;
+    all.add(opts);
+    if (extra != nullptr && !extra->empty()) {
+        all.add(app_opts);
     }
     po::variables_map vm;
     try {
-        auto parsed = po::command_line_parser(argc, argv).options(opts).allow_unregistered().run();
+        auto parsed = po::command_line_parser(argc, argv).options(all).allow_unregistered().run();
         po::store(parsed, vm);
         po::notify(vm);
         for (auto const& opt : parsed.options) {
@@ -406,7 +524,7 @@ Settings Settings::from_args(int argc, char** argv, std::vector<Flag>* extra) {
             }
             auto value = parse_in_range(n, numbers[i]);
             if (!value) {
-                not_in_range(n, std::string("--") + n.flag, numbers[i]);
+                not_in_range(n, std::string("--") + n.flag, numbers[i], true);
             }
             n.set(s, *value);
         }
@@ -436,20 +554,30 @@ Settings Settings::from_args(int argc, char** argv, std::vector<Flag>* extra) {
         if (vm.count("layer-encryption-keys-file") != 0U) {
             s.layer_encryption_keys = read_keys_file(keys_file);
         }
+        if (vm.count("unix-socket-mode") != 0U) {
+            unsigned mode = 0;
+            auto const* end = socket_mode.data() + socket_mode.size();
+            auto [ptr, ec] = std::from_chars(socket_mode.data(), end, mode, 8);
+            if (socket_mode.empty() || ec != std::errc() || ptr != end || mode == 0 || mode > 0777) {
+                throw InvalidSetting("--unix-socket-mode must be octal permissions such as 660 "
+                                     "(1..777), not '" + socket_mode + "'");
+            }
+            s.unix_socket_mode = mode;
+        }
         if (policy != "close" && policy != "drop") {
             throw po::error("--overflow must be 'close' or 'drop', not '" + policy + "'");
         }
         s.overflow_policy = policy == "drop" ? OverflowPolicy::drop : OverflowPolicy::close;
         s.validate();
     } catch (po::error const& e) {
-        std::cerr << argv[0] << ": " << e.what() << "\n" << opts;
+        std::cerr << argv[0] << ": " << e.what() << "\n" << all;
         std::exit(2);
     } catch (InvalidSetting const& e) {
         std::cerr << argv[0] << ": " << e.what() << "\n";
         std::exit(2);
     }
     if (vm.count("help") != 0U) {
-        std::cout << opts;
+        std::cout << all;
         std::exit(0);
     }
     return s;

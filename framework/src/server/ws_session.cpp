@@ -10,7 +10,6 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
 
 #include <array>
 #include <cerrno>
@@ -275,8 +274,8 @@ void WsSession::read_next() {
         }
         if (unparsed_at_ >= unparsed_.size()) {
             auto self = shared_from_this();
-            transport_->socket().async_read_some(
-                net::buffer(first_bytes_),
+            transport_->stream().async_read_some(
+                read_buffer(),
                 net::bind_executor(ex_, [self](boost::system::error_code ec, std::size_t n) {
                     self->on_read(ec, n);
                 }));
@@ -304,6 +303,15 @@ void WsSession::read_next() {
     }
 }
 
+// What the pending read takes: a few bytes (the rest is read at once by read_more()), or a
+// whole TLS record's worth.
+net::mutable_buffer WsSession::read_buffer() {
+    if (tls_bytes_) {
+        return net::buffer(*tls_bytes_);
+    }
+    return net::buffer(first_bytes_);
+}
+
 // A small read completes when anything arrives; the rest is read at once.
 void WsSession::on_read(boost::system::error_code ec, std::size_t n) {
     if (read_ended_) {
@@ -315,14 +323,14 @@ void WsSession::on_read(boost::system::error_code ec, std::size_t n) {
         return;
     }
     heard_ = true;
-    std::string_view got(first_bytes_.data(), n);
+    std::string_view got(tls_bytes_ ? tls_bytes_->data() : first_bytes_.data(), n);
     if (!consume(got)) {
         end_reading();
         return;
     }
     if (!got.empty()) {
         keep_unparsed(got);
-    } else if (n == first_bytes_.size() && !read_more()) {
+    } else if (!tls_bytes_ && n == first_bytes_.size() && !read_more()) {
         end_reading();
         return;
     }
@@ -378,8 +386,21 @@ void WsSession::arm_timer(Timer purpose, std::chrono::milliseconds after) {
     });
 }
 
-// Keep-alive: a client silent for half the idle timeout is pinged, one silent for all of
-// it is dropped. Closing: the peer did not answer the close frame in time.
+// The keep-alive timer, brought forward to the end of the websocket's lifetime
+// (Settings::websocket_timeout) when that comes first.
+void WsSession::arm_keep_alive(std::chrono::milliseconds after) {
+    auto const lifetime = server_->settings.websocket_timeout;
+    if (lifetime.count() > 0) {
+        auto const left = std::chrono::duration_cast<std::chrono::milliseconds>(
+            opened_at_ + lifetime - std::chrono::steady_clock::now());
+        after = std::max(std::chrono::milliseconds(0), std::min(after, left));
+    }
+    arm_timer(Timer::keep_alive, after);
+}
+
+// Keep-alive: a client silent for the ping interval is pinged, and dropped when it is still
+// silent after the ping timeout. Lifetime: a websocket open for websocket_timeout is closed
+// with 1001. Closing: the peer did not answer the close frame in time.
 void WsSession::on_timer() {
     if (!transport_) {
         return;
@@ -392,17 +413,24 @@ void WsSession::on_timer() {
     if (ended_) {
         return;
     }
-    auto const half = server_->settings.idle_timeout / 2;
+    auto const& settings = server_->settings;
+    if (settings.websocket_timeout.count() > 0 &&
+        std::chrono::steady_clock::now() >= opened_at_ + settings.websocket_timeout) {
+        log_info(describe_ + ": open for --websocket-timeout (" +
+                 std::to_string(settings.websocket_timeout.count()) + " ms); closing with 1001");
+        request_close(1001, "websocket timeout");
+        return;
+    }
     if (heard_) {
         heard_ = false;
         ping_sent_ = false;
-        arm_timer(Timer::keep_alive, half);
+        arm_keep_alive(settings.ping_interval);
     } else if (!ping_sent_) {
         ping_sent_ = true;
         std::string ping;
         append_control_frame(ping, 0x9, {});
         transport_->append_control(ping);
-        arm_timer(Timer::keep_alive, server_->settings.idle_timeout - half);
+        arm_keep_alive(settings.ping_timeout);
     } else {
         log_info(describe_ + ": no answer to the keep-alive ping; dropping the connection");
         boost::system::error_code ec;
@@ -431,9 +459,9 @@ awaitable<bool> WsSession::await_answer() {
 
 // Not a coroutine: the scope is built and handed to the application here, so that no copy
 // of it stays in the frame that lasts as long as the connection.
-std::optional<Refusal> WsSession::start(net::ip::tcp::socket& socket, Request const& req) {
+std::optional<Refusal> WsSession::start(Stream& stream, Request const& req) {
     auto& settings = server_->settings;
-    auto scope = build_scope(request_head("websocket", req, socket));
+    auto scope = build_scope(request_head("websocket", req, stream));
     if (!scope) {
         return Refusal{400, "invalid request target\n"};
     }
@@ -462,44 +490,44 @@ std::optional<Refusal> WsSession::start(net::ip::tcp::socket& socket, Request co
 
 namespace {
 // A refusal on a socket the session still holds (a stream only for the write's timeout).
-awaitable<void> refuse_on(net::ip::tcp::socket socket, int status, std::string body) {
-    beast::tcp_stream stream(std::move(socket));
-    co_await refuse(stream, status, std::move(body), false);
+awaitable<void> refuse_on(Stream& stream, std::string const& server_name, int status,
+                          std::string body) {
+    co_await refuse(stream, server_name, status, std::move(body), false);
 }
 } // namespace
 
 // What the handshake needs, on the heap: the frame that lasts as long as the connection
 // (serve's) holds a pointer to it, and it is freed once the connection is open.
 struct WsSession::Upgrade {
-    net::ip::tcp::socket socket;
+    Stream stream;
     Request req;
     std::string early;
 };
 
 // Not a coroutine (see Upgrade).
-awaitable<void> WsSession::run(net::ip::tcp::socket socket, Request req, std::string early) {
-    return serve(std::make_unique<Upgrade>(Upgrade{std::move(socket), std::move(req),
+awaitable<void> WsSession::run(Stream stream, Request req, std::string early) {
+    return serve(std::make_unique<Upgrade>(Upgrade{std::move(stream), std::move(req),
                                                    std::move(early)}));
 }
 
 // The handshake: true when the connection was accepted, else the client was answered.
 awaitable<bool> WsSession::handshake(Upgrade& up) {
     auto& settings = server_->settings;
-    if (auto refusal = start(up.socket, up.req)) {
+    if (auto refusal = start(up.stream, up.req)) {
         app_finished_ = true; // no application was started: nothing to wait for
-        co_await refuse_on(std::move(up.socket), refusal->status, std::move(refusal->body));
+        co_await refuse_on(up.stream, settings.server_name, refusal->status, std::move(refusal->body));
         co_return false;
     }
     if (!co_await await_answer()) {
         log_warning(describe_ + ": handshake timed out waiting for the application");
         std::string body = "handshake timeout\n";
-        co_await refuse_on(std::move(up.socket), 503, std::move(body));
+        co_await refuse_on(up.stream, settings.server_name, 503, std::move(body));
     } else if (handshake_ == Handshake::refused) {
         if (settings.access_log) {
             log_info("WSREJECT " + scope_path_ + " 403");
         }
         std::string body = "websocket connection refused\n";
-        co_await refuse_on(std::move(up.socket), 403, std::move(body));
+        co_await refuse_on(up.stream, settings.server_name, 403, std::move(body));
     } else if (handshake_ == Handshake::app_ended) {
         auto answer = answer_early_end(app_error_, describe_);
         if (!answer.log.empty()) {
@@ -509,7 +537,7 @@ awaitable<bool> WsSession::handshake(Upgrade& up) {
                 log_warning(answer.log);
             }
         }
-        co_await refuse_on(std::move(up.socket), answer.answer.status,
+        co_await refuse_on(up.stream, settings.server_name, answer.answer.status,
                            std::move(answer.answer.body));
     } else {
         co_return true;
@@ -520,7 +548,7 @@ awaitable<bool> WsSession::handshake(Upgrade& up) {
 awaitable<void> WsSession::serve(std::unique_ptr<Upgrade> up) {
     bool const accepted = co_await handshake(*up);
     if (accepted) {
-        open(std::move(up->socket), up->req, std::move(up->early));
+        open(std::move(up->stream), up->req, std::move(up->early));
         up.reset(); // the upgrade request is not needed any more
         read_next();
         while (!read_ended_) {
@@ -546,16 +574,21 @@ awaitable<void> WsSession::serve(std::unique_ptr<Upgrade> up) {
 
 // The handshake's response (written first, then whatever the application sent meanwhile);
 // the connection is open from here.
-void WsSession::open(net::ip::tcp::socket socket, Request const& req, std::string early) {
+void WsSession::open(Stream stream, Request const& req, std::string early) {
     auto& settings = server_->settings;
-    transport_.emplace(std::move(socket));
+    if (stream.secure()) {
+        tls_bytes_ = std::make_unique<std::array<char, 16 * 1024>>();
+    }
+    transport_.emplace(std::move(stream));
     parser_.emplace(settings.max_message_size);
     auto const key = req[http::field::sec_websocket_key];
     std::string response =
         "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
         "Sec-WebSocket-Accept: " +
-        websocket_accept_key(std::string_view(key.data(), key.size())) +
-        "\r\nServer: canal\r\n";
+        websocket_accept_key(std::string_view(key.data(), key.size())) + "\r\n";
+    if (!settings.server_name.empty()) {
+        response += "Server: " + settings.server_name + "\r\n";
+    }
     if (accept_) {
         if (!accept_->subprotocol.empty()) {
             response += "Sec-WebSocket-Protocol: " + accept_->subprotocol + "\r\n";
@@ -585,7 +618,8 @@ void WsSession::open(net::ip::tcp::socket socket, Request const& req, std::strin
     if (settings.access_log) {
         log_info("WSCONNECT " + scope_path_);
     }
-    arm_timer(Timer::keep_alive, settings.idle_timeout / 2);
+    opened_at_ = std::chrono::steady_clock::now();
+    arm_keep_alive(settings.ping_interval);
     if (closing_) {
         start_close(); // asked for while the handshake was being answered
     } else if (shutdown_requested_) {
@@ -608,7 +642,7 @@ awaitable<void> WsSession::finish_socket() {
     if (socket.is_open()) {
         socket.shutdown(net::socket_base::shutdown_send, ec);
         for (int i = 0; i < 64 && socket.is_open(); ++i) {
-            auto [rec, n] = co_await socket.async_read_some(net::buffer(first_bytes_), use_nothrow);
+            auto [rec, n] = co_await transport_->stream().async_read_some(read_buffer(), use_nothrow);
             if (rec) {
                 break;
             }
@@ -623,7 +657,7 @@ awaitable<void> WsSession::wait_for_app() {
     if (app_finished_) {
         co_return;
     }
-    net::steady_timer grace(ex_, server_->settings.shutdown_timeout);
+    net::steady_timer grace(ex_, server_->settings.application_close_timeout);
     grace.async_wait([self = shared_from_this()](boost::system::error_code ec) {
         if (!ec) {
             self->app_done_.notify();

@@ -43,7 +43,7 @@ public:
      * Runs the connection to its end: the scope, the application, the handshake's answer,
      * then the frames. `early` holds bytes read after the request head (first frames).
      */
-    awaitable<void> run(net::ip::tcp::socket socket, Request req, std::string early);
+    awaitable<void> run(Stream stream, Request req, std::string early);
 
     /** Graceful stop: close with 1001 (or refuse, still in the handshake). Strand only. */
     void shutdown();
@@ -65,10 +65,11 @@ private:
     void request_close(int code, std::string reason);
     void app_finished(std::exception_ptr e);
     awaitable<bool> await_answer();
-    std::optional<Refusal> start(net::ip::tcp::socket& socket, Request const& req);
+    std::optional<Refusal> start(Stream& stream, Request const& req);
     awaitable<bool> handshake(Upgrade& up);
     awaitable<void> serve(std::unique_ptr<Upgrade> up);
-    void open(net::ip::tcp::socket socket, Request const& req, std::string early);
+    void open(Stream stream, Request const& req, std::string early);
+    net::mutable_buffer read_buffer();
     void read_next();
     void on_read(boost::system::error_code ec, std::size_t n);
     void end_reading();
@@ -79,6 +80,7 @@ private:
     void send_close(int code, std::string_view reason);
     void start_close();
     void arm_timer(Timer purpose, std::chrono::milliseconds after);
+    void arm_keep_alive(std::chrono::milliseconds after);
     void on_timer();
     awaitable<void> finish_socket();
     awaitable<void> wait_for_app();
@@ -108,9 +110,12 @@ private:
     std::size_t unparsed_at_ = 0;
     // What the pending read takes; the rest of what arrived is read into a per-thread buffer.
     std::array<char, 128> first_bytes_{};
+    // Over TLS the whole record is read at once (the socket's bytes are not the message's).
+    std::unique_ptr<std::array<char, 16 * 1024>> tls_bytes_;
     // Keep-alive while open, then the close's deadline (one timer for both).
     std::optional<net::steady_timer> timer_;
     Timer timer_purpose_ = Timer::none;
+    std::chrono::steady_clock::time_point opened_at_; // the handshake was answered
     bool heard_ = false;      // something arrived since the timer was armed
     bool ping_sent_ = false;  // the keep-alive ping is out, unanswered
     bool close_sent_ = false; // our close frame is queued

@@ -10,9 +10,9 @@
 
 #include "detail/notifier.hpp"
 #include "server/frame_header.hpp"
+#include "server/stream.hpp"
 
 #include <boost/asio/buffer.hpp>
-#include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/write.hpp>
 
@@ -29,8 +29,8 @@ class WsTransport {
 public:
     using executor_type = net::any_io_executor;
 
-    explicit WsTransport(net::ip::tcp::socket socket)
-        : socket_(std::move(socket)), drained_(socket_.get_executor()) {}
+    explicit WsTransport(Stream stream)
+        : socket_(std::move(stream)), drained_(socket_.get_executor()) {}
 
     /** Where queued_bytes() and queued_frames() are published for the application. */
     void publish_to(std::shared_ptr<OutboundQueue> queue) {
@@ -42,7 +42,10 @@ public:
     WsTransport& operator=(WsTransport const&) = delete;
 
     executor_type get_executor() noexcept { return socket_.get_executor(); }
-    net::ip::tcp::socket& socket() noexcept { return socket_; }
+    /** The connection's stream (TLS or plain). */
+    Stream& stream() noexcept { return socket_; }
+    /** The socket under it. */
+    Socket& socket() noexcept { return socket_.lowest(); }
 
     /**
      * Appends bytes that are not an application frame (the 101 response, a pong, a ping, the
@@ -207,7 +210,7 @@ private:
     static constexpr std::size_t retained_capacity = 64 * 1024;
     static constexpr std::size_t max_write = 64 * 1024;
 
-    net::ip::tcp::socket socket_;
+    Stream socket_;
     std::string pending_;  // appended, waiting for the write in flight
     std::string inflight_; // being written
     std::vector<Piece> pieces_;

@@ -6,6 +6,7 @@
 
 #include <cstddef>
 #include <memory>
+#include <string>
 
 namespace canal {
 
@@ -28,8 +29,13 @@ public:
 
     /** Binds, listens and starts the I/O threads. Throws system_error naming the address. */
     void start();
-    /** The port listened on (useful with port 0). */
+    /** The TCP port listened on (useful with port 0); 0 on a unix socket. */
     [[nodiscard]] unsigned short port() const noexcept;
+    /**
+     * Where the server listens, once started: `http://127.0.0.1:8000/` (`https://` with
+     * TLS), `unix:/run/canal.sock`, or `fd 3`.
+     */
+    [[nodiscard]] std::string address() const;
     /**
      * Graceful stop: no new connections, open websockets closed with 1001, connections
      * given Settings::shutdown_timeout to finish, then the I/O threads end.

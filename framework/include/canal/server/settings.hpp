@@ -39,10 +39,31 @@ public:
  * refuse values outside it (exit status 2). The ranges are in each field's comment.
  */
 struct Settings {
-    /** Address to listen on. */
+    /** Address to listen on (TCP). */
     std::string host = "127.0.0.1";
     /** Port to listen on; 0 picks a free port (see Server::port()). */
     unsigned short port = 8000;
+    /**
+     * `--unix-socket PATH`: listen on a unix-domain socket instead of host and port (daphne's
+     * `-u`). A socket file left by a dead process is replaced; a live one, or another file,
+     * is refused. The file is removed at stop.
+     */
+    std::string unix_socket;
+    /** `--unix-socket-mode`: the socket file's permissions (octal, e.g. 660); 0 leaves the umask's. */
+    unsigned unix_socket_mode = 0;
+    /**
+     * `--fd N`: serve on an inherited descriptor that is already bound and listening (TCP or
+     * unix; systemd's socket activation passes 3), instead of host and port. -1: none.
+     */
+    int fd = -1;
+    /**
+     * `--tls-cert FILE` and `--tls-key FILE` (PEM): speak TLS (https, wss) with this
+     * certificate chain and private key. Both or neither.
+     */
+    std::string tls_cert;
+    std::string tls_key;
+    /** `--server-name`: the Server header of every response; empty: no Server header. */
+    std::string server_name = "canal";
     /** I/O threads; 0 means one per core. Range 0..1024. */
     unsigned threads = 0;
     /** Largest websocket message accepted; larger closes with 1009. Range 1 B..1 GiB. */
@@ -50,16 +71,40 @@ struct Settings {
     /** Largest HTTP request body accepted; larger answers 413. Range 1 B..1 GiB. */
     std::size_t max_body_size = 1024 * 1024;
     /**
-     * Time allowed for the HTTP request and the websocket handshake (including connect()).
+     * `--websocket-connect-timeout` (daphne's name; seconds): time allowed for reading a
+     * request's head, the TLS handshake, and the websocket handshake (including connect()).
      * Range 1 ms..1 h.
      */
     std::chrono::milliseconds handshake_timeout = std::chrono::seconds(5);
     /**
-     * Keep-alive for websockets: a client silent for half of this is pinged, and one
-     * silent for all of it is dropped (Beast's idle timeout with keep-alive pings).
+     * `--ping-interval` (seconds): a websocket client silent this long is pinged (daphne: 20 s).
      * Range 1 ms..24 h.
      */
-    std::chrono::milliseconds idle_timeout = std::chrono::seconds(40);
+    std::chrono::milliseconds ping_interval = std::chrono::seconds(20);
+    /**
+     * `--ping-timeout` (seconds): a client that sends nothing, not even the pong, this long
+     * after the ping is dropped (daphne: 30 s). Range 1 ms..24 h.
+     */
+    std::chrono::milliseconds ping_timeout = std::chrono::seconds(30);
+    /**
+     * `--websocket-timeout` (seconds): the longest a websocket may stay open; it is then
+     * closed with 1001. 0, the default, means no limit (daphne's default is 86400).
+     * Range 0..30 days.
+     */
+    std::chrono::milliseconds websocket_timeout{0};
+    /**
+     * `--application-close-timeout` (seconds): how long an application may take to finish
+     * after its websocket disconnected before it is abandoned (logged) (daphne: 10 s).
+     * Range 0..1 h.
+     */
+    std::chrono::milliseconds application_close_timeout = std::chrono::seconds(10);
+    /**
+     * `--http-timeout` (seconds): how long an HTTP application may take to start its
+     * response: past it the client gets 503 (or, when the response has started, the
+     * connection is closed) and the application's sends throw RequestAborted. 0, the
+     * default, means no limit (as daphne; server-sent events need it). Range 0..24 h.
+     */
+    std::chrono::milliseconds http_timeout{0};
     /**
      * Messages a connection may have queued for sending that its socket has not taken.
      * The writer hands everything queued to the socket at each turn, so only a client that
