@@ -1,14 +1,17 @@
 // Headless-browser test of the sample chat (apps/chat): two real Chromium pages in one room
 // see each other's messages, and the lobby page leads to a room.
 //
-//   node tests/browser/chat_test.mjs path/to/canal-chat
+//   node tests/browser/chat_test.mjs path/to/canal-chat [--tls]
+//
+// With --tls, canal-chat serves https and wss with a throwaway certificate made here by the
+// openssl command, and Chromium is told to accept it (--ignore-certificate-errors).
 //
 // Starts canal-chat on a free port, drives /usr/bin/chromium (or $CHROMIUM) with
 // playwright-core, prints one PASS/FAIL line per check and exits 0 only if all passed.
 // The server and the browser are stopped on every path, including a global 60 s timeout.
 // Set CANAL_SCREENSHOT=/tmp/room.png to keep a screenshot of the room with two messages.
 
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -33,6 +36,10 @@ const CHROMIUM_ARGS = [
     '--disable-component-update',
     '--disable-sync',
 ];
+
+// --tls: https and wss (see the top of this file).
+const TLS = process.argv.includes('--tls');
+let tlsDir = null;
 
 // The repository root: canal-chat runs from there so that relative static paths resolve.
 const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -64,8 +71,9 @@ function within(ms, promise, what) {
 // The server under test.
 
 class Server {
-    constructor(executable) {
+    constructor(executable, extraArgs = []) {
         this.executable = executable;
+        this.extraArgs = extraArgs;
         this.output = []; // the last lines of stdout and stderr, for failure reports
         this.exited = null; // {code, signal} once the process has ended
         this.child = null;
@@ -80,7 +88,7 @@ class Server {
 
     /** Starts canal-chat on a free port and resolves its base URL, e.g. http://127.0.0.1:4242 */
     start() {
-        const args = ['--host', '127.0.0.1', '--port', '0', '--threads', '2'];
+        const args = ['--host', '127.0.0.1', '--port', '0', '--threads', '2', ...this.extraArgs];
         this.child = spawn(this.executable, args, {
             cwd: REPO_ROOT,
             stdio: ['ignore', 'pipe', 'pipe'],
@@ -223,6 +231,9 @@ async function run(server, browserBox) {
     step = 'starting canal-chat';
     const base = await server.start();
     pass(`canal-chat is listening on ${base}/`);
+    if (TLS !== base.startsWith('https://')) {
+        fail(`canal-chat listens on ${base}: ${TLS ? 'not https with --tls' : 'https without --tls'}`);
+    }
 
     step = 'launching chromium';
     const executablePath = process.env.CHROMIUM || '/usr/bin/chromium';
@@ -233,7 +244,7 @@ async function run(server, browserBox) {
     const context = await chromium.launchPersistentContext(browserBox.profile, {
         executablePath,
         headless: true,
-        args: CHROMIUM_ARGS,
+        args: TLS ? [...CHROMIUM_ARGS, '--ignore-certificate-errors'] : CHROMIUM_ARGS,
         viewport: { width: 900, height: 700 },
     });
     browserBox.context = context;
@@ -256,6 +267,13 @@ async function run(server, browserBox) {
     }
     await waitConnected(page1, 'page 1');
     await waitConnected(page2, 'page 2');
+    if (TLS) {
+        const scheme = await page1.evaluate(() => chatSocket.url.split(':')[0]);
+        if (scheme !== 'wss') {
+            fail(`the room's websocket is ${scheme}, not wss, on an https page`);
+        }
+        pass('the room page came over https and its websocket is wss');
+    }
     pass(`two pages on /chat/${room}/ both show "connected"`);
 
     step = 'page 1 sends a message';
@@ -365,7 +383,22 @@ async function main() {
         console.log('usage: node chat_test.mjs path/to/canal-chat');
         return 2;
     }
-    const server = new Server(resolve(executable));
+    let extraArgs = [];
+    if (TLS) {
+        // A throwaway self-signed certificate for 127.0.0.1.
+        tlsDir = mkdtempSync(join(tmpdir(), 'canal-tls-'));
+        const cert = join(tlsDir, 'cert.pem');
+        const key = join(tlsDir, 'key.pem');
+        const made = spawnSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes',
+            '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=127.0.0.1',
+            '-addext', 'subjectAltName=IP:127.0.0.1'], { encoding: 'utf8' });
+        if (made.status !== 0) {
+            console.log(`FAIL: openssl req could not make a certificate: ${made.stderr}`);
+            return 1;
+        }
+        extraArgs = ['--tls-cert', cert, '--tls-key', key];
+    }
+    const server = new Server(resolve(executable), extraArgs);
     const browserBox = { context: null, profile: null };
     process.on('exit', () => server.killNow()); // last resort, e.g. on an uncaught error
 
@@ -406,8 +439,12 @@ async function main() {
         if (!ok) {
             server.printOutput();
         }
+        if (tlsDir) {
+            rmSync(tlsDir, { recursive: true, force: true });
+        }
     }
-    console.log(ok ? `browser_chat: PASS (${checks} checks)` : 'browser_chat: FAIL');
+    const name = TLS ? 'browser_chat_tls' : 'browser_chat';
+    console.log(ok ? `${name}: PASS (${checks} checks)` : `${name}: FAIL`);
     return ok ? 0 : 1;
 }
 

@@ -8,6 +8,8 @@
 #include "detail/notifier.hpp"
 #include "server/session_core.hpp"
 
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/http/buffer_body.hpp>
 #include <boost/beast/http/chunk_encode.hpp>
@@ -53,6 +55,17 @@ public:
         co_return HttpDisconnect{};
     }
 
+    // Settings::http_timeout: past it, a response not started is answered 503, one started is
+    // cut off; either way the application is told (HttpDisconnect, RequestAborted).
+    void arm_timeout(std::chrono::milliseconds after) {
+        timeout_.emplace(stream_.get_executor(), after);
+        timeout_->async_wait([self = shared_from_this()](boost::system::error_code ec) {
+            if (!ec) {
+                self->timed_out();
+            }
+        });
+    }
+
     // The application's `send`.
     awaitable<void> send(Event ev) {
         check_live();
@@ -70,14 +83,15 @@ public:
         if (start_ == nullptr) {
             throw Error("http response body before http response start");
         }
+        if (client_gone_) {
+            // Nothing to write to (or --http-timeout answered for the application): it is
+            // told (ASGI: send on a closed connection raises), so that a handler stops.
+            response_done_ = true;
+            throw RequestAborted(timed_out_ ? "the response was not given within --http-timeout"
+                                            : "the client went away before the response ended");
+        }
         if (response_done_) {
             throw Error("http response body after the response ended");
-        }
-        if (client_gone_) {
-            // Nothing to write to: the application is told (ASGI: send on a closed
-            // connection raises), so that a handler streaming a response stops.
-            response_done_ = true;
-            throw RequestAborted("the client went away before the response ended");
         }
         if (!headers_sent_ && !part->more_body) {
             co_await write_whole(std::move(part->body));
@@ -101,7 +115,16 @@ public:
     // After the application returned (or threw: `error`): what is still owed to the client.
     // Returns true when the connection may carry another request.
     awaitable<bool> finish(std::exception_ptr error, std::string const& path) {
+        if (timeout_) {
+            timeout_->cancel();
+        }
+        while (answering_timeout_) {
+            co_await changed_.wait(); // the 503 is being written
+        }
         int status = start_ ? start_->status : 500;
+        if (timed_out_ && !error) {
+            status = 503;
+        }
         std::string failure;
         if (error) {
             try {
@@ -133,7 +156,8 @@ public:
             keep_alive_ = false;
         } else if (!headers_sent_ && !client_gone_) {
             if (!failure.empty()) {
-                co_await refuse(stream_, server_.settings.server_name, status, std::move(failure), keep_alive_ && body_done_);
+                co_await refuse(stream_, server_.settings.server_name, status, std::move(failure),
+                                keep_alive_ && (body_done_ || parser_.is_done()));
             } else {
                 co_await write_whole(std::string()); // a start without a body: an empty body
             }
@@ -156,10 +180,47 @@ public:
             boost::system::error_code ec;
             stream_.lowest().cancel(ec);
         }
-        co_return keep_alive_ && body_done_ && !client_gone_ && (response_done_ || !failure.empty());
+        bool const body_read = body_done_ || parser_.is_done(); // read, or none was sent
+        co_return keep_alive_ && body_read && !client_gone_ && (response_done_ || !failure.empty());
     }
 
 private:
+    void timed_out() {
+        if (finished_ || response_done_ || client_gone_) {
+            return;
+        }
+        timed_out_ = true;
+        client_gone_ = true; // the application's sends throw RequestAborted from now on
+        keep_alive_ = false;
+        auto const limit = std::to_string(server_.settings.http_timeout.count());
+        if (!headers_sent_) {
+            log_warning("http " + path_ + ": no response within --http-timeout (" + limit +
+                        " ms); answered 503");
+            headers_sent_ = true;
+            response_done_ = true;
+            answering_timeout_ = true;
+            net::co_spawn(stream_.get_executor(), answer_timeout(),
+                          [self = shared_from_this()](std::exception_ptr) {
+                              self->answering_timeout_ = false;
+                              self->changed_.notify();
+                          });
+        } else {
+            log_warning("http " + path_ + ": response not finished within --http-timeout (" +
+                        limit + " ms); connection closed");
+            boost::system::error_code ec;
+            stream_.lowest().shutdown(net::socket_base::shutdown_both, ec);
+        }
+        changed_.notify();
+    }
+
+    awaitable<void> answer_timeout() {
+        std::string body = "service unavailable: the application did not respond in time\n";
+        co_await refuse(stream_, server_.settings.server_name, 503, std::move(body), false);
+        // Said "Connection: close": the client need not wait for the application to end.
+        boost::system::error_code ec;
+        stream_.lowest().shutdown(net::socket_base::shutdown_send, ec);
+    }
+
     void check_live() const {
         if (finished_) {
             throw Error("this http connection's exchange is over");
@@ -230,6 +291,11 @@ private:
 
     template <typename Message>
     void fill(Message& res) {
+        if (!body_done_ && !parser_.is_done()) {
+            // A body the application did not read cannot be skipped to the next request:
+            // the response says the connection ends with it.
+            keep_alive_ = false;
+        }
         res.version(version_);
         if (!server_.settings.server_name.empty()) {
             res.set(http::field::server, server_.settings.server_name);
@@ -318,6 +384,12 @@ private:
     bool watching_ = false;
     bool pipelined_ = false;
     bool finished_ = false;
+    bool timed_out_ = false;
+    bool answering_timeout_ = false;
+    std::optional<net::steady_timer> timeout_;
+
+public:
+    std::string path_; // for log lines
 };
 
 } // namespace
@@ -338,6 +410,10 @@ awaitable<bool> serve_http(std::shared_ptr<Server::Impl> server, Stream& stream,
     }
     auto const path = scope->path;
     auto exchange = std::make_shared<HttpExchange>(*server, stream, buffer, std::move(head));
+    exchange->path_ = path;
+    if (server->settings.http_timeout.count() > 0) {
+        exchange->arm_timeout(server->settings.http_timeout);
+    }
     Receive receive = [exchange]() { return exchange->receive(); };
     Send send = [exchange](Event ev) { return exchange->send(std::move(ev)); };
     std::exception_ptr error;

@@ -391,7 +391,8 @@ void WsSession::arm_timer(Timer purpose, std::chrono::milliseconds after) {
 void WsSession::arm_keep_alive(std::chrono::milliseconds after) {
     auto const lifetime = server_->settings.websocket_timeout;
     if (lifetime.count() > 0) {
-        auto const left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        // Rounded up: the timer must not fire before the lifetime has passed.
+        auto const left = std::chrono::ceil<std::chrono::milliseconds>(
             opened_at_ + lifetime - std::chrono::steady_clock::now());
         after = std::max(std::chrono::milliseconds(0), std::min(after, left));
     }
