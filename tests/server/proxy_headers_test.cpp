@@ -63,6 +63,22 @@ BOOST_AUTO_TEST_CASE(a_trusted_proxy_sets_client_port_and_scheme) {
     BOOST_TEST(ws.scheme == "wss");
 }
 
+BOOST_AUTO_TEST_CASE(a_peer_on_a_unix_socket_counts_as_a_trusted_proxy) {
+    TrustedProxies const t({"127.0.0.1"});
+    Scope s;
+    s.type = "websocket";
+    s.scheme = "ws"; // no client: a unix socket's peer has no address
+    s.headers = {{"x-forwarded-for", "198.51.100.9"}, {"x-forwarded-proto", "https"}};
+    auto untouched = s;
+    apply_proxy_headers(untouched, t); // not known to be local: ignored
+    BOOST_TEST(!untouched.client.has_value());
+    BOOST_TEST(untouched.scheme == "ws");
+    apply_proxy_headers(s, t, true);
+    BOOST_REQUIRE(s.client.has_value());
+    BOOST_TEST(s.client->host == "198.51.100.9");
+    BOOST_TEST(s.scheme == "wss");
+}
+
 BOOST_AUTO_TEST_CASE(the_client_is_the_right_most_hop_that_is_not_a_trusted_proxy) {
     TrustedProxies const t({"127.0.0.1", "10.0.0.0/8"});
     // The client wrote "1.1.1.1" itself; the first proxy (10.0.0.2) saw 198.51.100.9.

@@ -406,7 +406,7 @@ awaitable<bool> serve_http(std::shared_ptr<Server::Impl> server, Stream& stream,
     scope->channel_layers = server->layers;
     scope->root_path = server->settings.root_path;
     if (server->proxies) {
-        apply_proxy_headers(*scope, *server->proxies);
+        apply_proxy_headers(*scope, *server->proxies, !server->listener_inet);
     }
     auto const path = scope->path;
     auto exchange = std::make_shared<HttpExchange>(*server, stream, buffer, std::move(head));

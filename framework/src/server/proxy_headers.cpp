@@ -86,8 +86,9 @@ bool TrustedProxies::contains(std::string_view text) const {
     return false;
 }
 
-void apply_proxy_headers(Scope& scope, TrustedProxies const& trusted) {
-    if (!scope.client || !trusted.contains(scope.client->host)) {
+void apply_proxy_headers(Scope& scope, TrustedProxies const& trusted, bool local_peer) {
+    bool const peer_trusted = local_peer || (scope.client && trusted.contains(scope.client->host));
+    if (!peer_trusted) {
         return;
     }
     auto const forwarded = joined(scope, "x-forwarded-for");

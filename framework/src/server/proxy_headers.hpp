@@ -36,9 +36,11 @@ private:
  * X-Forwarded-For (the right-most one that is not itself a trusted proxy, so that a client
  * cannot choose its address by sending the header itself; the left-most when all are
  * trusted), its port with X-Forwarded-Port (0 when absent), and `scope.scheme` with
- * X-Forwarded-Proto (`https`/`wss` → secure, `http`/`ws` → plain). Headers from anyone
- * else, and malformed values, are ignored.
+ * X-Forwarded-Proto (`https`/`wss` → secure, `http`/`ws` → plain). A `local_peer` (a
+ * connection on a unix socket, which only local processes allowed by the file's permissions
+ * can open) counts as a trusted proxy. Headers from anyone else, and malformed values, are
+ * ignored.
  */
-void apply_proxy_headers(Scope& scope, TrustedProxies const& trusted);
+void apply_proxy_headers(Scope& scope, TrustedProxies const& trusted, bool local_peer = false);
 
 } // namespace canal::detail

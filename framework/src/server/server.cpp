@@ -291,6 +291,7 @@ awaitable<void> Server::Impl::serve(detail::Socket socket) {
             buffer = {};
             // The session goes on by itself: this frame (the parser, the buffer) ends here.
             conn->reading = nullptr;
+            stream.release_deadline();
             conn->session = std::make_shared<detail::WsSession>(self, ex);
             net::co_spawn(ex,
                           conn->session->run(std::move(stream), parser.release(), std::move(early)),

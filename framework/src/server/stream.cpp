@@ -38,12 +38,7 @@ Stream& Stream::operator=(Stream&& other) noexcept {
     return *this;
 }
 
-Stream::~Stream() {
-    if (deadline_) {
-        deadline_->socket = nullptr;
-        deadline_->timer.cancel();
-    }
-}
+Stream::~Stream() { release_deadline(); }
 
 void Stream::expires_after(std::chrono::milliseconds after) {
     if (!deadline_) {
@@ -65,6 +60,14 @@ void Stream::expires_after(std::chrono::milliseconds after) {
 void Stream::expires_never() {
     if (deadline_) {
         deadline_->timer.cancel();
+    }
+}
+
+void Stream::release_deadline() noexcept {
+    if (deadline_) {
+        deadline_->socket = nullptr;
+        deadline_->timer.cancel();
+        deadline_.reset();
     }
 }
 

@@ -81,6 +81,8 @@ public:
      */
     void expires_after(std::chrono::milliseconds after);
     void expires_never();
+    /** Frees the deadline (an open websocket keeps none; expires_after() makes a new one). */
+    void release_deadline() noexcept;
     /** The last deadline passed (what an operation_aborted meant). */
     [[nodiscard]] bool timed_out() const noexcept { return deadline_ && deadline_->passed; }
 

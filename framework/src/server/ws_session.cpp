@@ -473,7 +473,7 @@ std::optional<Refusal> WsSession::start(Stream& stream, Request const& req) {
     scope->channel_layers = server_->layers;
     scope->root_path = settings.root_path;
     if (server_->proxies) {
-        apply_proxy_headers(*scope, *server_->proxies);
+        apply_proxy_headers(*scope, *server_->proxies, !server_->listener_inet);
     }
     outbound_->byte_limit = settings.outbound_queue_bytes;
     scope->outbound = outbound_;
