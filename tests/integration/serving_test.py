@@ -21,6 +21,7 @@ import asyncio
 import http.client
 import json
 import os
+import re
 import shutil
 import socket
 import ssl
@@ -312,6 +313,9 @@ def test_flags():
     app_at = out.find("canal-chat options")
     check(0 <= server_at < app_at and out.find("--users") > app_at and out.find("--tls-cert") < app_at,
           "--help lists canal-chat's flags after the server's, under their own heading")
+    version = subprocess.run([EXE, "--version"], capture_output=True, text=True, timeout=TIMEOUT)
+    check(version.returncode == 0 and re.fullmatch(r"canal \d+\.\d+\.\d+\n", version.stdout) is not None,
+          f"--version prints canal's version: {version.stdout!r}")
     refused(["--ping-interval", "soon"], "--ping-interval")
     refused(["--ping-timeout", "0"], "--ping-timeout")
     refused(["--websocket-timeout", "1.0001"], "--websocket-timeout")

@@ -441,6 +441,7 @@ Settings Settings::from_args(int argc, char** argv, std::vector<Flag>* extra) {
     std::string socket_mode;
     po::options_description opts("canal server options");
     opts.add_options()("help,h", "print this help and exit")(
+        "version", "print canal's version and exit")(
         "host", po::value(&s.host)->default_value(s.host), "address to listen on")(
         "unix-socket", po::value(&s.unix_socket),
         "listen on this unix-domain socket instead of --host and --port")(
@@ -575,6 +576,10 @@ Settings Settings::from_args(int argc, char** argv, std::vector<Flag>* extra) {
     } catch (InvalidSetting const& e) {
         std::cerr << argv[0] << ": " << e.what() << "\n";
         std::exit(2);
+    }
+    if (vm.count("version") != 0U) {
+        std::cout << "canal " << CANAL_VERSION_TEXT << "\n";
+        std::exit(0);
     }
     if (vm.count("help") != 0U) {
         std::cout << all;
