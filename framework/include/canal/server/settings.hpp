@@ -61,6 +61,7 @@ struct Settings {
      * certificate chain and private key. Both or neither.
      */
     std::string tls_cert;
+    /** `--tls-key FILE` (PEM): the private key matching tls_cert. */
     std::string tls_key;
     /** `--server-name`: the Server header of every response; empty: no Server header. */
     std::string server_name = "canal";
