@@ -1,5 +1,7 @@
-// Logging: timestamped lines on stderr, serialized by a mutex so lines never interleave.
+// The framework's log calls (canal::log at a level) and loggable(): lines made safe to log.
 #include "detail/log.hpp"
+
+#include <canal/core/log.hpp>
 
 #include <boost/asio/error.hpp>
 #include <boost/system/system_error.hpp>
@@ -12,23 +14,6 @@
 #include <string>
 
 namespace canal::detail {
-
-namespace {
-std::mutex log_mutex;
-
-void emit(std::string_view level, std::string_view raw) {
-    auto const line = loggable(raw, max_log_line);
-    auto now = std::chrono::system_clock::now();
-    auto t = std::chrono::system_clock::to_time_t(now);
-    std::tm tm{};
-    gmtime_r(&t, &tm);
-    char stamp[32];
-    std::strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    std::lock_guard lock(log_mutex);
-    std::fprintf(stderr, "%s canal %.*s %.*s\n", stamp, static_cast<int>(level.size()),
-                 level.data(), static_cast<int>(line.size()), line.data());
-}
-} // namespace
 
 std::string loggable(std::string_view value, std::size_t max) {
     std::string out;
@@ -72,9 +57,9 @@ std::string loggable(std::string_view value, std::size_t max) {
     return out;
 }
 
-void log_info(std::string_view line) { emit("INFO", line); }
-void log_warning(std::string_view line) { emit("WARNING", line); }
-void log_error(std::string_view line) { emit("ERROR", line); }
+void log_info(std::string_view line) { canal::log(LogLevel::info, line); }
+void log_warning(std::string_view line) { canal::log(LogLevel::warning, line); }
+void log_error(std::string_view line) { canal::log(LogLevel::error, line); }
 
 void log_exception(std::string_view what, std::exception_ptr e) {
     if (!e) {

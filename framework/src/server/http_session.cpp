@@ -114,7 +114,8 @@ public:
 
     // After the application returned (or threw: `error`): what is still owed to the client.
     // Returns true when the connection may carry another request.
-    awaitable<bool> finish(std::exception_ptr error, std::string const& path) {
+    awaitable<bool> finish(std::exception_ptr error) {
+        auto const& path = path_;
         if (timeout_) {
             timeout_->cancel();
         }
@@ -132,12 +133,9 @@ public:
             } catch (RequestAborted const&) {
                 // The client left mid-response: nothing to answer, nothing to report.
                 status = start_ ? start_->status : 499;
-            } catch (RouteNotFound const& e) {
+            } catch (RouteNotFound const&) {
                 status = 404;
                 failure = "not found\n";
-                if (server_.settings.access_log) {
-                    log_info(std::string("404 ") + e.what());
-                }
             } catch (std::exception const& e) {
                 status = 500;
                 failure = "internal server error\n";
@@ -152,10 +150,13 @@ public:
         if (too_large_ && !headers_sent_) {
             // A chunked body that grew over the limit while the application read it.
             status = 413;
-            co_await refuse(stream_, server_.settings.server_name, status, "request body too large\n", false);
+            std::string body = "request body too large\n";
+            body_bytes_ += body.size();
+            co_await refuse(stream_, server_.settings.server_name, status, std::move(body), false);
             keep_alive_ = false;
         } else if (!headers_sent_ && !client_gone_) {
             if (!failure.empty()) {
+                body_bytes_ += failure.size();
                 co_await refuse(stream_, server_.settings.server_name, status, std::move(failure),
                                 keep_alive_ && (body_done_ || parser_.is_done()));
             } else {
@@ -171,9 +172,8 @@ public:
             }
             keep_alive_ = false;
         }
-        if (server_.settings.access_log) {
-            log_info(std::string(parser_.get().method_string()) + " " + path + " " +
-                     std::to_string(status));
+        if (server_.access_log) {
+            log_access(status);
         }
         finished_ = true;
         if (watching_) {
@@ -182,6 +182,23 @@ public:
         }
         bool const body_read = body_done_ || parser_.is_done(); // read, or none was sent
         co_return keep_alive_ && body_read && !client_gone_ && (response_done_ || !failure.empty());
+    }
+
+    // The access log's line for this exchange (begun_ and the scope's client and path).
+    void log_access(int status) {
+        auto const& req = parser_.get();
+        auto const method = req.method_string();
+        AccessRecord record;
+        record.time = begun_;
+        record.client = client_;
+        record.method = std::string_view(method.data(), method.size());
+        record.path = access_path_;
+        record.protocol = version_ == 10 ? "HTTP/1.0" : "HTTP/1.1";
+        record.status = status;
+        record.bytes = static_cast<std::int64_t>(body_bytes_);
+        record.duration = std::chrono::duration_cast<std::chrono::microseconds>(
+            std::chrono::steady_clock::now() - begun_steady_);
+        server_.access_log->write(record);
     }
 
 private:
@@ -215,6 +232,7 @@ private:
 
     awaitable<void> answer_timeout() {
         std::string body = "service unavailable: the application did not respond in time\n";
+        body_bytes_ += body.size();
         co_await refuse(stream_, server_.settings.server_name, 503, std::move(body), false);
         // Said "Connection: close": the client need not wait for the application to end.
         boost::system::error_code ec;
@@ -309,6 +327,7 @@ private:
         http::response<http::string_body> res{static_cast<http::status>(start_->status), version_};
         fill(res);
         if (!head_only_) {
+            body_bytes_ += body.size();
             res.body() = std::move(body);
             res.prepare_payload();
         } else {
@@ -343,6 +362,7 @@ private:
     }
 
     awaitable<void> write_part(std::string const& body) {
+        body_bytes_ += body.size();
         if (chunked_) {
             co_await write_raw(http::make_chunk(net::buffer(body)));
         } else {
@@ -390,6 +410,12 @@ private:
 
 public:
     std::string path_; // for log lines
+    // For the access log (when there is one).
+    std::string client_;
+    std::string access_path_;
+    std::chrono::system_clock::time_point begun_ = std::chrono::system_clock::now();
+    std::chrono::steady_clock::time_point begun_steady_ = std::chrono::steady_clock::now();
+    std::size_t body_bytes_ = 0;
 };
 
 } // namespace
@@ -411,6 +437,10 @@ awaitable<bool> serve_http(std::shared_ptr<Server::Impl> server, Stream& stream,
     auto const path = scope->path;
     auto exchange = std::make_shared<HttpExchange>(*server, stream, buffer, std::move(head));
     exchange->path_ = path;
+    if (server->access_log) {
+        exchange->client_ = access_client(*scope);
+        exchange->access_path_ = access_path(*scope);
+    }
     if (server->settings.http_timeout.count() > 0) {
         exchange->arm_timeout(server->settings.http_timeout);
     }
@@ -422,7 +452,7 @@ awaitable<bool> serve_http(std::shared_ptr<Server::Impl> server, Stream& stream,
     } catch (...) {
         error = std::current_exception();
     }
-    co_return co_await exchange->finish(error, path);
+    co_return co_await exchange->finish(error);
 }
 
 } // namespace canal::detail

@@ -23,6 +23,8 @@ int run(Application app, Settings settings) {
         std::cerr << "canal: " << e.what() << "\n";
         return 2;
     }
+    set_log_level(settings.log_level);
+    set_log_format(settings.log_format);
     // The signal set exists before the I/O threads start, so they never take the signal.
     net::io_context signals_ctx(1);
     net::signal_set signals(signals_ctx, SIGINT, SIGTERM);

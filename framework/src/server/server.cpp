@@ -78,6 +78,14 @@ RequestHead request_head(std::string_view type, http::request_header<> const& re
     return head;
 }
 
+std::string access_client(Scope const& scope) {
+    return scope.client ? scope.client->host : std::string("-");
+}
+
+std::string access_path(Scope const& scope) {
+    return scope.query_string.empty() ? scope.path : scope.path + "?" + scope.query_string;
+}
+
 } // namespace detail
 
 Server::Impl::Impl(Application a, Settings s) : app(std::move(a)), settings(std::move(s)) {
@@ -375,6 +383,10 @@ void Server::start() {
     if (!s.tls_cert.empty() || !s.tls_key.empty()) {
         impl_->tls = detail::make_tls_context(s.tls_cert, s.tls_key);
     }
+    if (!s.access_log.empty() || s.access_log_sink) {
+        impl_->access_log =
+            std::make_unique<detail::AccessLog>(s.access_log, s.log_format, s.access_log_sink);
+    }
     auto& acc = impl_->acceptor.emplace(net::make_strand(impl_->ioc->get_executor()));
     auto listening = detail::open_listener(s, acc);
     impl_->bound_port = listening.port;
@@ -438,6 +450,9 @@ void Server::wait() {
         }
     }
     impl_->threads.clear();
+    if (impl_->access_log) {
+        impl_->access_log->close(); // what the connections logged is written
+    }
     // Handlers still queued (a cancelled timer's, an abandoned application's) hold the
     // Impl: destroy them with the io_context so that nothing outlives the Server.
     if (impl_->stopping.load() && impl_->ioc) { // a second wait() has nothing left to do

@@ -4,6 +4,7 @@
 
 #include <canal/server/server.hpp>
 
+#include "server/access_log.hpp"
 #include "server/listener.hpp"
 #include "server/proxy_headers.hpp"
 #include "server/stream.hpp"
@@ -38,6 +39,8 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
     std::optional<detail::Acceptor> acceptor;
     // Set when the server speaks TLS (Settings::tls_cert).
     std::unique_ptr<net::ssl::context> tls;
+    // Settings::access_log's writer (null: no access log).
+    std::unique_ptr<detail::AccessLog> access_log;
     // The unix socket start() created (removed again by stop()).
     std::string unix_socket_created;
     std::vector<std::thread> threads;
@@ -83,6 +86,11 @@ awaitable<void> refuse(Stream& stream, std::string const& server_name, int statu
                        std::string body, bool keep_alive);
 
 struct RequestHead;
+
+/** The access log's client: the scope's client host, or "-" (a unix socket). */
+std::string access_client(Scope const& scope);
+/** The access log's path: the scope's path, with `?` and the query string when there is one. */
+std::string access_path(Scope const& scope);
 
 /** The head of a request, as session_core takes it (`type`: http, websocket), no addresses. */
 RequestHead request_head(std::string_view type, boost::beast::http::request_header<> const& req);

@@ -439,6 +439,8 @@ Settings Settings::from_args(int argc, char** argv, std::vector<Flag>* extra) {
         numbers.push_back(flag_text(n, s));
     }
     std::string socket_mode;
+    std::string level = "info";
+    std::string format = "text";
     po::options_description opts("canal server options");
     opts.add_options()("help,h", "print this help and exit")(
         "version", "print canal's version and exit")(
@@ -465,7 +467,12 @@ Settings Settings::from_args(int argc, char** argv, std::vector<Flag>* extra) {
     }
     opts.add_options()("overflow", po::value(&policy)->default_value(policy),
                        "when a client reads too slowly: close (1008) or drop")(
-        "access-log", po::bool_switch(&s.access_log), "log requests and connections")(
+        "access-log", po::value(&s.access_log)->implicit_value("-"),
+        "log each request and websocket connection: to stderr, or with =FILE to a file")(
+        "log-level", po::value(&level)->default_value(level),
+        "the least important lines logged: debug, info, warning, error or off")(
+        "log-format", po::value(&format)->default_value(format),
+        "text, or json (one object per line) for the log and the access log")(
         "proxy-headers", po::bool_switch(&s.proxy_headers),
         "take the client's address, port and scheme from X-Forwarded-For, -Port and -Proto "
         "when the connection comes from a trusted proxy")(
@@ -514,6 +521,11 @@ Settings Settings::from_args(int argc, char** argv, std::vector<Flag>* extra) {
         po::store(parsed, vm);
         po::notify(vm);
         for (auto const& opt : parsed.options) {
+            if (opt.position_key >= 0) {
+                throw po::error("unexpected argument '" +
+                                (opt.value.empty() ? std::string() : opt.value.front()) +
+                                "': every setting is a --flag");
+            }
             if (opt.unregistered) {
                 throw po::error("unknown option '" + opt.string_key + "'");
             }
@@ -569,6 +581,16 @@ Settings Settings::from_args(int argc, char** argv, std::vector<Flag>* extra) {
             throw po::error("--overflow must be 'close' or 'drop', not '" + policy + "'");
         }
         s.overflow_policy = policy == "drop" ? OverflowPolicy::drop : OverflowPolicy::close;
+        auto const parsed_level = parse_log_level(level);
+        if (!parsed_level) {
+            throw po::error("--log-level must be debug, info, warning, error or off, not '" +
+                            level + "'");
+        }
+        s.log_level = *parsed_level;
+        if (format != "text" && format != "json") {
+            throw po::error("--log-format must be 'text' or 'json', not '" + format + "'");
+        }
+        s.log_format = format == "json" ? LogFormat::json : LogFormat::text;
         s.validate();
     } catch (po::error const& e) {
         std::cerr << argv[0] << ": " << e.what() << "\n" << all;

@@ -463,6 +463,15 @@ awaitable<bool> WsSession::await_answer() {
 std::optional<Refusal> WsSession::start(Stream& stream, Request const& req) {
     auto& settings = server_->settings;
     auto scope = build_scope(request_head("websocket", req, stream));
+    if (server_->access_log) {
+        access_ = std::make_unique<AccessInfo>();
+        if (scope) {
+            access_->client = access_client(*scope);
+            access_->path = access_path(*scope);
+        } else {
+            access_->path = std::string(req.target().data(), req.target().size());
+        }
+    }
     if (!scope) {
         return Refusal{400, "invalid request target\n"};
     }
@@ -516,16 +525,22 @@ awaitable<bool> WsSession::handshake(Upgrade& up) {
     auto& settings = server_->settings;
     if (auto refusal = start(up.stream, up.req)) {
         app_finished_ = true; // no application was started: nothing to wait for
+        if (access_) {
+            log_access("WSREJECT", refusal->status, access_->begun_steady);
+        }
         co_await refuse_on(up.stream, settings.server_name, refusal->status, std::move(refusal->body));
         co_return false;
     }
     if (!co_await await_answer()) {
         log_warning(describe_ + ": handshake timed out waiting for the application");
+        if (access_) {
+            log_access("WSREJECT", 503, access_->begun_steady);
+        }
         std::string body = "handshake timeout\n";
         co_await refuse_on(up.stream, settings.server_name, 503, std::move(body));
     } else if (handshake_ == Handshake::refused) {
-        if (settings.access_log) {
-            log_info("WSREJECT " + scope_path_ + " 403");
+        if (access_) {
+            log_access("WSREJECT", 403, access_->begun_steady);
         }
         std::string body = "websocket connection refused\n";
         co_await refuse_on(up.stream, settings.server_name, 403, std::move(body));
@@ -537,6 +552,9 @@ awaitable<bool> WsSession::handshake(Upgrade& up) {
             } else {
                 log_warning(answer.log);
             }
+        }
+        if (access_) {
+            log_access("WSREJECT", answer.answer.status, access_->begun_steady);
         }
         co_await refuse_on(up.stream, settings.server_name, answer.answer.status,
                            std::move(answer.answer.body));
@@ -556,8 +574,8 @@ awaitable<void> WsSession::serve(std::unique_ptr<Upgrade> up) {
             co_await read_done_.wait();
         }
         co_await finish_socket();
-        if (server_->settings.access_log) {
-            log_info("WSDISCONNECT " + scope_path_);
+        if (access_) {
+            log_access("WSDISCONNECT", disconnect_code(end_, peer_code_, close_code_), opened_at_);
         }
     }
     up.reset();
@@ -616,10 +634,10 @@ void WsSession::open(Stream stream, Request const& req, std::string early) {
     early_bytes_ = 0;
     unparsed_ = std::move(early); // frames sent in the same packet as the upgrade request
     unparsed_at_ = 0;
-    if (settings.access_log) {
-        log_info("WSCONNECT " + scope_path_);
-    }
     opened_at_ = std::chrono::steady_clock::now();
+    if (access_) {
+        log_access("WSCONNECT", 101, access_->begun_steady);
+    }
     arm_keep_alive(settings.ping_interval);
     if (closing_) {
         start_close(); // asked for while the handshake was being answered
@@ -652,6 +670,19 @@ awaitable<void> WsSession::finish_socket() {
     }
     timer_purpose_ = Timer::none;
     timer_->cancel();
+}
+
+void WsSession::log_access(std::string_view method, int status,
+                           std::chrono::steady_clock::time_point since) {
+    AccessRecord record;
+    record.time = access_->begun;
+    record.client = access_->client;
+    record.method = method;
+    record.path = access_->path;
+    record.status = status;
+    record.duration = std::chrono::duration_cast<std::chrono::microseconds>(
+        std::chrono::steady_clock::now() - since);
+    server_->access_log->write(record);
 }
 
 awaitable<void> WsSession::wait_for_app() {

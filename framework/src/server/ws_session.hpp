@@ -84,8 +84,20 @@ private:
     void on_timer();
     awaitable<void> finish_socket();
     awaitable<void> wait_for_app();
+    // The access log's line (when there is one): `method` (WSCONNECT...), `status`, and the
+    // time since `since`.
+    void log_access(std::string_view method, int status, std::chrono::steady_clock::time_point since);
+
+    // What the access log needs, kept only when there is one.
+    struct AccessInfo {
+        std::string client = "-";
+        std::string path;
+        std::chrono::system_clock::time_point begun = std::chrono::system_clock::now();
+        std::chrono::steady_clock::time_point begun_steady = std::chrono::steady_clock::now();
+    };
 
     std::shared_ptr<Server::Impl> server_;
+    std::unique_ptr<AccessInfo> access_;
     net::any_io_executor ex_;
     std::string describe_;
     std::string scope_path_;

@@ -2,10 +2,12 @@
 #pragma once
 
 #include <canal/core/errors.hpp>
+#include <canal/core/log.hpp>
 #include <canal/core/scope.hpp>
 
 #include <chrono>
 #include <cstddef>
+#include <functional>
 #include <memory>
 #include <string>
 #include <utility>
@@ -199,8 +201,22 @@ struct Settings {
     std::vector<std::string> layer_encryption_keys;
     /** The layer's settings named by the `layer_*` fields above (other fields: defaults). */
     [[nodiscard]] LayerSettings layer_settings() const;
-    /** Log each request and websocket connection to stderr. */
-    bool access_log = false;
+    /**
+     * `--access-log[=FILE]`: where the access log goes, one line per HTTP request and per
+     * websocket connect, refusal and disconnect (format_access_record()): "-" for stderr, a
+     * file (appended to), or empty for none (the default). Written by a thread of its own
+     * through a bounded queue; lines that cannot keep up are counted and reported.
+     */
+    std::string access_log;
+    /**
+     * Receives each access record instead of the file, on the I/O thread that logs it (keep
+     * it short). Takes effect with access_log empty as well.
+     */
+    std::function<void(AccessRecord const&)> access_log_sink;
+    /** `--log-level` (debug, info, warning, error, off): applied by canal::run(). */
+    LogLevel log_level = LogLevel::info;
+    /** `--log-format` (text, json): the log's and the access log's format; applied by canal::run(). */
+    LogFormat log_format = LogFormat::text;
 
     /**
      * Threads of the server's own handler pool (its sync consumers, and sync_to_async calls
@@ -220,7 +236,7 @@ struct Settings {
     };
 
     /**
-     * Reads `--host`, `--port`, `--threads`, `--handler-threads`, `--layer`, `--access-log` and the
+     * Reads `--host`, `--port`, `--threads`, `--handler-threads`, `--layer`, `--access-log`, `--log-level` and the
      * limits, plus the application's own `extra` flags, from the command line. `--help`
      * prints usage with each number's range and exits 0; unknown or malformed flags, and
      * numbers outside their range, print an error naming the flag and its range, and exit 2.
