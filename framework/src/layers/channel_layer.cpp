@@ -44,6 +44,34 @@ std::string quoted_for_error(std::string_view name) {
 
 } // namespace
 
+LayerStats ChannelLayer::layer_stats() const {
+    LayerStats out;
+    for (std::size_t i = 0; i < group_send_counts_.size(); ++i) {
+        out.group_send_histogram[i] = group_send_counts_[i].load(std::memory_order_relaxed);
+    }
+    out.group_send_seconds =
+        static_cast<double>(group_send_ns_.load(std::memory_order_relaxed)) / 1e9;
+    return out;
+}
+
+void ChannelLayer::observe_group_send(std::chrono::steady_clock::duration took) noexcept {
+    auto const ns = std::chrono::duration_cast<std::chrono::nanoseconds>(took).count();
+    auto const seconds = static_cast<double>(ns) / 1e9;
+    std::size_t i = 0;
+    while (i < group_send_buckets.size() && seconds > group_send_buckets[i]) {
+        ++i;
+    }
+    group_send_counts_[i].fetch_add(1, std::memory_order_relaxed);
+    group_send_ns_.fetch_add(static_cast<std::uint64_t>(ns < 0 ? 0 : ns), std::memory_order_relaxed);
+}
+
+awaitable<void> ChannelLayer::timed_group_send(awaitable<void> op) {
+    auto const start = std::chrono::steady_clock::now();
+    co_await std::move(op);
+    auto const took = std::chrono::steady_clock::now() - start;
+    observe_group_send(took);
+}
+
 std::shared_ptr<detail::ChannelReceiver>
 ChannelLayer::attach_receiver(std::string const& /*channel*/, net::any_io_executor /*ex*/,
                               detail::MessageSink* /*sink*/) {

@@ -940,7 +940,7 @@ awaitable<void> InMemoryChannelLayer::group_discard(std::string group, std::stri
 }
 
 awaitable<void> InMemoryChannelLayer::group_send(std::string group, Message message) {
-    return detail::group_send_op(impl_, std::move(group), std::move(message));
+    return timed_group_send(detail::group_send_op(impl_, std::move(group), std::move(message)));
 }
 
 awaitable<void> InMemoryChannelLayer::flush() { return detail::flush_op(impl_); }

@@ -1087,12 +1087,27 @@ awaitable<void> RedisChannelLayer::group_send(std::string group, Message message
     ChannelLayer::require_valid_group_name(group);
     auto op =
         detail::RedisLayerState::group_send_op(impl_->state, std::move(group), std::move(message));
-    return on_layer(impl_->state->ex, std::move(op));
+    return timed_group_send(on_layer(impl_->state->ex, std::move(op)));
 }
 
 awaitable<void> RedisChannelLayer::flush() {
     auto op = detail::RedisLayerState::flush_op(impl_->state);
     return on_layer(impl_->state->ex, std::move(op));
+}
+
+LayerStats RedisChannelLayer::layer_stats() const {
+    auto out = ChannelLayer::layer_stats();
+    auto const& s = *impl_->state;
+    for (auto const& c : s.clients) {
+        out.round_trips += c->round_trips();
+        out.errors += c->failures();
+        out.reconnects += c->reconnects();
+        if (!c->connected()) {
+            out.reachable = false;
+            out.unreachable += (out.unreachable.empty() ? "" : ", ") + c->url().redacted();
+        }
+    }
+    return out;
 }
 
 std::size_t RedisChannelLayer::dropped_count() const noexcept {

@@ -517,12 +517,34 @@ awaitable<void> RedisPubSubChannelLayer::group_send(std::string group, Message m
     ChannelLayer::require_valid_group_name(group);
     auto op =
         detail::PubSubLayerState::group_send_op(impl_->state, std::move(group), std::move(message));
-    return on_layer(impl_->state->ex, std::move(op));
+    return timed_group_send(on_layer(impl_->state->ex, std::move(op)));
 }
 
 awaitable<void> RedisPubSubChannelLayer::flush() {
     auto op = detail::PubSubLayerState::flush_op(impl_->state);
     return on_layer(impl_->state->ex, std::move(op));
+}
+
+LayerStats RedisPubSubChannelLayer::layer_stats() const {
+    auto out = ChannelLayer::layer_stats();
+    auto const& s = *impl_->state;
+    for (auto const& c : s.publishers) {
+        out.round_trips += c->round_trips();
+        out.errors += c->failures();
+        out.reconnects += c->reconnects();
+        if (!c->connected()) {
+            out.reachable = false;
+            out.unreachable += (out.unreachable.empty() ? "" : ", ") + c->url().redacted();
+        }
+    }
+    for (std::size_t i = 0; i < s.subscribers.size(); ++i) {
+        if (!s.subscribers[i]->connected() && s.publishers[i]->connected()) {
+            out.reachable = false;
+            out.unreachable += (out.unreachable.empty() ? "" : ", ") +
+                               s.publishers[i]->url().redacted() + " (subscriber)";
+        }
+    }
+    return out;
 }
 
 std::size_t RedisPubSubChannelLayer::dropped_count() const noexcept {

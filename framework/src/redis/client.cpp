@@ -130,6 +130,8 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
     std::atomic<bool> up{false};
     std::atomic<bool> closing{false};
     std::atomic<std::uint64_t> trips{0};
+    std::atomic<std::uint64_t> failures{0}; // requests that failed (no connection, timeout, lost)
+    std::atomic<std::uint64_t> connects{0}; // connections established
 
     // Fails every request in flight, closes the socket and (unless closed) reconnects.
     void drop(std::string const& reason) {
@@ -320,6 +322,7 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
         }
         self->state = State::connected;
         self->up.store(true, std::memory_order_relaxed);
+        self->connects.fetch_add(1, std::memory_order_relaxed);
         self->end_attempt();
         if (self->on_connect) {
             try {
@@ -413,6 +416,7 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
         bool const usable =
             self->state == State::connected || (handshake && self->state == State::connecting);
         if (!usable || !self->socket) {
+            self->failures.fetch_add(1, std::memory_order_relaxed);
             throw ConnectionError(self->name + ": " + what + " failed: not connected (" + self->last_error +
                         "); reconnecting in the background");
         }
@@ -429,10 +433,12 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
             auto const reason =
                 "no reply to " + what + " within " + std::to_string(timeout.count()) + " ms";
             self->drop(reason);
+            self->failures.fetch_add(1, std::memory_order_relaxed);
             throw ConnectionError(self->name + ": " + what + " failed: " + reason +
                         "; reconnecting in the background");
         }
         if (!p->failure.empty()) {
+            self->failures.fetch_add(1, std::memory_order_relaxed);
             throw ConnectionError(self->name + ": " + what + " failed: " + p->failure);
         }
         co_return std::move(p->replies);
@@ -541,6 +547,15 @@ bool Client::connected() const noexcept { return impl_->up.load(std::memory_orde
 
 std::uint64_t Client::round_trips() const noexcept {
     return impl_->trips.load(std::memory_order_relaxed);
+}
+
+std::uint64_t Client::failures() const noexcept {
+    return impl_->failures.load(std::memory_order_relaxed);
+}
+
+std::uint64_t Client::reconnects() const noexcept {
+    auto const n = impl_->connects.load(std::memory_order_relaxed);
+    return n > 0 ? n - 1 : 0;
 }
 
 Url const& Client::url() const noexcept { return impl_->url; }

@@ -172,6 +172,7 @@ public:
             }
             keep_alive_ = false;
         }
+        server_.metrics.count_http(status);
         if (server_.access_log) {
             log_access(status);
         }

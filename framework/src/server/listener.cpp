@@ -25,14 +25,17 @@ namespace fs = std::filesystem;
     throw boost::system::system_error(ec, what);
 }
 
-Listening listen_tcp(Settings const& s, Acceptor& acc) {
+} // namespace
+
+Listening listen_tcp(std::string const& host_text, unsigned short port, std::string const& flag,
+                     Acceptor& acc) {
     error_code ec;
-    auto address = net::ip::make_address(s.host, ec);
+    auto address = net::ip::make_address(host_text, ec);
     if (ec) {
-        throw InvalidSetting("--host '" + s.host + "' is not an IP address: " + ec.message());
+        throw InvalidSetting(flag + " '" + host_text + "' is not an IP address: " + ec.message());
     }
-    net::ip::tcp::endpoint const endpoint(address, s.port);
-    std::string const where = s.host + ":" + std::to_string(s.port);
+    net::ip::tcp::endpoint const endpoint(address, port);
+    std::string const where = host_text + ":" + std::to_string(port);
     acc.open(net::generic::stream_protocol(endpoint.protocol().family(), IPPROTO_TCP), ec);
     if (ec) {
         fail(ec, "cannot open a socket for " + where);
@@ -54,10 +57,12 @@ Listening listen_tcp(Settings const& s, Acceptor& acc) {
         bound.resize(local.size());
         l.port = bound.port();
     }
-    std::string const host = address.is_v6() ? "[" + s.host + "]" : s.host;
+    std::string const host = address.is_v6() ? "[" + host_text + "]" : host_text;
     l.description = "http://" + host + ":" + std::to_string(l.port) + "/";
     return l;
 }
+
+namespace {
 
 // An existing file at the socket's path: a socket nobody listens on (left by a process that
 // died) is replaced; a live one, or any other file, is not touched.
@@ -177,7 +182,7 @@ Listening open_listener(Settings const& s, Acceptor& acceptor) {
     if (!s.unix_socket.empty()) {
         return listen_unix(s, acceptor);
     }
-    return listen_tcp(s, acceptor);
+    return listen_tcp(s.host, s.port, "--host", acceptor);
 }
 
 void remove_unix_socket(std::string const& path) noexcept {

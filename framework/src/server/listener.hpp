@@ -35,6 +35,13 @@ struct Listening {
  */
 Listening open_listener(Settings const& s, Acceptor& acceptor);
 
+/**
+ * Opens `acceptor` listening on TCP `host` (an IP address) and `port` (0: a free one); a host
+ * that is not an address throws InvalidSetting naming `flag`.
+ */
+Listening listen_tcp(std::string const& host, unsigned short port, std::string const& flag,
+                     Acceptor& acceptor);
+
 /** Removes a unix socket file open_listener() created (nothing for an empty path). */
 void remove_unix_socket(std::string const& path) noexcept;
 

@@ -5,6 +5,7 @@
 
 #include "detail/log.hpp"
 #include "server/build_layers.hpp"
+#include "server/metrics_endpoint.hpp"
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
@@ -42,6 +43,12 @@ int run(Application app, Settings settings) {
         return 1;
     }
     std::cout << "canal: listening on " << server->address() << std::endl;
+    if (server->metrics_port() != 0) {
+        auto const [host, port] = detail::parse_metrics_address(server->settings().metrics);
+        auto const shown = host.find(':') == std::string::npos ? host : "[" + host + "]";
+        std::cout << "canal: metrics on http://" << shown << ":" << server->metrics_port()
+                  << "/metrics" << std::endl;
+    }
     int received = 0;
     signals.async_wait([&](boost::system::error_code ec, int sig) {
         if (!ec) {

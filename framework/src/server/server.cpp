@@ -10,6 +10,7 @@
 #include "detail/log.hpp"
 #include "server/http_session.hpp"
 #include "server/listener.hpp"
+#include "server/metrics_endpoint.hpp"
 #include "server/server_impl.hpp"
 #include "server/session_core.hpp"
 #include "server/ws_session.hpp"
@@ -216,6 +217,7 @@ detail::Stream make_stream(detail::Socket socket, net::ssl::context* tls) {
 
 awaitable<void> Server::Impl::serve(detail::Socket socket) {
     auto self = shared_from_this();
+    metrics.add(detail::Count::connections_accepted);
     boost::system::error_code ec;
     std::string address;
     if (settings.max_connections_per_client != 0) {
@@ -277,20 +279,28 @@ awaitable<void> Server::Impl::serve(detail::Socket socket) {
                 break;
             }
             if (rec == http::error::body_limit) {
+                metrics.count_http(413);
                 co_await detail::refuse(stream, settings.server_name, 413, "request body too large\n", false);
                 break;
             }
+            metrics.count_http(400);
             co_await detail::refuse(stream, settings.server_name, 400, "bad request: " + rec.message() + "\n", false);
             break;
         }
         if (!conn->over_limit.empty()) {
             log_limit_refusal(limit_logged_ns, conn->over_limit);
+            metrics.count_http(503);
+            if (beast::websocket::is_upgrade(parser.get())) {
+                metrics.add(detail::Count::handshake_invalid);
+            }
             co_await detail::refuse(stream, settings.server_name, 503, "server busy: over " + conn->over_limit + "\n",
                                     false);
             break;
         }
         if (beast::websocket::is_upgrade(parser.get())) {
             if (stopping.load()) {
+                metrics.count_http(503);
+                metrics.add(detail::Count::handshake_invalid);
                 co_await detail::refuse(stream, settings.server_name, 503, "server shutting down\n", false);
                 break;
             }
@@ -396,6 +406,13 @@ void Server::start() {
     if (impl_->tls && listening.description.rfind("http://", 0) == 0) {
         impl_->listening_on.insert(4, "s"); // https://
     }
+    if (!s.metrics.empty()) {
+        auto [host, port] = detail::parse_metrics_address(s.metrics);
+        auto& macc = impl_->metrics_acceptor.emplace(net::make_strand(impl_->ioc->get_executor()));
+        impl_->metrics_port = detail::listen_tcp(host, port, "--metrics", macc).port;
+        net::co_spawn(macc.get_executor(), detail::metrics_accept_loop(impl_),
+                      [](std::exception_ptr e) { detail::log_exception("metrics listener", e); });
+    }
     net::co_spawn(acc.get_executor(), impl_->accept_loop(),
                   [](std::exception_ptr e) { detail::log_exception("accept loop", e); });
     net::co_spawn(acc.get_executor(), impl_->trim_loop(),
@@ -403,6 +420,7 @@ void Server::start() {
     for (unsigned i = 0; i < s.threads; ++i) {
         impl_->threads.emplace_back([impl = impl_] {
             detail::IoThreadScope io_thread; // async_to_sync() here is an error, not a hang
+            impl->metrics.attach_thread();
             impl->ioc->run();
         });
     }
@@ -425,6 +443,12 @@ void Server::stop() {
         net::post(impl->acceptor->get_executor(), [impl, closed] {
             boost::system::error_code ec;
             impl->acceptor->close(ec);
+            if (impl->metrics_acceptor) {
+                net::post(impl->metrics_acceptor->get_executor(), [impl] {
+                    boost::system::error_code mec;
+                    impl->metrics_acceptor->close(mec);
+                });
+            }
             detail::remove_unix_socket(impl->unix_socket_created);
             closed->set_value();
         });
@@ -468,6 +492,7 @@ void Server::wait() {
             detail::log_warning("server stopped while the channel layer is still busy");
         }
         impl_->acceptor.reset();
+        impl_->metrics_acceptor.reset();
         impl_->ioc.reset();
     }
 }
@@ -477,6 +502,12 @@ std::size_t Server::connection_count() const noexcept { return impl_->connection
 std::size_t Server::dropped_messages() const noexcept { return impl_->dropped.load(); }
 
 std::size_t Server::overflow_closes() const noexcept { return impl_->overflow_closed.load(); }
+
+unsigned short Server::metrics_port() const noexcept { return impl_->metrics_port; }
+
+std::string Server::metrics_text() const { return detail::metrics_text(*impl_); }
+
+std::string Server::health_problem() const { return detail::health_problem(*impl_); }
 
 Settings const& Server::settings() const noexcept { return impl_->settings; }
 

@@ -6,6 +6,7 @@
 
 #include "server/access_log.hpp"
 #include "server/listener.hpp"
+#include "server/server_metrics.hpp"
 #include "server/proxy_headers.hpp"
 #include "server/stream.hpp"
 
@@ -50,6 +51,11 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
     std::atomic<std::size_t> dropped{0};
     std::atomic<std::size_t> overflow_closed{0};
     std::atomic<bool> stopping{false};
+    // Counters per I/O thread (the metrics listener's and metrics_text()'s source).
+    detail::ServerMetrics metrics;
+    // The metrics listener (Settings::metrics), when there is one.
+    std::optional<detail::Acceptor> metrics_acceptor;
+    unsigned short metrics_port = 0;
     unsigned short bound_port = 0;
     // Where the listener is, for the start-up line (Server::address()).
     std::string listening_on;

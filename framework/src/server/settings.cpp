@@ -469,6 +469,9 @@ Settings Settings::from_args(int argc, char** argv, std::vector<Flag>* extra) {
                        "when a client reads too slowly: close (1008) or drop")(
         "access-log", po::value(&s.access_log)->implicit_value("-"),
         "log each request and websocket connection: to stderr, or with =FILE to a file")(
+        "metrics", po::value(&s.metrics),
+        "serve GET /metrics (Prometheus) and GET /health on this HOST:PORT of their own, "
+        "e.g. 127.0.0.1:9100")(
         "log-level", po::value(&level)->default_value(level),
         "the least important lines logged: debug, info, warning, error or off")(
         "log-format", po::value(&format)->default_value(format),

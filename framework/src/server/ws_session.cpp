@@ -123,6 +123,8 @@ void WsSession::enqueue(WebsocketSend snd) {
         request_close(1008, "outbound queue full: client too slow");
         return;
     }
+    server_->metrics.add(Count::messages_out);
+    server_->metrics.add(Count::bytes_out, static_cast<std::int64_t>(snd.data->size()));
     if (transport_) {
         transport_->append_frame(snd.binary, *snd.data);
     } else {
@@ -179,6 +181,8 @@ bool WsSession::on_input(WsInput in) {
     case WsInput::Kind::text:
     case WsInput::Kind::binary:
         if (!close_sent_) { // after our close frame, data frames are ignored (RFC 6455 5.5.1)
+            server_->metrics.add(Count::messages_in);
+            server_->metrics.add(Count::bytes_in, static_cast<std::int64_t>(in.payload.size()));
             push_event(WebsocketReceive{std::move(in.payload), in.kind == WsInput::Kind::binary});
         }
         return true;
@@ -525,6 +529,8 @@ awaitable<bool> WsSession::handshake(Upgrade& up) {
     auto& settings = server_->settings;
     if (auto refusal = start(up.stream, up.req)) {
         app_finished_ = true; // no application was started: nothing to wait for
+        server_->metrics.add(Count::handshake_invalid);
+        server_->metrics.count_http(refusal->status);
         if (access_) {
             log_access("WSREJECT", refusal->status, access_->begun_steady);
         }
@@ -533,12 +539,16 @@ awaitable<bool> WsSession::handshake(Upgrade& up) {
     }
     if (!co_await await_answer()) {
         log_warning(describe_ + ": handshake timed out waiting for the application");
+        server_->metrics.add(Count::handshake_timeout);
+        server_->metrics.count_http(503);
         if (access_) {
             log_access("WSREJECT", 503, access_->begun_steady);
         }
         std::string body = "handshake timeout\n";
         co_await refuse_on(up.stream, settings.server_name, 503, std::move(body));
     } else if (handshake_ == Handshake::refused) {
+        server_->metrics.add(Count::handshake_refused);
+        server_->metrics.count_http(403);
         if (access_) {
             log_access("WSREJECT", 403, access_->begun_steady);
         }
@@ -553,6 +563,8 @@ awaitable<bool> WsSession::handshake(Upgrade& up) {
                 log_warning(answer.log);
             }
         }
+        server_->metrics.add(Count::handshake_refused);
+        server_->metrics.count_http(answer.answer.status);
         if (access_) {
             log_access("WSREJECT", answer.answer.status, access_->begun_steady);
         }
@@ -574,8 +586,11 @@ awaitable<void> WsSession::serve(std::unique_ptr<Upgrade> up) {
             co_await read_done_.wait();
         }
         co_await finish_socket();
+        auto const code = disconnect_code(end_, peer_code_, close_code_);
+        server_->metrics.add(Count::websockets_open, -1);
+        server_->metrics.count_close(code);
         if (access_) {
-            log_access("WSDISCONNECT", disconnect_code(end_, peer_code_, close_code_), opened_at_);
+            log_access("WSDISCONNECT", code, opened_at_);
         }
     }
     up.reset();
@@ -626,7 +641,7 @@ void WsSession::open(Stream stream, Request const& req, std::string early) {
     response += "\r\n";
     transport_->append_control(response);
     open_ = true;
-    transport_->publish_to(outbound_);
+    transport_->publish_to(outbound_, &server_->metrics);
     for (auto& frame : early_) {
         transport_->append_frame(frame.binary, *frame.data);
     }
@@ -635,6 +650,9 @@ void WsSession::open(Stream stream, Request const& req, std::string early) {
     unparsed_ = std::move(early); // frames sent in the same packet as the upgrade request
     unparsed_at_ = 0;
     opened_at_ = std::chrono::steady_clock::now();
+    server_->metrics.add(Count::handshake_accepted);
+    server_->metrics.add(Count::websockets_open);
+    server_->metrics.count_http(101);
     if (access_) {
         log_access("WSCONNECT", 101, access_->begun_steady);
     }

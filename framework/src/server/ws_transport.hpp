@@ -10,6 +10,7 @@
 
 #include "detail/notifier.hpp"
 #include "server/frame_header.hpp"
+#include "server/server_metrics.hpp"
 #include "server/stream.hpp"
 
 #include <boost/asio/buffer.hpp>
@@ -32,10 +33,20 @@ public:
     explicit WsTransport(Stream stream)
         : socket_(std::move(stream)), drained_(socket_.get_executor()) {}
 
-    /** Where queued_bytes() and queued_frames() are published for the application. */
-    void publish_to(std::shared_ptr<OutboundQueue> queue) {
+    /**
+     * Where queued_bytes() and queued_frames() are published for the application, and the
+     * server's metrics that count the bytes queued (null: none).
+     */
+    void publish_to(std::shared_ptr<OutboundQueue> queue, ServerMetrics* metrics) {
         published_ = std::move(queue);
+        metrics_ = metrics;
         publish();
+    }
+
+    ~WsTransport() {
+        if (metrics_ != nullptr && counted_ != 0) {
+            metrics_->add(Count::outbound_bytes, -static_cast<std::int64_t>(counted_));
+        }
     }
 
     WsTransport(WsTransport const&) = delete;
@@ -154,6 +165,14 @@ private:
             published_->bytes.store(queued_bytes(), std::memory_order_relaxed);
             published_->frames.store(queued_frames(), std::memory_order_relaxed);
         }
+        if (metrics_ != nullptr) {
+            auto const now = queued_bytes();
+            if (now != counted_) {
+                metrics_->add(Count::outbound_bytes,
+                              static_cast<std::int64_t>(now) - static_cast<std::int64_t>(counted_));
+                counted_ = now;
+            }
+        }
     }
 
     void flush() {
@@ -224,6 +243,8 @@ private:
     boost::system::error_code error_;
     Notifier drained_;
     std::shared_ptr<OutboundQueue> published_;
+    ServerMetrics* metrics_ = nullptr;
+    std::size_t counted_ = 0; // the queued bytes metrics_ was last told of
 };
 
 } // namespace canal::detail

@@ -109,6 +109,11 @@ public:
         return posts_in_flight_.load(std::memory_order_acquire) == 0;
     }
 
+    HandlerPoolStats stats() {
+        std::lock_guard lock(mutex_);
+        return HandlerPoolStats{running_, running_ - idle_, tasks_.size()};
+    }
+
     /** The pool whose thread this is (null on other threads). */
     static HandlerPool* current() noexcept { return t_current; }
 
@@ -198,6 +203,10 @@ void post_to_handler_pool(net::any_io_executor const& ex, std::function<void()> 
 
 void set_pool_threads(net::execution_context& ctx, unsigned threads) {
     handler_pool_of(ctx).set_own_target(threads);
+}
+
+HandlerPoolStats handler_pool_stats(net::execution_context& ctx) {
+    return handler_pool_of(ctx).stats();
 }
 
 void begin_pool_post(HandlerPool& pool) noexcept { pool.begin_post(); }

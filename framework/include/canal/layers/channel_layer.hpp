@@ -5,7 +5,10 @@
 #include <canal/core/net.hpp>
 #include <canal/core/scope.hpp>
 
+#include <array>
+#include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <cstddef>
 #include <memory>
 #include <optional>
@@ -41,6 +44,29 @@ struct LayerSettings {
      * next receive() throws ChannelOverflow, so its client is told (websocket close 1013).
      */
     std::chrono::milliseconds backpressure_timeout = std::chrono::seconds(3);
+};
+
+/** Upper bounds (seconds) of the buckets of LayerStats::group_send_histogram; +Inf follows. */
+inline constexpr std::array<double, 16> group_send_buckets{
+    0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01,
+    0.025,   0.05,   0.1,     0.25,   0.5,   1.0,    2.5,    5.0};
+
+/** What a channel layer reports to metrics and health checks (ChannelLayer::layer_stats()). */
+struct LayerStats {
+    /** Requests sent to the layer's servers (Redis: one per round trip); 0 in memory. */
+    std::uint64_t round_trips = 0;
+    /** Requests that failed for want of a server (not connected, connection lost, timeout). */
+    std::uint64_t errors = 0;
+    /** Connections to a server established again after a loss. */
+    std::uint64_t reconnects = 0;
+    /** group_send() calls completed, by duration: group_send_buckets, then +Inf (not cumulative). */
+    std::array<std::uint64_t, group_send_buckets.size() + 1> group_send_histogram{};
+    /** The sum of those durations, in seconds. */
+    double group_send_seconds = 0;
+    /** False while a server the layer needs cannot be reached. */
+    bool reachable = true;
+    /** What cannot be reached, when not `reachable` (e.g. "redis://127.0.0.1:6379/0"). */
+    std::string unreachable;
 };
 
 /**
@@ -113,6 +139,13 @@ public:
     [[nodiscard]] virtual std::size_t dropped_count() const noexcept = 0;
 
     /**
+     * Counters and reachability for metrics and health checks. The default reports the
+     * group_send() durations recorded with observe_group_send() and a reachable layer; the
+     * Redis layers add their servers' round trips, errors, reconnects and reachability.
+     */
+    [[nodiscard]] virtual LayerStats layer_stats() const;
+
+    /**
      * Returns once every completion the layer had begun handing to a caller's executor has
      * been handed over (a layer with threads of its own may still be inside such a post), or
      * after `limit`; false then. Call it after the callers have stopped and before their
@@ -128,6 +161,16 @@ public:
     [[nodiscard]] static bool is_valid_group_name(std::string_view name) noexcept;
     /** True when `name` is a valid channel name. */
     [[nodiscard]] static bool is_valid_channel_name(std::string_view name) noexcept;
+
+protected:
+    /** Records how long one group_send() took (the built-in layers call it; see layer_stats()). */
+    void observe_group_send(std::chrono::steady_clock::duration took) noexcept;
+    /** Awaits `op` (a group_send()'s work) and records its duration when it completes. */
+    awaitable<void> timed_group_send(awaitable<void> op);
+
+private:
+    std::array<std::atomic<std::uint64_t>, group_send_buckets.size() + 1> group_send_counts_{};
+    std::atomic<std::uint64_t> group_send_ns_{0};
 };
 
 /** The alias of Settings::channel_layer (Channels' DEFAULT_CHANNEL_LAYER). */

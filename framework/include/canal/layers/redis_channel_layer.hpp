@@ -143,6 +143,8 @@ public:
     awaitable<void> flush() override;
     /** Messages skipped for capacity (in Redis or in a local buffer). */
     [[nodiscard]] std::size_t dropped_count() const noexcept override;
+    /** Its Redis connections' round trips, errors, reconnects, and which are down. */
+    [[nodiscard]] LayerStats layer_stats() const override;
     /** Waits until the layer's thread has run everything queued before the call. */
     bool settle(std::chrono::milliseconds limit) override;
 

@@ -132,6 +132,12 @@ public:
     /** Round trips so far: one per command() or pipeline() call that was written. */
     [[nodiscard]] std::uint64_t round_trips() const noexcept;
 
+    /** Requests that failed for want of a connection: not connected, lost, or timed out. */
+    [[nodiscard]] std::uint64_t failures() const noexcept;
+
+    /** Connections established again after the first (after a loss). */
+    [[nodiscard]] std::uint64_t reconnects() const noexcept;
+
     /** The server's URL. */
     [[nodiscard]] Url const& url() const noexcept;
 

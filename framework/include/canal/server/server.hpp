@@ -52,6 +52,18 @@ public:
     /** Connections closed with 1008 because their outbound queue was full, since start. */
     [[nodiscard]] std::size_t overflow_closes() const noexcept;
 
+    /** The port of the metrics listener (Settings::metrics), once started; 0 without one. */
+    [[nodiscard]] unsigned short metrics_port() const noexcept;
+
+    /** What `GET /metrics` answers: the counters in Prometheus' text format (version 0.0.4). */
+    [[nodiscard]] std::string metrics_text() const;
+
+    /**
+     * Empty while the server is healthy; else why not (a channel layer cannot reach its
+     * Redis, the server is stopping): what `GET /health` answers with 503.
+     */
+    [[nodiscard]] std::string health_problem() const;
+
     /** The settings in force (with the layer that run() may have filled in). */
     [[nodiscard]] Settings const& settings() const noexcept;
 

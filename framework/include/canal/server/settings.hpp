@@ -213,6 +213,13 @@ struct Settings {
      * it short). Takes effect with access_log empty as well.
      */
     std::function<void(AccessRecord const&)> access_log_sink;
+    /**
+     * `--metrics HOST:PORT`: serve `GET /metrics` (Prometheus' text format) and `GET /health`
+     * (200, or 503 while a channel layer cannot reach Redis) on this address of their own,
+     * never on the application's. Port 0 picks a free one (Server::metrics_port()). Empty:
+     * none (the default).
+     */
+    std::string metrics;
     /** `--log-level` (debug, info, warning, error, off): applied by canal::run(). */
     LogLevel log_level = LogLevel::info;
     /** `--log-format` (text, json): the log's and the access log's format; applied by canal::run(). */

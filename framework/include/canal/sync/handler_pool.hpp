@@ -46,6 +46,15 @@ void post_to_handler_pool(net::any_io_executor const& ex, std::function<void()> 
 /** Gives `ctx`'s pool its own size (0: the process's, set_handler_threads()). */
 void set_pool_threads(net::execution_context& ctx, unsigned threads);
 
+/** What a handler pool is doing: threads, those running a task, and tasks waiting. */
+struct HandlerPoolStats {
+    unsigned threads = 0;
+    unsigned busy = 0;
+    std::size_t queued = 0;
+};
+/** The stats of `ctx`'s pool (locks the pool briefly). */
+HandlerPoolStats handler_pool_stats(net::execution_context& ctx);
+
 /** Counts a pool task that will post back to the pool's io_context (sync_to_async). */
 void begin_pool_post(HandlerPool& pool) noexcept;
 /** That task has finished touching the io_context. */
