@@ -15,6 +15,36 @@
 #include <filesystem>
 #include <iostream>
 #include <string_view>
+#include <system_error>
+#include <vector>
+
+namespace chat {
+
+// Where the pages are: $CANAL_CHAT_STATIC, else found relative to this program,
+// ../share/canal/chat/static once installed, static/ beside it in the build tree. Empty (and
+// a message) when none holds them.
+std::filesystem::path static_dir(char const* program) {
+    namespace fs = std::filesystem;
+    if (char const* env = std::getenv("CANAL_CHAT_STATIC")) {
+        return env;
+    }
+    std::error_code ec;
+    auto const self = fs::read_symlink("/proc/self/exe", ec);
+    auto const dir = ec ? fs::absolute(program).parent_path() : self.parent_path();
+    std::vector<fs::path> const candidates{dir / ".." / "share" / "canal" / "chat" / "static",
+                                           dir / "static"};
+    for (auto const& candidate : candidates) {
+        if (fs::exists(candidate / "room.html", ec)) {
+            return fs::weakly_canonical(candidate, ec);
+        }
+    }
+    std::cerr << program << ": cannot find the chat's pages (room.html) in "
+              << candidates[0].string() << " or " << candidates[1].string()
+              << "; set CANAL_CHAT_STATIC to their directory\n";
+    return {};
+}
+
+} // namespace chat
 
 int main(int argc, char** argv) {
     if (argc > 1 && std::string_view(argv[1]) == "createuser") {
@@ -44,10 +74,9 @@ int main(int argc, char** argv) {
                   << "'\n";
         return 2;
     }
-    // The pages ship next to the sources; CANAL_CHAT_STATIC overrides for installed copies.
-    std::filesystem::path static_dir = CANAL_CHAT_STATIC_DIR;
-    if (char const* env = std::getenv("CANAL_CHAT_STATIC")) {
-        static_dir = env;
+    auto const static_dir = chat::static_dir(argv[0]);
+    if (static_dir.empty()) {
+        return 1;
     }
     auto const consumer_style = style == "sync" ? chat::ConsumerStyle::sync
                                                 : chat::ConsumerStyle::async;

@@ -1,5 +1,5 @@
 // A program built against the installed canal::django: a Django-signed value round trip.
-#include <canal/django/signing.hpp>
+#include <canal/django.hpp> // canal::django's headers, and canal's
 
 #include <boost/json/value.hpp>
 

@@ -1,8 +1,6 @@
 // A consumer built against the installed canal package: an echo consumer behind a URLRouter,
-// driven by WebsocketCommunicator. Exits 0 when the echo comes back.
-#include <canal/consumers/async_websocket_consumer.hpp>
-#include <canal/routing/url_router.hpp>
-#include <canal/testing/websocket_communicator.hpp>
+// driven by WebsocketCommunicator, from the umbrella header. Exits 0 when the echo comes back.
+#include <canal/canal.hpp> // every public header (and <canal/version.hpp>)
 
 #include <exception>
 #include <iostream>
@@ -36,7 +34,7 @@ int main() {
             std::cerr << "echo_consumer: unexpected reply '" << reply << "'\n";
             return 1;
         }
-        std::cout << "echo_consumer: ok\n";
+        std::cout << "echo_consumer: ok (canal " << CANAL_VERSION_STRING << ")\n";
         return 0;
     } catch (std::exception const& e) {
         std::cerr << "echo_consumer: " << e.what() << "\n";

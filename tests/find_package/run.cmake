@@ -31,14 +31,14 @@ set(build ${WORK_DIR}/build)
 file(REMOVE_RECURSE ${prefix} ${build})
 
 # The library must be built before it can be installed (a no-op after a full build).
-run("build canal" ${CMAKE_COMMAND} --build ${CANAL_BINARY_DIR} --target canal canal_django)
+run("build canal" ${CMAKE_COMMAND} --build ${CANAL_BINARY_DIR} --target canal canal_django canal-chat)
 run("install canal into ${prefix}" ${CMAKE_COMMAND} --install ${CANAL_BINARY_DIR} --prefix ${prefix})
 
 # What gets installed: the package, and at most canal's own programs and data. Tests,
 # test support and build leftovers must not be.
 file(GLOB_RECURSE installed RELATIVE ${prefix} ${prefix}/*)
 foreach(f IN LISTS installed)
-    if(NOT f MATCHES "^(include/canal/|lib[^/]*/libcanal(_django)?\\.a$|lib[^/]*/cmake/canal/|bin/canal-|share/canal)")
+    if(NOT f MATCHES "^(include/canal/|lib[^/]*/libcanal(_django)?\\.a$|lib[^/]*/cmake/canal/|lib[^/]*/pkgconfig/canal\\.pc$|bin/canal-|share/canal)")
         message(FATAL_ERROR "find_package test: unexpected file installed: ${f} "
             "(extend the list in this script if it is meant to be installed)")
     endif()
@@ -70,6 +70,23 @@ if(NOT STEPS)
     run("configure the consumer project" ${CMAKE_COMMAND} ${configure_args})
     run("build the consumer project" ${CMAKE_COMMAND} --build ${build})
     run("run the consumer" ${build}/${run_program} ${run_command})
+    # Without CMake: the compiler with pkg-config's flags for canal.pc.
+    if(EXISTS ${SOURCE_DIR}/pkg_config_main.cpp)
+        file(GLOB pc_dirs ${prefix}/lib*/pkgconfig ${prefix}/lib/*/pkgconfig)
+        set(ENV{PKG_CONFIG_PATH} "${pc_dirs}")
+        execute_process(COMMAND pkg-config --cflags --libs canal
+            OUTPUT_VARIABLE pc_flags OUTPUT_STRIP_TRAILING_WHITESPACE RESULT_VARIABLE rc)
+        if(NOT rc EQUAL 0)
+            message(FATAL_ERROR "find_package test: pkg-config --cflags --libs canal failed (${rc})")
+        endif()
+        message(STATUS "find_package test: pkg-config --cflags --libs canal: ${pc_flags}")
+        separate_arguments(pc_flags UNIX_COMMAND "${pc_flags}")
+        separate_arguments(extra_cxx UNIX_COMMAND "${CXX_FLAGS}")
+        separate_arguments(extra_ld UNIX_COMMAND "${LINKER_FLAGS}")
+        run("compile and link with pkg-config's flags" ${CXX} -std=c++20 ${extra_cxx}
+            ${SOURCE_DIR}/pkg_config_main.cpp ${pc_flags} ${extra_ld} -o ${build}/pkg_config_consumer)
+        run("run the pkg-config consumer" ${build}/pkg_config_consumer)
+    endif()
 else()
     string(REPLACE "|" ";" steps "${STEPS}")
     list(GET steps -1 last_step)

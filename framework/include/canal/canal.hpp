@@ -1,0 +1,54 @@
+// Every public header of canal::canal in one include (canal::django's: <canal/django.hpp>).
+// Including single headers instead keeps builds faster.
+#pragma once
+
+#include <canal/version.hpp>
+
+#include <canal/consumers/async_consumer.hpp>
+#include <canal/consumers/async_http_consumer.hpp>
+#include <canal/consumers/async_websocket_consumer.hpp>
+#include <canal/consumers/blocking_handlers.hpp>
+#include <canal/consumers/sync_consumer.hpp>
+#include <canal/consumers/websocket_base.hpp>
+#include <canal/consumers/websocket_consumer.hpp>
+#include <canal/core/application.hpp>
+#include <canal/core/errors.hpp>
+#include <canal/core/event.hpp>
+#include <canal/core/log.hpp>
+#include <canal/core/message.hpp>
+#include <canal/core/net.hpp>
+#include <canal/core/scope.hpp>
+#include <canal/layers/channel_layer.hpp>
+#include <canal/layers/in_memory_channel_layer.hpp>
+#include <canal/layers/make_channel_layer.hpp>
+#include <canal/layers/redis_channel_layer.hpp>
+#include <canal/layers/redis_pubsub_channel_layer.hpp>
+#include <canal/middleware/auth_middleware.hpp>
+#include <canal/middleware/base_middleware.hpp>
+#include <canal/middleware/cookie_middleware.hpp>
+#include <canal/middleware/csrf.hpp>
+#include <canal/middleware/json_file_user_store.hpp>
+#include <canal/middleware/memory_session_store.hpp>
+#include <canal/middleware/origin_validator.hpp>
+#include <canal/middleware/password.hpp>
+#include <canal/middleware/redis_session_store.hpp>
+#include <canal/middleware/session.hpp>
+#include <canal/middleware/session_middleware.hpp>
+#include <canal/middleware/session_store.hpp>
+#include <canal/middleware/user.hpp>
+#include <canal/redis/client.hpp>
+#include <canal/redis/reply.hpp>
+#include <canal/redis/url.hpp>
+#include <canal/routing/channel_name_router.hpp>
+#include <canal/routing/path_converter.hpp>
+#include <canal/routing/protocol_type_router.hpp>
+#include <canal/routing/url_router.hpp>
+#include <canal/server/server.hpp>
+#include <canal/server/settings.hpp>
+#include <canal/server/static_files.hpp>
+#include <canal/sync/async_to_sync.hpp>
+#include <canal/sync/handler_pool.hpp>
+#include <canal/sync/sync_to_async.hpp>
+#include <canal/testing/http_communicator.hpp>
+#include <canal/testing/websocket_communicator.hpp>
+#include <canal/worker/worker.hpp>

@@ -1,0 +1,18 @@
+# The umbrella headers list every public header: <canal/canal.hpp> those of canal::canal,
+# <canal/django.hpp> those of canal::django. cmake -DINCLUDE_DIR=framework/include -P this
+foreach(umbrella canal django)
+    file(READ ${INCLUDE_DIR}/canal/${umbrella}.hpp text)
+    if(umbrella STREQUAL "canal")
+        file(GLOB headers RELATIVE ${INCLUDE_DIR} ${INCLUDE_DIR}/canal/*/*.hpp)
+        list(FILTER headers EXCLUDE REGEX "^canal/django/")
+    else()
+        file(GLOB headers RELATIVE ${INCLUDE_DIR} ${INCLUDE_DIR}/canal/django/*.hpp)
+    endif()
+    foreach(h IN LISTS headers)
+        string(FIND "${text}" "#include <${h}>" at)
+        if(at EQUAL -1)
+            message(FATAL_ERROR "canal/${umbrella}.hpp does not include <${h}>: add it")
+        endif()
+    endforeach()
+endforeach()
+message(STATUS "umbrella headers: complete")
