@@ -178,7 +178,19 @@ BOOST_AUTO_TEST_CASE(a_server_logs_requests_and_websocket_lifetimes) {
         BOOST_TEST(conn.ws->close(1000));
     }
     BOOST_TEST(server.ws("/ws/no/").http_status == 403);
+    {
+        // A request the server answers itself (no application): logged with what is known.
+        auto raw = server.raw();
+        BOOST_REQUIRE(raw->send("NOT HTTP AT ALL\r\n\r\n"));
+        std::string got;
+        auto const deadline = std::chrono::steady_clock::now() + 5s;
+        while (!raw->peer_closed() && std::chrono::steady_clock::now() < deadline) {
+            got += raw->read_some(100ms);
+        }
+        BOOST_TEST(got.rfind("HTTP/1.1 400", 0) == 0U, got);
+    }
     BOOST_TEST(eventually([&] { return recorder.find("WSDISCONNECT").has_value(); }, 5s));
+    BOOST_TEST(eventually([&] { return recorder.find("-").has_value(); }, 5s));
 
     auto const seen = recorder.snapshot();
     std::vector<std::string> paths;
@@ -193,6 +205,7 @@ BOOST_AUTO_TEST_CASE(a_server_logs_requests_and_websocket_lifetimes) {
     BOOST_TEST(has("WSCONNECT /ws/hello/ 101"));
     BOOST_TEST(has("WSDISCONNECT /ws/hello/ 1000"));
     BOOST_TEST(has("WSREJECT /ws/no/ 403"));
+    BOOST_TEST(has("- - 400"));
     for (auto const& s : seen) {
         BOOST_TEST(s.client == "127.0.0.1");
         if (s.method == "GET" && s.status == 200) {

@@ -206,6 +206,36 @@ void log_limit_refusal(std::atomic<std::int64_t>& last_ns, std::string const& wh
 } // namespace
 
 namespace {
+// A request the server answers itself, before any application (a bad or oversized head, a
+// limit, a stop): counted, and access-logged with what is known of it (`head` may be null).
+void note_refusal(Server::Impl& impl, detail::Stream& stream,
+                  http::request_header<> const* head, int status, std::size_t body_bytes) {
+    impl.metrics.count_http(status);
+    if (head != nullptr && beast::websocket::is_upgrade(*head)) {
+        impl.metrics.add(detail::Count::handshake_invalid);
+    }
+    if (!impl.access_log) {
+        return;
+    }
+    auto const client = detail::endpoint_of(stream.lowest(), true);
+    std::string const host = client ? client->host : std::string("-");
+    AccessRecord record;
+    record.time = std::chrono::system_clock::now();
+    record.client = host;
+    std::string method = "-";
+    std::string target = "-";
+    if (head != nullptr) {
+        method = std::string(head->method_string());
+        target = std::string(head->target());
+        record.protocol = head->version() == 10 ? "HTTP/1.0" : "HTTP/1.1";
+    }
+    record.method = method;
+    record.path = target;
+    record.status = status;
+    record.bytes = static_cast<std::int64_t>(body_bytes);
+    impl.access_log->write(record);
+}
+
 // Not a coroutine: g++ 12 mishandles a conditional's temporaries in a coroutine frame.
 detail::Stream make_stream(detail::Socket socket, net::ssl::context* tls) {
     if (tls != nullptr) {
@@ -279,29 +309,28 @@ awaitable<void> Server::Impl::serve(detail::Socket socket) {
                 break;
             }
             if (rec == http::error::body_limit) {
-                metrics.count_http(413);
-                co_await detail::refuse(stream, settings.server_name, 413, "request body too large\n", false);
+                std::string body = "request body too large\n";
+                note_refusal(*this, stream, &parser.get(), 413, body.size());
+                co_await detail::refuse(stream, settings.server_name, 413, std::move(body), false);
                 break;
             }
-            metrics.count_http(400);
-            co_await detail::refuse(stream, settings.server_name, 400, "bad request: " + rec.message() + "\n", false);
+            std::string body = "bad request: " + rec.message() + "\n";
+            note_refusal(*this, stream, nullptr, 400, body.size());
+            co_await detail::refuse(stream, settings.server_name, 400, std::move(body), false);
             break;
         }
         if (!conn->over_limit.empty()) {
             log_limit_refusal(limit_logged_ns, conn->over_limit);
-            metrics.count_http(503);
-            if (beast::websocket::is_upgrade(parser.get())) {
-                metrics.add(detail::Count::handshake_invalid);
-            }
-            co_await detail::refuse(stream, settings.server_name, 503, "server busy: over " + conn->over_limit + "\n",
-                                    false);
+            std::string body = "server busy: over " + conn->over_limit + "\n";
+            note_refusal(*this, stream, &parser.get(), 503, body.size());
+            co_await detail::refuse(stream, settings.server_name, 503, std::move(body), false);
             break;
         }
         if (beast::websocket::is_upgrade(parser.get())) {
             if (stopping.load()) {
-                metrics.count_http(503);
-                metrics.add(detail::Count::handshake_invalid);
-                co_await detail::refuse(stream, settings.server_name, 503, "server shutting down\n", false);
+                std::string body = "server shutting down\n";
+                note_refusal(*this, stream, &parser.get(), 503, body.size());
+                co_await detail::refuse(stream, settings.server_name, 503, std::move(body), false);
                 break;
             }
             // Frames a client sent in the same packet as its upgrade request.
