@@ -1,15 +1,13 @@
 // The log API and the access log: record formats (text, JSON, escaping), a real server's
 // records for HTTP requests and websocket connect/refuse/disconnect, the file writer, a bad
 // --access-log path, the level filter and sink hook, and canal-chat's JSON log on stderr.
+#include "small_apps.hpp"
 #include "test_server.hpp"
 
 #include "support/child_process.hpp"
 
-#include <canal/consumers/async_http_consumer.hpp>
 #include <canal/consumers/async_websocket_consumer.hpp>
 #include <canal/core/log.hpp>
-#include <canal/routing/protocol_type_router.hpp>
-#include <canal/routing/url_router.hpp>
 
 #include <boost/json/parse.hpp>
 #include <boost/test/unit_test.hpp>
@@ -42,29 +40,7 @@ protected:
     }
 };
 
-class Refuser : public canal::AsyncWebsocketConsumer {
-protected:
-    awaitable<void> connect() override {
-        co_await close();
-    }
-};
-
-class Quick : public canal::AsyncHttpConsumer {
-protected:
-    awaitable<void> handle(std::string /*body*/) override {
-        std::string body = "quick\n";
-        co_await send_response(200, std::move(body));
-    }
-};
-
-canal::Application app() {
-    std::map<std::string, canal::Application, std::less<>> routes;
-    routes.emplace("websocket",
-                   canal::URLRouter{{canal::path("ws/hello/", canal::as_app<Hello>()),
-                                     canal::path("ws/no/", canal::as_app<Refuser>())}});
-    routes.emplace("http", canal::URLRouter{{canal::path("quick/", canal::as_app<Quick>())}});
-    return canal::ProtocolTypeRouter{std::move(routes)};
-}
+canal::Application app() { return small_app("ws/hello/", canal::as_app<Hello>()); }
 
 // An access record with its strings copied.
 struct Seen {

@@ -1,15 +1,13 @@
 // The metrics listener (Settings::metrics, --metrics): the counters a real server keeps for
 // HTTP requests and websockets, Prometheus' format checked by `promtool check metrics`,
 // /health following a real redis-server that goes away and comes back, and bad addresses.
+#include "small_apps.hpp"
 #include "test_server.hpp"
 
 #include "support/redis_server.hpp"
 
-#include <canal/consumers/async_http_consumer.hpp>
 #include <canal/consumers/async_websocket_consumer.hpp>
 #include <canal/layers/redis_channel_layer.hpp>
-#include <canal/routing/protocol_type_router.hpp>
-#include <canal/routing/url_router.hpp>
 
 #include <boost/test/unit_test.hpp>
 
@@ -46,27 +44,7 @@ protected:
     }
 };
 
-class Refuser : public canal::AsyncWebsocketConsumer {
-protected:
-    awaitable<void> connect() override { co_await close(); }
-};
-
-class Quick : public canal::AsyncHttpConsumer {
-protected:
-    awaitable<void> handle(std::string /*body*/) override {
-        std::string body = "quick\n";
-        co_await send_response(200, std::move(body));
-    }
-};
-
-canal::Application app() {
-    std::map<std::string, canal::Application, std::less<>> routes;
-    routes.emplace("websocket",
-                   canal::URLRouter{{canal::path("ws/echo/", canal::as_app<Echo>()),
-                                     canal::path("ws/no/", canal::as_app<Refuser>())}});
-    routes.emplace("http", canal::URLRouter{{canal::path("quick/", canal::as_app<Quick>())}});
-    return canal::ProtocolTypeRouter{std::move(routes)};
-}
+canal::Application app() { return small_app("ws/echo/", canal::as_app<Echo>()); }
 
 canal::Settings metrics_settings() {
     auto s = test_settings();

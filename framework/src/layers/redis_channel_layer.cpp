@@ -5,6 +5,7 @@
 #include "detail/log.hpp"
 #include "layers/fernet.hpp"
 #include "layers/local_channels.hpp"
+#include "layers/redis_stats.hpp"
 #include "layers/redis_wire.hpp"
 
 #include <canal/core/errors.hpp>
@@ -1099,13 +1100,7 @@ LayerStats RedisChannelLayer::layer_stats() const {
     auto out = ChannelLayer::layer_stats();
     auto const& s = *impl_->state;
     for (auto const& c : s.clients) {
-        out.round_trips += c->round_trips();
-        out.errors += c->failures();
-        out.reconnects += c->reconnects();
-        if (!c->connected()) {
-            out.reachable = false;
-            out.unreachable += (out.unreachable.empty() ? "" : ", ") + c->url().redacted();
-        }
+        detail::add_connection_stats(out, *c);
     }
     return out;
 }

@@ -5,6 +5,7 @@
 #include "detail/crypto.hpp"
 #include "detail/log.hpp"
 #include "layers/local_channels.hpp"
+#include "layers/redis_stats.hpp"
 #include "layers/redis_wire.hpp"
 #include "redis/subscriber.hpp"
 
@@ -529,13 +530,7 @@ LayerStats RedisPubSubChannelLayer::layer_stats() const {
     auto out = ChannelLayer::layer_stats();
     auto const& s = *impl_->state;
     for (auto const& c : s.publishers) {
-        out.round_trips += c->round_trips();
-        out.errors += c->failures();
-        out.reconnects += c->reconnects();
-        if (!c->connected()) {
-            out.reachable = false;
-            out.unreachable += (out.unreachable.empty() ? "" : ", ") + c->url().redacted();
-        }
+        detail::add_connection_stats(out, *c);
     }
     for (std::size_t i = 0; i < s.subscribers.size(); ++i) {
         if (!s.subscribers[i]->connected() && s.publishers[i]->connected()) {
