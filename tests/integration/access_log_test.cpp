@@ -14,6 +14,8 @@
 
 #include <sys/wait.h>
 
+#include <cstdlib>
+
 #include <algorithm>
 #include <csignal>
 #include <filesystem>
@@ -296,6 +298,33 @@ BOOST_AUTO_TEST_CASE(canal_chat_logs_json_lines_with_its_access_log) {
     }
     BOOST_TEST(access >= 3, chat.output()); // GET /chat/, WSCONNECT, WSDISCONNECT
     BOOST_TEST(logged >= 1, chat.output());
+}
+
+BOOST_AUTO_TEST_CASE(flags_also_come_from_the_environment_and_the_command_line_wins) {
+    // CANAL_LOG_FORMAT sets --log-format, as CANAL_SESSIONS would set --sessions.
+    ::setenv("CANAL_LOG_FORMAT", "json", 1);
+    ::setenv("CANAL_LOG_LEVEL", "loud", 1);
+    auto const run = [](std::vector<std::string> extra) {
+        std::vector<std::string> argv{CANAL_CHAT_EXE, "--host", "127.0.0.1", "--port", "0"};
+        argv.insert(argv.end(), extra.begin(), extra.end());
+        ChildProcess chat(argv, true);
+        BOOST_REQUIRE(chat.line_containing("canal: listening on", 10s));
+        BOOST_REQUIRE(chat.signal(SIGTERM));
+        BOOST_REQUIRE(chat.wait_exit(10s));
+        return chat.output();
+    };
+    auto const from_environment = run({"--log-level", "info"});
+    auto const from_flag = run({"--log-level", "info", "--log-format", "text"});
+    ChildProcess bad({CANAL_CHAT_EXE, "--port", "0"}, true); // CANAL_LOG_LEVEL=loud
+    auto const bad_status = bad.wait_exit(10s);
+    ::unsetenv("CANAL_LOG_FORMAT");
+    ::unsetenv("CANAL_LOG_LEVEL");
+    BOOST_TEST(from_environment.find("{\"time\":") != std::string::npos, from_environment);
+    BOOST_TEST(from_flag.find("{\"time\":") == std::string::npos, from_flag);
+    BOOST_TEST(from_flag.find(" canal INFO received SIGTERM") != std::string::npos, from_flag);
+    BOOST_REQUIRE(bad_status);
+    BOOST_TEST((WIFEXITED(*bad_status) && WEXITSTATUS(*bad_status) == 2), bad.output());
+    BOOST_TEST(bad.output().find("--log-level") != std::string::npos, bad.output());
 }
 
 BOOST_AUTO_TEST_CASE(bad_log_flags_and_stray_arguments_are_refused_with_status_2) {

@@ -220,6 +220,26 @@ std::optional<std::uint64_t> parse_in_range(NumericSetting const& n, std::string
     return value;
 }
 
+/**
+ * The flag an environment variable sets: CANAL_ and the flag's name in capitals, `_` for
+ * `-` (CANAL_LOG_FORMAT: log-format), for flags that take a value; else "" (ignored).
+ */
+std::string flag_of_variable(po::options_description const& all, std::string const& variable) {
+    constexpr std::string_view prefix = "CANAL_";
+    if (!variable.starts_with(prefix) || variable == "CANAL_LAYER") {
+        return {};
+    }
+    std::string name;
+    for (char c : variable.substr(prefix.size())) {
+        name += c == '_' ? '-' : static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    }
+    auto const* option = all.find_nothrow(name, false);
+    if (option == nullptr || option->semantic()->max_tokens() == 0) {
+        return {};
+    }
+    return name;
+}
+
 /** CANAL_LAYER's URLs (separated by spaces or commas), or none when it is unset. */
 std::vector<std::string> layer_from_environment() {
     std::vector<std::string> urls;
@@ -522,6 +542,13 @@ Settings Settings::from_args(int argc, char** argv, std::vector<Flag>* extra) {
     try {
         auto parsed = po::command_line_parser(argc, argv).options(all).allow_unregistered().run();
         po::store(parsed, vm);
+        // Then the environment: CANAL_SESSIONS for --sessions, CANAL_LOG_FORMAT for
+        // --log-format (flags that take a value), so that URLs with passwords stay out of
+        // the process list. The command line wins. CANAL_LAYER is read apart (several URLs).
+        po::store(po::parse_environment(all, [&all](std::string const& variable) {
+                      return flag_of_variable(all, variable);
+                  }),
+                  vm);
         po::notify(vm);
         for (auto const& opt : parsed.options) {
             if (opt.position_key >= 0) {
