@@ -529,29 +529,17 @@ awaitable<bool> WsSession::handshake(Upgrade& up) {
     auto& settings = server_->settings;
     if (auto refusal = start(up.stream, up.req)) {
         app_finished_ = true; // no application was started: nothing to wait for
-        server_->metrics.add(Count::handshake_invalid);
-        server_->metrics.count_http(refusal->status);
-        if (access_) {
-            log_access("WSREJECT", refusal->status, access_->begun_steady);
-        }
+        refused(Count::handshake_invalid, refusal->status);
         co_await refuse_on(up.stream, settings.server_name, refusal->status, std::move(refusal->body));
         co_return false;
     }
     if (!co_await await_answer()) {
         log_warning(describe_ + ": handshake timed out waiting for the application");
-        server_->metrics.add(Count::handshake_timeout);
-        server_->metrics.count_http(503);
-        if (access_) {
-            log_access("WSREJECT", 503, access_->begun_steady);
-        }
+        refused(Count::handshake_timeout, 503);
         std::string body = "handshake timeout\n";
         co_await refuse_on(up.stream, settings.server_name, 503, std::move(body));
     } else if (handshake_ == Handshake::refused) {
-        server_->metrics.add(Count::handshake_refused);
-        server_->metrics.count_http(403);
-        if (access_) {
-            log_access("WSREJECT", 403, access_->begun_steady);
-        }
+        refused(Count::handshake_refused, 403);
         std::string body = "websocket connection refused\n";
         co_await refuse_on(up.stream, settings.server_name, 403, std::move(body));
     } else if (handshake_ == Handshake::app_ended) {
@@ -563,11 +551,7 @@ awaitable<bool> WsSession::handshake(Upgrade& up) {
                 log_warning(answer.log);
             }
         }
-        server_->metrics.add(Count::handshake_refused);
-        server_->metrics.count_http(answer.answer.status);
-        if (access_) {
-            log_access("WSREJECT", answer.answer.status, access_->begun_steady);
-        }
+        refused(Count::handshake_refused, answer.answer.status);
         co_await refuse_on(up.stream, settings.server_name, answer.answer.status,
                            std::move(answer.answer.body));
     } else {
@@ -688,6 +672,14 @@ awaitable<void> WsSession::finish_socket() {
     }
     timer_purpose_ = Timer::none;
     timer_->cancel();
+}
+
+void WsSession::refused(Count why, int status) {
+    server_->metrics.add(why);
+    server_->metrics.count_http(status);
+    if (access_) {
+        log_access("WSREJECT", status, access_->begun_steady);
+    }
 }
 
 void WsSession::log_access(std::string_view method, int status,

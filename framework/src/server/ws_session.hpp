@@ -84,6 +84,8 @@ private:
     void on_timer();
     awaitable<void> finish_socket();
     awaitable<void> wait_for_app();
+    // A handshake answered with `status` instead of 101: counted (`why`) and access-logged.
+    void refused(Count why, int status);
     // The access log's line (when there is one): `method` (WSCONNECT...), `status`, and the
     // time since `since`.
     void log_access(std::string_view method, int status, std::chrono::steady_clock::time_point since);
