@@ -426,6 +426,12 @@ void Server::start() {
         impl_->access_log =
             std::make_unique<detail::AccessLog>(s.access_log, s.log_format, s.access_log_sink);
     }
+    // The metrics listener is bound first: a failure there leaves no unix socket file behind.
+    if (!s.metrics.empty()) {
+        auto [host, port] = detail::parse_metrics_address(s.metrics);
+        auto& macc = impl_->metrics_acceptor.emplace(net::make_strand(impl_->ioc->get_executor()));
+        impl_->metrics_port = detail::listen_tcp(host, port, "--metrics", macc).port;
+    }
     auto& acc = impl_->acceptor.emplace(net::make_strand(impl_->ioc->get_executor()));
     auto listening = detail::open_listener(s, acc);
     impl_->bound_port = listening.port;
@@ -435,11 +441,9 @@ void Server::start() {
     if (impl_->tls && listening.description.rfind("http://", 0) == 0) {
         impl_->listening_on.insert(4, "s"); // https://
     }
-    if (!s.metrics.empty()) {
-        auto [host, port] = detail::parse_metrics_address(s.metrics);
-        auto& macc = impl_->metrics_acceptor.emplace(net::make_strand(impl_->ioc->get_executor()));
-        impl_->metrics_port = detail::listen_tcp(host, port, "--metrics", macc).port;
-        net::co_spawn(macc.get_executor(), detail::metrics_accept_loop(impl_),
+    // Nothing throws from here: the loops (which hold the Impl) start.
+    if (impl_->metrics_acceptor) {
+        net::co_spawn(impl_->metrics_acceptor->get_executor(), detail::metrics_accept_loop(impl_),
                       [](std::exception_ptr e) { detail::log_exception("metrics listener", e); });
     }
     net::co_spawn(acc.get_executor(), impl_->accept_loop(),
