@@ -2,6 +2,7 @@
 //   canal-chat [FLAGS]                                  serve the chats (--help lists the flags:
 //                                                       the server's, then the chats' own)
 //   canal-chat createuser --users FILE NAME [--staff]   add a multichat user (password on stdin)
+//   canal-chat createroom|removeroom --db URL ID ...     change the multichat's rooms
 //   canal-chat worker [FLAGS] chat-moderation            the moderation worker (Channels'
 //                                                       runworker; --moderation on the server)
 #include "chat_app.hpp"
@@ -49,6 +50,10 @@ std::filesystem::path static_dir(char const* program) {
 int main(int argc, char** argv) {
     if (argc > 1 && std::string_view(argv[1]) == "createuser") {
         return chat::createuser_main(argc - 1, argv + 1); // canal-chat createuser --users F NAME
+    }
+    if (argc > 1 && (std::string_view(argv[1]) == "createroom" ||
+                     std::string_view(argv[1]) == "removeroom")) {
+        return chat::room_admin_main({argv + 1, argv + argc}, std::cout, std::cerr);
     }
     if (argc > 1 && std::string_view(argv[1]) == "worker") {
         return chat::worker_main(argc - 1, argv + 1); // canal-chat worker chat-moderation

@@ -3,16 +3,20 @@
 #pragma once
 
 #include "chat_app.hpp"
+#include "chat_store.hpp"
 
 #include <canal/consumers/async_websocket_consumer.hpp>
+#include <canal/core/log.hpp>
 #include <canal/middleware/session_store.hpp>
 #include <canal/middleware/user.hpp>
 #include <canal/server/settings.hpp>
 
+#include <boost/json/object.hpp>
 #include <boost/json/value.hpp>
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <filesystem>
 #include <functional>
 #include <iosfwd>
@@ -31,7 +35,12 @@ enum MsgType : int {
     msg_type_message = 0, ///< a chat message
     msg_type_enter = 4,   ///< a user joined the room
     msg_type_leave = 5,   ///< a user left the room
+    msg_type_edit = 6,    ///< a message was edited (with a store)
+    msg_type_delete = 7,  ///< a message was deleted (with a store)
 };
+
+/** The group every multichat connection is in: rooms created and removed. */
+inline constexpr char const* rooms_group = "multichat-rooms";
 
 /** A chat room. */
 struct Room {
@@ -54,28 +63,80 @@ public:
     static RoomList from_json(boost::json::value const& list);
     /** Reads a rooms file; throws canal::Error naming the file. */
     static RoomList load(std::filesystem::path const& file);
+    /** The rooms of a database, in its order; throws std::invalid_argument for a bad one. */
+    static RoomList from_store(std::vector<StoredRoom> const& rooms);
+
+    /**
+     * A room with this id (a number or a string), title and flag; throws
+     * std::invalid_argument saying what is wrong (an id that makes no group name...).
+     */
+    static Room make_room(boost::json::value const& id, std::string title, bool staff_only);
+
+    /** This list with `room` at the end (replacing a room with its key). */
+    [[nodiscard]] RoomList with(Room room) const;
+    /** This list without the room `key`. */
+    [[nodiscard]] RoomList without(std::string_view key) const;
 
     /** The room with this id (a number or a string), or nullptr. */
     [[nodiscard]] Room const* find(boost::json::value const& id) const;
+    /** The room whose id as text is `key`, or nullptr. */
+    [[nodiscard]] Room const* find_key(std::string_view key) const;
     /** All rooms, in file order. */
     [[nodiscard]] std::vector<Room> const& rooms() const noexcept { return rooms_; }
 
 private:
+    void push(Room room);
+
     std::vector<Room> rooms_;
     std::map<std::string, std::size_t, std::less<>> by_key_;
 };
 
+/** The room id (a number or a string) as text, or nothing for another JSON value. */
+std::optional<std::string> room_key(boost::json::value const& id);
+
+/**
+ * The rooms of one process as they change (rooms created and removed while it runs): an
+ * immutable RoomList snapshot, replaced whole.
+ *
+ * @par Thread safety
+ * Safe from any thread.
+ */
+class RoomDirectory {
+public:
+    /** Starts with `rooms`. */
+    explicit RoomDirectory(RoomList rooms);
+
+    /** The rooms now; the snapshot stays valid while it is held. */
+    [[nodiscard]] std::shared_ptr<RoomList const> snapshot() const;
+    /** Replaces every room (after reading the database). */
+    void replace(RoomList rooms);
+    /** Adds `room`; false when a room with its key is there already. */
+    bool add(Room room);
+    /** Removes the room `key`; false when there is none. */
+    bool remove(std::string_view key);
+
+private:
+    mutable std::mutex mutex_;
+    std::shared_ptr<RoomList const> rooms_;
+};
 /** A client command of the multichat, checked against the room list. */
 struct MultichatCommand {
     /** What the client asked for; `invalid` when it cannot be done (see `error`). */
-    enum class Kind { join, leave, send, invalid };
+    enum class Kind { join, leave, send, edit, remove, create_room, remove_room, invalid };
     /** The command. */
     Kind kind = Kind::invalid;
-    /** The room it names (set unless `kind` is invalid). */
+    /** The room it names (set unless `kind` is invalid or create_room). */
     Room const* room = nullptr;
-    /** The text of a `send`. */
+    /** The text of a `send` or an `edit`. */
     std::string message;
-    /** For `invalid`: `ROOM_INVALID` (no such room) or `COMMAND_INVALID` (anything else). */
+    /** The message id of an `edit` or a `delete`. */
+    std::int64_t id = 0;
+    /** The room a `create_room` makes. */
+    std::optional<Room> new_room;
+    /**
+     * For `invalid`: `ROOM_INVALID` (no such room, or a new room's id that cannot be one),
+     * `ROOM_EXISTS` (create_room of a room that is there) or `COMMAND_INVALID` (anything else).
+     */
     std::string error;
 };
 
@@ -84,17 +145,75 @@ MultichatCommand parse_command(RoomList const& rooms, boost::json::value const& 
 
 /**
  * The text a member's client gets for a room event (`chat.message`, `chat.join` or
- * `chat.leave` with `room` and `username`): `{"msg_type", "room", "username", "message"}`.
+ * `chat.leave` with `room` and `username`): `{"msg_type", "room", "username", "message"}`;
+ * with a store, messages also carry `id` and `time` (and `edited` after an edit), and `own`
+ * is true for the author's own messages. `chat.edit` is msg_type 6 (the new text), and
+ * `chat.delete` msg_type 7 (`id` and `username`, no text).
  */
-std::string room_event_text(canal::Message const& event, int msg_type);
+std::string room_event_text(canal::Message const& event, int msg_type, bool own = false);
 
+/** A stored message as clients get it (msg_type 0, or 6 once edited): history and events. */
+boost::json::object stored_message_json(StoredMessage const& message,
+                                        boost::json::value const& room_id);
+
+/** The layer event of a stored message (`chat.message`, `chat.edit` or `chat.delete`). */
+canal::Message stored_message_event(char const* type, StoredMessage const& message,
+                                    boost::json::value const& room_id);
+
+/** What both multichat consumer styles share: the rooms, the store and the options. */
+struct MultichatContext {
+    /** The rooms, as they change. */
+    std::shared_ptr<RoomDirectory> rooms;
+    /** Messages and rooms kept in a database; null: no history, edits or room changes. */
+    std::shared_ptr<ChatStore> store;
+    /** Messages of history sent with a join (with a store). */
+    std::size_t history = 50;
+    /** Send enter/leave events to room members. */
+    bool notify_enter_leave = true;
+};
+
+/** The error a client gets for an edit or delete that was not done. */
+std::string change_error(MessageChange::Result result);
+
+/** A room as clients see it in the room list: `{"id", "title", "staff_only"}`. */
+boost::json::object room_json(Room const& room);
+
+/** The reply to a join: `{"join", "title"}`, with `"history"` (own messages marked) if given. */
+boost::json::object join_reply(Room const& room, std::vector<StoredMessage> const* history,
+                               std::string_view username);
+
+/** The rooms group's events: `rooms.added` and `rooms.removed`. */
+canal::Message room_list_event(char const* type, Room const& room);
+
+/** Reads the rooms from the store into the directory (blocking; logs and keeps them on error). */
+void refresh_rooms(MultichatContext const& context);
+
+/** refresh_rooms() on the handler pool, from a coroutine. */
+canal::awaitable<void> refresh_rooms_async(std::shared_ptr<MultichatContext const> context);
+
+/**
+ * Runs `fn` (a blocking call of the store) and returns its result, or nothing after logging
+ * `what` and the reason at warning level when it threw.
+ */
+template <typename Fn>
+auto attempt(char const* what, Fn&& fn) -> std::optional<decltype(fn())> {
+    try {
+        return fn();
+    } catch (std::exception const& e) {
+        canal::log(canal::LogLevel::warning,
+                   std::string("multichat: ") + what + " failed: " + e.what());
+        return std::nullopt;
+    }
+}
 /**
  * The multichat consumer: one websocket per logged-in user, multiplexing every joined room
  * (anonymous users are refused at the handshake: HTTP 403).
  *
  * Commands: `{"command": "join", "room": ID}`, `{"command": "leave", "room": ID}`,
  * `{"command": "send", "room": ID, "message": TEXT}`. Replies: `{"join": ID, "title": T}`,
- * `{"leave": ID}`. Room members get `{"msg_type": 0|4|5, "room": ID, "username": NAME,
+ * `{"leave": ID}`. With a store (docs/multichat-protocol.md): the join reply carries
+ * `"history"`, messages carry `id`, `time` and `own`, and `edit`, `delete`, `create_room` and
+ * `remove_room` are served. Room members get `{"msg_type": 0|4|5, "room": ID, "username": NAME,
  * "message": TEXT}` (message, enter, leave; enter and leave only when notifications are
  * on, and never to the user who entered or left). Errors: `{"error": "ROOM_INVALID"}` (no
  * such room), `{"error": "ROOM_ACCESS_DENIED"}` (staff-only room for a non-staff user, or
@@ -105,6 +224,8 @@ class MultichatConsumer : public canal::AsyncJsonWebsocketConsumer {
 public:
     /** Serves `rooms`; `notify_enter_leave` sends enter/leave events to room members. */
     MultichatConsumer(std::shared_ptr<RoomList const> rooms, bool notify_enter_leave);
+    /** Serves what `context` holds. */
+    explicit MultichatConsumer(std::shared_ptr<MultichatContext const> context);
 
 protected:
     canal::awaitable<void> connect() override;
@@ -117,18 +238,29 @@ protected:
     canal::awaitable<void> chat_join(canal::Message const& event);
     /** `chat.leave` from the room group: msg_type 5 to the client. */
     canal::awaitable<void> chat_leave(canal::Message const& event);
+    /** `chat.edit` from the room group: msg_type 6 to the client. */
+    canal::awaitable<void> chat_edit(canal::Message const& event);
+    /** `chat.delete` from the room group: msg_type 7 to the client. */
+    canal::awaitable<void> chat_delete(canal::Message const& event);
+    /** `rooms.added` from the rooms group: `{"room_added": {...}}` to the client. */
+    canal::awaitable<void> rooms_added(canal::Message const& event);
+    /** `rooms.removed` from the rooms group: leaves it, `{"room_removed": ID}` to the client. */
+    canal::awaitable<void> rooms_removed(canal::Message const& event);
 
 private:
+    void handle_events();
     canal::awaitable<void> join_room(Room const& room);
     canal::awaitable<void> leave_room(Room const& room, bool reply);
     canal::awaitable<void> send_to_room(Room const& room, std::string text);
+    canal::awaitable<void> change_message(MultichatCommand const& command);
+    canal::awaitable<void> create_room(Room const& room);
+    canal::awaitable<void> remove_room(Room const& room);
     canal::awaitable<void> send_error(std::string code);
     canal::awaitable<void> forward(canal::Message const& event, int msg_type);
-    [[nodiscard]] bool joined(Room const& room) const noexcept;
+    [[nodiscard]] bool joined(std::string_view key) const noexcept;
 
-    std::shared_ptr<RoomList const> rooms_;
-    bool notify_;
-    std::vector<Room const*> joined_;
+    std::shared_ptr<MultichatContext const> context_;
+    std::vector<Room> joined_;
 };
 
 /**
@@ -139,6 +271,8 @@ class SyncMultichatConsumer : public canal::JsonWebsocketConsumer {
 public:
     /** Serves `rooms`; `notify_enter_leave` sends enter/leave events to room members. */
     SyncMultichatConsumer(std::shared_ptr<RoomList const> rooms, bool notify_enter_leave);
+    /** Serves what `context` holds. */
+    explicit SyncMultichatConsumer(std::shared_ptr<MultichatContext const> context);
 
 protected:
     void connect() override;
@@ -151,17 +285,29 @@ protected:
     void chat_join(canal::Message const& event);
     /** `chat.leave` from the room group: msg_type 5 to the client. */
     void chat_leave(canal::Message const& event);
+    /** `chat.edit` from the room group: msg_type 6 to the client. */
+    void chat_edit(canal::Message const& event);
+    /** `chat.delete` from the room group: msg_type 7 to the client. */
+    void chat_delete(canal::Message const& event);
+    /** `rooms.added` from the rooms group: `{"room_added": {...}}` to the client. */
+    void rooms_added(canal::Message const& event);
+    /** `rooms.removed` from the rooms group: leaves it, `{"room_removed": ID}` to the client. */
+    void rooms_removed(canal::Message const& event);
 
 private:
+    void handle_events();
     void join_room(Room const& room);
     void leave_room(Room const& room, bool reply);
     void send_to_room(Room const& room, std::string const& text);
+    void change_message(MultichatCommand const& command);
+    void create_room(Room const& room);
+    void remove_room(Room const& room);
     void send_error(std::string const& code);
-    [[nodiscard]] bool joined(Room const& room) const noexcept;
+    void forward(canal::Message const& event, int msg_type);
+    [[nodiscard]] bool joined(std::string_view key) const noexcept;
 
-    std::shared_ptr<RoomList const> rooms_;
-    bool notify_;
-    std::vector<Room const*> joined_;
+    std::shared_ptr<MultichatContext const> context_;
+    std::vector<Room> joined_;
 };
 
 /**
@@ -237,6 +383,14 @@ struct MultichatOptions {
     std::shared_ptr<LoginThrottle> throttle;
     /** MultichatConsumer (async) or SyncMultichatConsumer (sync). */
     ConsumerStyle style = ConsumerStyle::async;
+    /**
+     * Where messages and rooms are kept; null: nowhere (no history, edits or room changes).
+     * When set, `rooms` seeds a database that has no rooms yet, and the database's rooms
+     * are served.
+     */
+    std::shared_ptr<ChatStore> store;
+    /** Messages of history sent with a join, with a store. */
+    std::size_t history = 50;
 };
 
 /**
@@ -299,5 +453,13 @@ int createuser_main(std::vector<std::string> const& args, std::istream& in, std:
 
 /** createuser_main() on stdin/stdout/stderr, for main(): `argv[0]` is "createuser". */
 int createuser_main(int argc, char** argv);
+
+/**
+ * `canal-chat createroom (--db URL | --rooms FILE) [--layer URL] ID TITLE [--staff-only]` and
+ * `canal-chat removeroom ... ID` (`args[0]` names which): changes the rooms in the database
+ * and, with `--layer`, tells the running servers' users at once. Returns the exit status
+ * (1: the room exists, is missing, or the database failed; 2: bad arguments).
+ */
+int room_admin_main(std::vector<std::string> const& args, std::ostream& out, std::ostream& err);
 
 } // namespace chat

@@ -43,6 +43,40 @@ std::vector<std::string> split_commas(std::string_view s) {
     return out;
 }
 
+/** --db and --history: the store (exit 1 when it cannot be opened, 2 for a bad flag). */
+template <typename Fail>
+void open_store(MultichatOptions& options, std::vector<canal::Settings::Flag> const& flags,
+                std::string const& rooms_file, Fail const& fail) {
+    auto const& history = flag(flags, "history");
+    try {
+        std::size_t used = 0;
+        auto const n = std::stoul(history, &used);
+        if (used != history.size() || n > 10000 || history.front() == '-') {
+            throw std::out_of_range(history);
+        }
+        options.history = n;
+    } catch (std::logic_error const&) {
+        fail("--history must be a number of messages from 0 to 10000, not '" + history + "'");
+    }
+    auto url = flag(flags, "db");
+    if (url == "off") {
+        return;
+    }
+    if (url.empty()) {
+        auto const dir = std::filesystem::absolute(rooms_file).parent_path();
+        url = "sqlite://" + (dir / "multichat.sqlite3").string();
+    }
+    try {
+        options.store = ChatStore::open(url);
+    } catch (std::invalid_argument const& e) {
+        fail(std::string("--db: ") + e.what());
+    } catch (std::exception const& e) {
+        std::cerr << "canal-chat: the multichat's database (--db) cannot be used: " << e.what()
+                  << "\n";
+        std::exit(1);
+    }
+}
+
 } // namespace
 
 void add_multichat_flags(std::vector<canal::Settings::Flag>& flags) {
@@ -61,6 +95,13 @@ void add_multichat_flags(std::vector<canal::Settings::Flag>& flags) {
                      "multichat: tell room members who enters and leaves "
                      "(on or off)",
                      "on"});
+    flags.push_back({"db",
+                     "multichat: where messages and rooms are kept: sqlite:///PATH, "
+                     "postgresql://USER@HOST:PORT/DB, or off (no history, edits or room "
+                     "changes); default: multichat.sqlite3 beside the rooms file",
+                     ""});
+    flags.push_back({"history", "multichat: messages of history a user gets on joining a room",
+                     "50"});
     flags.push_back({"django-db",
                      "multichat: take users from this Django site's database instead of "
                      "--users: sqlite:///PATH or postgresql://USER@HOST:PORT/DB",
@@ -159,6 +200,7 @@ canal::Application with_multichat(canal::Application app, std::filesystem::path 
     } catch (std::exception const& e) {
         fail(e.what());
     }
+    open_store(options, flags, rooms, fail);
     options.sessions = std::move(sessions);
     auto const& where = flag(flags, "sessions");
     if (!options.sessions && where != "memory") {
@@ -172,7 +214,12 @@ canal::Application with_multichat(canal::Application app, std::filesystem::path 
     options.allowed_hosts = allowed_hosts_flag(flags);
     options.notify_enter_leave = notify == "on";
     options.style = flag(flags, "consumer") == "sync" ? ConsumerStyle::sync : ConsumerStyle::async;
-    return make_multichat_application(static_dir, std::move(options), std::move(app));
+    try {
+        return make_multichat_application(static_dir, std::move(options), std::move(app));
+    } catch (StoreError const& e) {
+        std::cerr << "canal-chat: " << e.what() << "\n";
+        std::exit(1);
+    }
 }
 
 } // namespace chat

@@ -32,7 +32,7 @@ struct Views {
     std::string logout_url;
     std::function<std::string(canal::Scope const&)> csrf_token;
     std::shared_ptr<canal::UserStore const> users;
-    std::shared_ptr<RoomList const> rooms;
+    std::shared_ptr<MultichatContext const> context;
     std::shared_ptr<LoginThrottle> throttle;
 };
 
@@ -264,13 +264,12 @@ canal::awaitable<void> rooms_view(std::shared_ptr<Views const> views, canal::Sco
         co_await redirect(std::move(send), views->login_url);
         co_return;
     }
+    if (views->context->store) {
+        co_await refresh_rooms_async(views->context);
+    }
     boost::json::array rooms;
-    for (auto const& room : views->rooms->rooms()) {
-        boost::json::object r;
-        r["id"] = room.id;
-        r["title"] = room.title;
-        r["staff_only"] = room.staff_only;
-        rooms.push_back(std::move(r));
+    for (auto const& room : views->context->rooms->snapshot()->rooms()) {
+        rooms.push_back(room_json(room));
     }
     boost::json::object out;
     out["username"] = scope.user->username;
@@ -278,6 +277,25 @@ canal::awaitable<void> rooms_view(std::shared_ptr<Views const> views, canal::Sco
     out["rooms"] = std::move(rooms);
     auto start = response_start(200, "application/json");
     co_await respond(std::move(send), std::move(start), boost::json::serialize(out));
+}
+
+/** The consumers' context; with a store, the rooms file seeds it and its rooms are served. */
+std::shared_ptr<MultichatContext const> make_context(MultichatOptions const& options) {
+    auto context = std::make_shared<MultichatContext>();
+    context->rooms = std::make_shared<RoomDirectory>(*options.rooms);
+    context->store = options.store;
+    context->history = options.history;
+    context->notify_enter_leave = options.notify_enter_leave;
+    if (context->store) {
+        std::vector<StoredRoom> seed;
+        for (auto const& room : options.rooms->rooms()) {
+            seed.push_back({boost::json::serialize(room.id), room.key, room.title,
+                            room.staff_only});
+        }
+        context->store->seed_rooms(seed);
+        context->rooms->replace(RoomList::from_store(context->store->rooms()));
+    }
+    return context;
 }
 
 } // namespace
@@ -313,7 +331,7 @@ canal::Application make_multichat_application(std::filesystem::path const& stati
     views->logout_url = options.logout_url;
     views->csrf_token = options.csrf_token;
     views->users = options.users;
-    views->rooms = options.rooms;
+    views->context = make_context(options);
     views->throttle = options.throttle;
     std::shared_ptr<Views const> shared = views;
 
@@ -342,8 +360,8 @@ canal::Application make_multichat_application(std::filesystem::path const& stati
     auto http = std::make_shared<canal::URLRouter const>(std::move(routes));
     auto consumer =
         options.style == ConsumerStyle::sync
-            ? canal::as_app<SyncMultichatConsumer>(options.rooms, options.notify_enter_leave)
-            : canal::as_app<MultichatConsumer>(options.rooms, options.notify_enter_leave);
+            ? canal::as_app<SyncMultichatConsumer>(views->context)
+            : canal::as_app<MultichatConsumer>(views->context);
     auto websocket = std::make_shared<canal::URLRouter const>(std::vector<canal::Route>{
         canal::path("chat/stream/", canal::AllowedHostsOriginValidator(stack(std::move(consumer)),
                                                                        options.allowed_hosts)),

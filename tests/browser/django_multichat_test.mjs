@@ -155,8 +155,8 @@ async function run(executable, box) {
     await input.pressSequentially('hello from django');
     await input.press('Enter');
     await page.waitForFunction(
-        () => (document.querySelector('#room-1 .room-log')?.value ?? '').split('\n')
-            .includes('alice: hello from django'), null, { timeout: WAIT_MS })
+        () => [...document.querySelectorAll('#room-1 .room-log .line')]
+            .some((e) => e.textContent === 'alice: hello from django'), null, { timeout: WAIT_MS })
         .catch(() => fail('the message did not come back with the Django username'));
     pass('a message in room 1 comes back as "alice: hello from django"');
 

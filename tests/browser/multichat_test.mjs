@@ -199,16 +199,28 @@ async function joinRoom(page, name, roomId) {
     }
 }
 
-async function waitForLine(page, name, roomId, text) {
+/** The lines of a room's log, as shown. */
+async function lines(page, roomId) {
+    return page.evaluate((id) => [...document.querySelectorAll(`#room-${id} .room-log .line`)]
+        .map((e) => e.textContent), roomId);
+}
+
+async function waitForLine(page, name, roomId, text, present = true) {
     try {
         await page.waitForFunction(
-            ([id, t]) => (document.querySelector(`#room-${id} .room-log`)?.value ?? '')
-                .split('\n').includes(t),
-            [roomId, text], { timeout: WAIT_MS });
+            ([id, t, want]) => [...document.querySelectorAll(`#room-${id} .room-log .line`)]
+                .some((e) => e.textContent === t) === want,
+            [roomId, text, present], { timeout: WAIT_MS });
     } catch {
-        const log = await page.locator(`#room-${roomId} .room-log`).inputValue().catch((e) => `<${e.message}>`);
-        fail(`${name} did not show ${JSON.stringify(text)} in room ${roomId} (log: ${JSON.stringify(log)})`);
+        const log = await lines(page, roomId).catch((e) => `<${e.message}>`);
+        fail(`${name} did not ${present ? 'show' : 'drop'} ${JSON.stringify(text)} in room ` +
+             `${roomId} (log: ${JSON.stringify(log)})`);
     }
+}
+
+/** The log entry (an <li>) showing `text`. */
+function entry(page, roomId, text) {
+    return page.locator(`#room-${roomId} .room-log li`, { has: page.locator('.line', { hasText: text }) });
 }
 
 async function say(page, roomId, text) {
@@ -231,6 +243,8 @@ async function run(executable, box) {
     const bobPw = `bob-${suffix}`;
     createUser(executable, usersFile, 'alice', alicePw, false);
     createUser(executable, usersFile, 'bob', bobPw, false);
+    const bossPw = `boss-${suffix}`;
+    createUser(executable, usersFile, 'boss', bossPw, true);
     writeFileSync(roomsFile, JSON.stringify([
         { id: 1, title: 'Lobby', staff_only: false },
         { id: 2, title: 'Staff', staff_only: true },
@@ -307,6 +321,70 @@ async function run(executable, box) {
     await waitForLine(alice, 'alice', 1, `bob: ${second}`);
     await waitForLine(bob, 'bob', 1, `bob: ${second}`);
     pass('each sees the other\'s message with the username');
+
+    step = 'own messages';
+    const mine = entry(alice, 1, `alice: ${first}`);
+    const theirs = entry(alice, 1, `bob: ${second}`);
+    if (!(await mine.evaluate((e) => e.classList.contains('own'))) ||
+        (await theirs.evaluate((e) => e.classList.contains('own')))) {
+        fail('alice\'s own message is not marked own, or bob\'s is');
+    }
+    if ((await theirs.locator('button.edit').count()) !== 0 ||
+        (await mine.locator('button.edit').count()) !== 1) {
+        fail('alice can edit exactly her own messages');
+    }
+    pass('own messages are marked, and only they have an Edit button');
+
+    step = 'editing';
+    const fixed = `hello bob (edited), ${suffix}`;
+    await mine.locator('button.edit').click();
+    const input = alice.locator('#room-1 .room-input');
+    await input.fill(fixed);
+    await input.press('Enter');
+    await waitForLine(bob, 'bob', 1, `alice: ${fixed}`);
+    await waitForLine(alice, 'alice', 1, `alice: ${fixed}`);
+    await waitForLine(bob, 'bob', 1, `alice: ${first}`, false);
+    if (!(await entry(bob, 1, `alice: ${fixed}`).locator('.edited').isVisible())) {
+        fail('the edited message is not marked (edited) for bob');
+    }
+    pass('alice edits her message; bob sees the new text marked (edited)');
+
+    step = 'deleting';
+    await entry(bob, 1, `bob: ${second}`).locator('button.delete').click();
+    await waitForLine(alice, 'alice', 1, `bob: ${second}`, false);
+    await waitForLine(bob, 'bob', 1, `bob: ${second}`, false);
+    pass('bob deletes his message; it disappears for both');
+
+    step = 'history';
+    const bossContext = await box.browser.newContext();
+    const boss = watch(await bossContext.newPage(), 'boss', base);
+    await logIn(boss, 'boss', base, 'boss', bossPw);
+    await joinRoom(boss, 'boss', 1);
+    await waitForLine(boss, 'boss', 1, `alice: ${fixed}`);
+    const history = (await lines(boss, 1)).filter((l) => l.includes(suffix));
+    if (history.length !== 1) {
+        fail(`boss's history of room 1 is not the one remaining message: ${JSON.stringify(history)}`);
+    }
+    pass('a user joining later sees the room\'s history (edited, without the deleted message)');
+
+    step = 'live room list';
+    await boss.locator('#new-room-id').fill('live');
+    await boss.locator('#new-room-title').fill('Live room');
+    await boss.locator('#new-room-create').click();
+    await alice.locator('#join-live').waitFor({ timeout: WAIT_MS }).catch(() =>
+        fail('the room boss created did not appear in alice\'s room list'));
+    await alice.locator('#join-live').click();
+    await alice.locator('#room-live .room-log').waitFor({ timeout: WAIT_MS });
+    await boss.locator('#remove-live').click();
+    await alice.waitForFunction(() => !document.querySelector('#join-live') &&
+        !document.querySelector('#room-live') &&
+        document.querySelector('#chat-notice')?.textContent.includes('Live room'),
+    null, { timeout: WAIT_MS }).catch(() =>
+        fail('the room boss removed did not disappear from alice\'s page with a notice'));
+    if ((await alice.locator('#new-room').isVisible()) || !(await boss.locator('#new-room').isVisible())) {
+        fail('the new-room form shows for staff only');
+    }
+    pass('boss (staff) creates a room and alice sees it live, joins it, and is told when it is removed');
 
     step = 'logging out';
     // The "Log out" button POSTs the page's form with its CSRF token (Django's LogoutView).

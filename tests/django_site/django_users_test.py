@@ -80,11 +80,13 @@ async def canal_user(port, cookie_name, value):
         return None
     try:
         joined = await ask(ws, {"command": "join", "room": 1})
-        assert joined == {"join": 1, "title": "Lobby"}, joined
+        # The room's history (kept by the multichat's default store) comes with the join.
+        assert joined.get("join") == 1 and joined.get("title") == "Lobby", joined
         event = await ask(ws, {"command": "send", "room": 1, "message": "hi"})
         assert event["msg_type"] == 0 and event["message"] == "hi", event
         staff = await ask(ws, {"command": "join", "room": 2})
-        assert staff in ({"join": 2, "title": "Staff room"}, {"error": "ROOM_ACCESS_DENIED"}), staff
+        assert (staff.get("join"), staff.get("title")) == (2, "Staff room") or \
+            staff == {"error": "ROOM_ACCESS_DENIED"}, staff
         return event["username"], "join" in staff
     finally:
         await ws.close()

@@ -48,6 +48,7 @@
 #include <canal/server/static_files.hpp>
 #include <canal/sync/async_to_sync.hpp>
 #include <canal/sync/handler_pool.hpp>
+#include <canal/sync/resource_pool.hpp>
 #include <canal/sync/sync_to_async.hpp>
 #include <canal/testing/http_communicator.hpp>
 #include <canal/testing/websocket_communicator.hpp>

@@ -1,7 +1,9 @@
-// Database: URL parsing, the connection pool, and the dispatch to SQLite or PostgreSQL.
+// Database: URL parsing, a pool of connections, and the dispatch to SQLite or PostgreSQL.
 #include <canal/django/database.hpp>
 
 #include "django/connection.hpp"
+
+#include <canal/sync/resource_pool.hpp>
 
 #include <ctime>
 #include <stdexcept>
@@ -24,70 +26,38 @@ std::string utc_text(std::chrono::system_clock::time_point now) {
     return buffer;
 }
 
-ConnectionPool::ConnectionPool(Open open, std::size_t size, std::chrono::milliseconds wait)
-    : open_(std::move(open)), size_(size), wait_(wait) {}
-
-std::unique_ptr<Connection> ConnectionPool::acquire() {
-    std::unique_lock lock(mutex_);
-    bool const free = freed_.wait_for(lock, wait_, [&] { return !idle_.empty() || open_count_ < size_; });
-    if (!free) {
-        throw DatabaseError("all " + std::to_string(size_) +
-                            " database connections stayed busy for " +
-                            std::to_string(wait_.count()) + " ms");
-    }
-    if (!idle_.empty()) {
-        auto connection = std::move(idle_.back());
-        idle_.pop_back();
-        return connection;
-    }
-    ++open_count_;
-    lock.unlock();
-    try {
-        return open_(); // outside the lock: connecting may take seconds
-    } catch (...) {
-        discard();
-        throw;
-    }
-}
-
-void ConnectionPool::release(std::unique_ptr<Connection> connection) {
-    {
-        std::lock_guard lock(mutex_);
-        idle_.push_back(std::move(connection));
-    }
-    freed_.notify_one();
-}
-
-void ConnectionPool::discard() {
-    {
-        std::lock_guard lock(mutex_);
-        --open_count_;
-    }
-    freed_.notify_one();
-}
-
 } // namespace detail
 
 namespace {
 
 class PooledDatabase final : public Database {
 public:
-    PooledDatabase(detail::ConnectionPool::Open open, DatabaseOptions const& options)
+    using Pool = ResourcePool<detail::Connection>;
+
+    PooledDatabase(Pool::Open open, DatabaseOptions const& options)
         : pool_(std::move(open), options.pool_size, options.pool_wait) {}
+
+    template <typename Fn>
+    auto with(Fn fn) -> decltype(fn(std::declval<detail::Connection&>())) {
+        try {
+            return pool_.with(fn);
+        } catch (PoolExhausted const& e) {
+            throw DatabaseError(std::string("the Django database: ") + e.what());
+        }
+    }
 
     std::optional<std::string> session_data(std::string_view key,
                                             std::chrono::system_clock::time_point now) override {
         auto const now_utc = detail::utc_text(now);
-        return pool_.with_connection(
-            [&](detail::Connection& c) { return c.session_data(key, now_utc); });
+        return with([&](detail::Connection& c) { return c.session_data(key, now_utc); });
     }
 
     std::optional<UserRow> user(std::string_view id) override {
-        return pool_.with_connection([&](detail::Connection& c) { return c.user(id); });
+        return with([&](detail::Connection& c) { return c.user(id); });
     }
 
 private:
-    detail::ConnectionPool pool_;
+    Pool pool_;
 };
 
 bool is_identifier(std::string_view s) {
