@@ -13,6 +13,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http.hpp>
 #include <boost/beast/websocket.hpp>
 
 #include <fcntl.h>
@@ -65,11 +66,91 @@ using Ws = websocket::stream<tcp::socket>;
  * Sends `Origin: http://HOST:PORT` (the server's own address) in the handshake, as a page
  * served by that server would: canal-chat's websocket routes check the origin.
  */
-void set_same_site_origin(Ws& ws, std::string const& host_header) {
+void set_same_site_origin(Ws& ws, std::string const& host_header, std::string cookie = {}) {
     ws.set_option(websocket::stream_base::decorator(
-        [origin = "http://" + host_header](websocket::request_type& req) {
+        [origin = "http://" + host_header, cookie = std::move(cookie)](websocket::request_type& req) {
             req.set(beast::http::field::origin, origin);
+            if (!cookie.empty()) {
+                req.set(beast::http::field::cookie, cookie);
+            }
         }));
+}
+
+std::string form_escape(std::string_view s) {
+    std::string out;
+    for (unsigned char c : s) {
+        if (std::isalnum(c) != 0 || c == '-' || c == '_' || c == '.') {
+            out.push_back(static_cast<char>(c));
+        } else {
+            char buf[4];
+            std::snprintf(buf, sizeof buf, "%%%02X", c);
+            out += buf;
+        }
+    }
+    return out;
+}
+
+/**
+ * Logs in on canal-chat's multichat (GET /login/ for the CSRF cookie and token, POST the form)
+ * and returns the Cookie header its websockets send. Blocking: setup only, before the run.
+ */
+std::string multichat_login(net::io_context& ioc, tcp::endpoint const& server,
+                            std::string const& host, std::string const& user,
+                            std::string const& password) {
+    namespace http = beast::http;
+    std::map<std::string, std::string> jar;
+    auto cookie_header = [&] {
+        std::string out;
+        for (auto const& [k, v] : jar) {
+            out += (out.empty() ? "" : "; ") + k + "=" + v;
+        }
+        return out;
+    };
+    auto exchange = [&](http::verb verb, std::string body) {
+        tcp::socket socket(ioc);
+        socket.connect(server);
+        http::request<http::string_body> req(verb, "/login/", 11);
+        req.set(http::field::host, host);
+        if (!jar.empty()) {
+            req.set(http::field::cookie, cookie_header());
+        }
+        if (verb == http::verb::post) {
+            req.set(http::field::content_type, "application/x-www-form-urlencoded");
+            req.body() = std::move(body);
+        }
+        req.prepare_payload();
+        http::write(socket, req);
+        beast::flat_buffer buffer;
+        http::response<http::string_body> res;
+        http::read(socket, buffer, res);
+        auto [first, last] = res.base().equal_range(http::field::set_cookie);
+        for (auto it = first; it != last; ++it) {
+            std::string_view v = it->value();
+            v = v.substr(0, v.find(';'));
+            auto const eq = v.find('=');
+            if (eq != std::string_view::npos) {
+                jar[std::string(v.substr(0, eq))] = std::string(v.substr(eq + 1));
+            }
+        }
+        return res;
+    };
+    auto page = exchange(http::verb::get, {});
+    std::string const marker = "name=\"csrfmiddlewaretoken\" value=\"";
+    auto const at = page.body().find(marker);
+    if (page.result_int() != 200 || at == std::string::npos) {
+        throw std::runtime_error("GET /login/ answered " + std::to_string(page.result_int()) +
+                                 " without a login form: is the multichat on (--users, --rooms)?");
+    }
+    auto const start = at + marker.size();
+    auto const token = page.body().substr(start, page.body().find('"', start) - start);
+    auto res = exchange(http::verb::post, "username=" + form_escape(user) + "&password=" +
+                                              form_escape(password) +
+                                              "&csrfmiddlewaretoken=" + form_escape(token));
+    if (res.result_int() != 302) {
+        throw std::runtime_error("logging in as " + user + " answered HTTP " +
+                                 std::to_string(res.result_int()) + " (wrong password?)");
+    }
+    return cookie_header();
 }
 
 /** Message text: "RUN.SENDER.SEQ.TIMESTAMP_NS" then optional padding. */
@@ -207,6 +288,10 @@ public:
         burst_ = o.mode == "burst";
         open_loop_ = o.rate > 0;
         target_ = room_ || burst_ ? "/ws/chat/" + o.room + "/" : o.path;
+        multichat_ = !o.logins.empty();
+        if (multichat_) {
+            target_ = "/chat/stream/";
+        }
         std::random_device rd;
         run_id_ = rd() % 1'000'000'000;
         mask_state_ = rd() | 1U;
@@ -321,6 +406,17 @@ private:
             co_return;
         }
         auto rss0 = sum_over(watched_pids_, process_rss_kib);
+        if (multichat_) {
+            // One session per user and server (sessions may be per process): the members
+            // share it, as one user's tabs do.
+            cookies_.resize(endpoints_.size());
+            for (std::size_t server = 0; server < endpoints_.size(); ++server) {
+                for (auto const& [user, password] : o_.logins) {
+                    cookies_[server].push_back(multichat_login(
+                        ioc_, endpoints_[server], host_headers_[server], user, password));
+                }
+            }
+        }
         auto t0 = Clock::now();
         // Connect everyone, a bounded number at a time, before anybody sends.
         phase_timer_.expires_after(connect_limit());
@@ -636,7 +732,12 @@ private:
         timeouts.idle_timeout = websocket::stream_base::none();
         timeouts.keep_alive_pings = false;
         ws.set_option(timeouts);
-        set_same_site_origin(ws, host_headers_[m.server]);
+        std::string cookie;
+        if (multichat_) {
+            auto const& jar = cookies_[m.server];
+            cookie = m.sender || jar.size() == 1 ? jar.front() : jar.back();
+        }
+        set_same_site_origin(ws, host_headers_[m.server], std::move(cookie));
         ws.read_message_max(std::size_t{1} << 20);
         ws.auto_fragment(false);
         ws.text(true);
@@ -649,6 +750,9 @@ private:
                                                        : "";
             fail("member " + std::to_string(m.index) + ": websocket handshake with ws://" +
                  host_headers_[m.server] + target_ + " failed: " + hec.message() + answer);
+            co_return false;
+        }
+        if (multichat_ && !co_await join_multichat_room(m)) {
             co_return false;
         }
         if (open_loop_ && m.sender) {
@@ -668,6 +772,34 @@ private:
             phase_timer_.cancel();
         }
         co_return true;
+    }
+
+    /** Multichat: joins --room and waits for the reply (its history is not counted). */
+    awaitable<bool> join_multichat_room(Member& m) {
+        Ws& ws = *m.ws;
+        std::string const join = "{\"command\":\"join\",\"room\":\"" + o_.room + "\"}";
+        auto [wec, written] = co_await ws.async_write(net::buffer(join), use_nothrow);
+        beast::flat_buffer buffer;
+        while (!wec) {
+            auto [ec, n] = co_await ws.async_read(buffer, use_nothrow);
+            if (ec) {
+                wec = ec;
+                break;
+            }
+            std::string_view text(static_cast<char const*>(buffer.cdata().data()), n);
+            if (text.starts_with("{\"join\"")) {
+                co_return true;
+            }
+            if (text.starts_with("{\"error\"")) {
+                fail("member " + std::to_string(m.index) + ": joining room " + o_.room +
+                     " was refused: " + std::string(text));
+                co_return false;
+            }
+            buffer.consume(buffer.size());
+        }
+        fail("member " + std::to_string(m.index) + ": joining room " + o_.room + ": " +
+             wec.message());
+        co_return false;
     }
 
     awaitable<void> reader(Member& m) {
@@ -821,7 +953,9 @@ private:
         put(m.index, '.');
         put(m.seq, '.');
         put(ts, 0);
-        std::string text = "{\"message\": \"";
+        std::string text = multichat_ ? "{\"command\":\"send\",\"room\":\"" + o_.room +
+                                            "\",\"message\":\""
+                                      : std::string("{\"message\": \"");
         text.append(buf.data(), p);
         // Echo: pad the whole text to --size bytes; room: --pad more bytes.
         std::size_t pad =
@@ -1223,6 +1357,8 @@ private:
     std::int64_t last_frame_ns_ = 0;
     bool burst_unfinished_ = false;
     std::uint64_t handshakes_ = 0;
+    bool multichat_ = false;
+    std::vector<std::vector<std::string>> cookies_; // [server][login]
     std::uint64_t connect_errors_ = 0;
     std::size_t cycle_workers_ = 0;
     Histogram latency_;

@@ -54,6 +54,10 @@ burst    MEMBERS clients (default 50) join ws://HOST:PORT/ws/chat/ROOM/, then on
   --window W            closed loop: messages each sender keeps in flight (default 4;
                         echo: 16)
   --room NAME           room name: letters, digits, '-', '_', '.' (default bench)
+  --login USER:PASSWORD room on canal-chat's multichat instead (/chat/stream/, logged in
+                        through /login/, the room joined with a join command, messages
+                        sent with send commands); given twice, the first user is the
+                        senders', the second the other members' (room mode only)
   --pad N               extra bytes in each message text (default 0)
   --frames N            burst: chat frames in the one write (default 10000)
   --quiet S             burst: a member still short of FRAMES when nothing arrived for S
@@ -169,7 +173,8 @@ Options parse_options(int argc, char** argv) {
         ("server-arg", po::value(&o.server_args), "")
         ("server-cpu", po::value(&server_cpu), "")
         ("client-cpu", po::value(&client_cpu), "")
-        ("server-pid", po::value(&o.server_pids), "");
+        ("server-pid", po::value(&o.server_pids), "")
+        ("login", po::value<std::vector<std::string>>(), "");
     // clang-format on
     po::positional_options_description mode;
     mode.add("mode", 1);
@@ -223,6 +228,18 @@ Options parse_options(int argc, char** argv) {
     }
     if (o.servers == 0 || o.servers > 16) {
         usage_error("--servers must be 1..16");
+    }
+    if (given.count("login") != 0) {
+        for (auto const& pair : given["login"].as<std::vector<std::string>>()) {
+            auto const colon = pair.find(':');
+            if (colon == std::string::npos || colon == 0) {
+                usage_error("--login takes USER:PASSWORD, not '" + pair + "'");
+            }
+            o.logins.emplace_back(pair.substr(0, colon), pair.substr(colon + 1));
+        }
+        if (o.mode != "room" || o.logins.size() > 2) {
+            usage_error("--login applies to room mode, once or twice");
+        }
     }
     if (o.connections && (o.mode == "room" || o.mode == "burst")) {
         usage_error(o.mode + " counts --members, not --connections");

@@ -4,6 +4,7 @@
 #include <cstddef>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace canal_bench {
@@ -37,6 +38,12 @@ struct Options {
     std::vector<int> server_cpus;
     std::vector<int> client_cpus;
     std::vector<int> server_pids;
+    /**
+     * Room mode on the multichat (`/chat/stream/`) instead of the tutorial chat: USER and
+     * PASSWORD pairs to log in with (the first for the senders, the second, if given, for the
+     * other members).
+     */
+    std::vector<std::pair<std::string, std::string>> logins;
 };
 
 /** Prints `message` and the way to the help, and exits with status 2. */
