@@ -328,6 +328,8 @@ def main():
                 stop_chat(a)
                 stop_chat(b)
 
+            if pg is None:
+                run_sqlite_locked(files, directory)
             if pg is not None:
                 run_database_goes_away(files, pg)
                 exits(files, pg.url.replace(str(pg.port), "1"), 1, "cannot be used")
@@ -341,6 +343,41 @@ def main():
                 pg.remove()
     print(f"{len(failures)} failed" if failures else "all passed")
     return 1 if failures else 0
+
+
+def run_sqlite_locked(files, directory):
+    """Another process holds the SQLite file's write lock: at start, then mid-run."""
+    import sqlite3
+    path = os.path.join(directory, "locked.sqlite3")
+    url = "sqlite://" + path
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    users, rooms = files
+    done = subprocess.run([EXE, "--port", "0", "--users", users, "--rooms", rooms, "--db", url],
+                          capture_output=True, text=True, timeout=30)
+    check(done.returncode == 1 and "locked" in done.stderr,
+          f"a database locked at start: exit 1 naming it ({done.returncode}: "
+          f"{done.stderr.strip()})")
+    holder.execute("ROLLBACK")
+    proc, port = start(files, url)
+    try:
+        async def scenario():
+            alice = await login(port, "alice")
+            await alice.ask(command="join", room=1)
+            holder.execute("BEGIN EXCLUSIVE")
+            await alice.send(command="send", room=1, message="blocked")
+            # SQLite waits 5 s for the lock before it gives up.
+            got = json.loads(await asyncio.wait_for(alice.ws.recv(), 15))
+            check(got == {"error": "STORAGE_FAILED"},
+                  f"a database locked mid-run: the send is answered STORAGE_FAILED: {got}")
+            holder.execute("ROLLBACK")
+            got = await alice.ask(command="send", room=1, message="unblocked")
+            check(got.get("message") == "unblocked", f"and works once it is free: {got}")
+            await alice.ws.close()
+        run(scenario())
+    finally:
+        stop_chat(proc)
+        holder.close()
 
 
 def run_database_goes_away(files, pg):
