@@ -98,11 +98,11 @@ std::shared_ptr<ChatStore> ChatStore::open(std::string_view url, std::size_t poo
             throw std::invalid_argument("the SQLite URL '" + std::string(url) +
                                         "' names no file: use sqlite:///path/to/chat.sqlite3");
         }
-        return std::make_shared<ChatStore>([path] { return open_sqlite_store(path); }, pool_size);
+        return std::make_shared<ChatStore>([path] { return SqlConnection::open_sqlite(path, true); }, pool_size);
     }
     if (starts_with(url, "postgresql://") || starts_with(url, "postgres://")) {
         std::string uri(url);
-        return std::make_shared<ChatStore>([uri] { return open_postgres_store(uri); }, pool_size);
+        return std::make_shared<ChatStore>([uri] { return SqlConnection::open_postgres(uri); }, pool_size);
     }
     throw std::invalid_argument("the database URL must start with sqlite: or postgresql://, "
                                 "not '" + std::string(url.substr(0, 20)) + "'");

@@ -2,8 +2,7 @@
 // for several processes): history, edits and deletes by their author, and the live room list.
 #pragma once
 
-#include "sql_connection.hpp"
-
+#include <canal/django/sql_connection.hpp>
 #include <canal/sync/resource_pool.hpp>
 
 #include <chrono>
@@ -16,6 +15,11 @@
 #include <vector>
 
 namespace chat {
+
+/** The chat's database cannot be reached, or a statement failed (the message says why). */
+using StoreError = canal::django::DatabaseError;
+/** One connection to the chat's database. */
+using SqlConnection = canal::django::SqlConnection;
 
 /** A stored chat message. */
 struct StoredMessage {

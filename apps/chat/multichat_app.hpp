@@ -253,8 +253,7 @@ private:
     canal::awaitable<void> leave_room(Room const& room, bool reply);
     canal::awaitable<void> send_to_room(Room const& room, std::string text);
     canal::awaitable<void> change_message(MultichatCommand const& command);
-    canal::awaitable<void> create_room(Room const& room);
-    canal::awaitable<void> remove_room(Room const& room);
+    canal::awaitable<void> change_room(Room const& room, bool create);
     canal::awaitable<void> send_error(std::string code);
     canal::awaitable<void> forward(canal::Message const& event, int msg_type);
     [[nodiscard]] bool joined(std::string_view key) const noexcept;
@@ -300,8 +299,7 @@ private:
     void leave_room(Room const& room, bool reply);
     void send_to_room(Room const& room, std::string const& text);
     void change_message(MultichatCommand const& command);
-    void create_room(Room const& room);
-    void remove_room(Room const& room);
+    void change_room(Room const& room, bool create);
     void send_error(std::string const& code);
     void forward(canal::Message const& event, int msg_type);
     [[nodiscard]] bool joined(std::string_view key) const noexcept;

@@ -55,6 +55,27 @@ std::string room_removed_text(canal::Message const& event) {
     return boost::json::serialize(out);
 }
 
+/**
+ * A `rooms.removed` event: the room leaves the directory and `joined`; returns its group when
+ * the user was in it (to discard the connection from).
+ */
+std::optional<std::string> forget_room(MultichatContext const& context, std::vector<Room>& joined,
+                                       canal::Message const& event) {
+    auto const key = room_key(event.at("room"));
+    if (!key) {
+        return std::nullopt;
+    }
+    context.rooms->remove(*key);
+    auto const found =
+        std::find_if(joined.begin(), joined.end(), [&](Room const& r) { return r.key == *key; });
+    if (found == joined.end()) {
+        return std::nullopt;
+    }
+    auto group = found->group;
+    joined.erase(found);
+    return group;
+}
+
 /** The room a `rooms.added` event describes, or nothing (logged) if it is not one. */
 std::optional<Room> added_room(canal::Message const& event) {
     return attempt("reading a rooms.added event", [&] {
@@ -98,18 +119,40 @@ change_async(std::shared_ptr<ChatStore> store, MultichatCommand const& command,
     });
 }
 
-canal::awaitable<std::optional<bool>> create_room_async(std::shared_ptr<ChatStore> store,
-                                                        StoredRoom row) {
-    return canal::sync_to_async([store = std::move(store), row = std::move(row)] {
-        return attempt("creating a room", [&] { return store->create_room(row); });
+canal::awaitable<std::optional<bool>> change_room_async(std::shared_ptr<ChatStore> store,
+                                                        Room const& room, bool create) {
+    return canal::sync_to_async([store = std::move(store), row = stored_room(room), create] {
+        return attempt(create ? "creating a room" : "removing a room", [&] {
+            return create ? store->create_room(row) : store->remove_room(row.key);
+        });
     });
 }
 
-canal::awaitable<std::optional<bool>> remove_room_async(std::shared_ptr<ChatStore> store,
-                                                        std::string key) {
-    return canal::sync_to_async([store = std::move(store), key = std::move(key)] {
-        return attempt("removing a room", [&] { return store->remove_room(key); });
-    });
+/** Why a room change is refused before it is tried, or nothing. */
+std::optional<std::string> room_change_refusal(MultichatContext const& context,
+                                               canal::User const& user) {
+    if (!context.store) {
+        return "NO_STORAGE";
+    }
+    if (!user.is_staff) {
+        return "ROOM_ACCESS_DENIED";
+    }
+    return std::nullopt;
+}
+
+/** The error for a room change the store did not do (`done`: what it answered, if it did). */
+std::string room_change_error(std::optional<bool> done, bool create) {
+    return !done ? "STORAGE_FAILED" : create ? "ROOM_EXISTS" : "ROOM_INVALID";
+}
+
+/** The directory after a room change done, and the event that tells everyone. */
+canal::Message room_changed(MultichatContext const& context, Room const& room, bool create) {
+    if (create) {
+        context.rooms->add(room);
+    } else {
+        context.rooms->remove(room.key);
+    }
+    return room_list_event(create ? "rooms.added" : "rooms.removed", room);
 }
 
 } // namespace
@@ -180,10 +223,10 @@ canal::awaitable<void> MultichatConsumer::receive_json(boost::json::value conten
         co_await change_message(command);
         break;
     case MultichatCommand::Kind::create_room:
-        co_await create_room(*command.new_room);
+        co_await change_room(*command.new_room, true);
         break;
     case MultichatCommand::Kind::remove_room:
-        co_await remove_room(*command.room);
+        co_await change_room(*command.room, false);
         break;
     case MultichatCommand::Kind::invalid:
         co_await send_error(std::move(command.error));
@@ -287,49 +330,19 @@ canal::awaitable<void> MultichatConsumer::change_message(MultichatCommand const&
     co_await channel_layer().group_send(room.group, std::move(event));
 }
 
-canal::awaitable<void> MultichatConsumer::create_room(Room const& room) {
-    if (!context_->store) {
-        co_await send_error("NO_STORAGE");
+canal::awaitable<void> MultichatConsumer::change_room(Room const& room, bool create) {
+    if (auto refusal = room_change_refusal(*context_, *scope().user)) {
+        co_await send_error(std::move(*refusal));
         co_return;
     }
-    if (!scope().user->is_staff) {
-        co_await send_error("ROOM_ACCESS_DENIED");
+    auto done = co_await change_room_async(context_->store, room, create);
+    if (!done || !*done) {
+        co_await send_error(room_change_error(done, create));
         co_return;
     }
-    auto created = co_await create_room_async(context_->store, stored_room(room));
-    if (!created) {
-        co_await send_error("STORAGE_FAILED");
-        co_return;
-    }
-    if (!*created) {
-        co_await send_error("ROOM_EXISTS");
-        co_return;
-    }
-    context_->rooms->add(room);
     // Everyone connected hears of it, this user too: that is the reply.
-    co_await channel_layer().group_send(rooms_group, room_list_event("rooms.added", room));
-}
-
-canal::awaitable<void> MultichatConsumer::remove_room(Room const& room) {
-    if (!context_->store) {
-        co_await send_error("NO_STORAGE");
-        co_return;
-    }
-    if (!scope().user->is_staff) {
-        co_await send_error("ROOM_ACCESS_DENIED");
-        co_return;
-    }
-    auto removed = co_await remove_room_async(context_->store, room.key);
-    if (!removed) {
-        co_await send_error("STORAGE_FAILED");
-        co_return;
-    }
-    if (!*removed) {
-        co_await send_error("ROOM_INVALID");
-        co_return;
-    }
-    context_->rooms->remove(room.key);
-    co_await channel_layer().group_send(rooms_group, room_list_event("rooms.removed", room));
+    auto event = room_changed(*context_, room, create);
+    co_await channel_layer().group_send(rooms_group, std::move(event));
 }
 
 canal::awaitable<void> MultichatConsumer::send_error(std::string code) {
@@ -376,16 +389,9 @@ canal::awaitable<void> MultichatConsumer::rooms_added(canal::Message const& even
 }
 
 canal::awaitable<void> MultichatConsumer::rooms_removed(canal::Message const& event) {
-    auto const key = room_key(event.at("room"));
-    if (key) {
-        context_->rooms->remove(*key);
-        auto const found = std::find_if(joined_.begin(), joined_.end(),
-                                        [&](Room const& r) { return r.key == *key; });
-        if (found != joined_.end()) {
-            auto const group = found->group;
-            joined_.erase(found);
-            co_await channel_layer().group_discard(group, channel_name());
-        }
+    auto const group = forget_room(*context_, joined_, event);
+    if (group) {
+        co_await channel_layer().group_discard(*group, channel_name());
     }
     co_await send(event.shared_text("multichat.out", [&] { return room_removed_text(event); }));
 }
@@ -453,10 +459,10 @@ void SyncMultichatConsumer::receive_json(boost::json::value content) {
         change_message(command);
         break;
     case MultichatCommand::Kind::create_room:
-        create_room(*command.new_room);
+        change_room(*command.new_room, true);
         break;
     case MultichatCommand::Kind::remove_room:
-        remove_room(*command.room);
+        change_room(*command.room, false);
         break;
     case MultichatCommand::Kind::invalid:
         send_error(command.error);
@@ -561,51 +567,20 @@ void SyncMultichatConsumer::change_message(MultichatCommand const& command) {
     canal::async_to_sync([&] { return channel_layer().group_send(room.group, event); });
 }
 
-void SyncMultichatConsumer::create_room(Room const& room) {
-    if (!context_->store) {
-        send_error("NO_STORAGE");
+void SyncMultichatConsumer::change_room(Room const& room, bool create) {
+    if (auto refusal = room_change_refusal(*context_, *scope().user)) {
+        send_error(*refusal);
         return;
     }
-    if (!scope().user->is_staff) {
-        send_error("ROOM_ACCESS_DENIED");
+    auto done = attempt(create ? "creating a room" : "removing a room", [&] {
+        return create ? context_->store->create_room(stored_room(room))
+                      : context_->store->remove_room(room.key);
+    });
+    if (!done || !*done) {
+        send_error(room_change_error(done, create));
         return;
     }
-    auto created =
-        attempt("creating a room", [&] { return context_->store->create_room(stored_room(room)); });
-    if (!created) {
-        send_error("STORAGE_FAILED");
-        return;
-    }
-    if (!*created) {
-        send_error("ROOM_EXISTS");
-        return;
-    }
-    context_->rooms->add(room);
-    auto event = room_list_event("rooms.added", room);
-    canal::async_to_sync([&] { return channel_layer().group_send(rooms_group, event); });
-}
-
-void SyncMultichatConsumer::remove_room(Room const& room) {
-    if (!context_->store) {
-        send_error("NO_STORAGE");
-        return;
-    }
-    if (!scope().user->is_staff) {
-        send_error("ROOM_ACCESS_DENIED");
-        return;
-    }
-    auto removed =
-        attempt("removing a room", [&] { return context_->store->remove_room(room.key); });
-    if (!removed) {
-        send_error("STORAGE_FAILED");
-        return;
-    }
-    if (!*removed) {
-        send_error("ROOM_INVALID");
-        return;
-    }
-    context_->rooms->remove(room.key);
-    auto event = room_list_event("rooms.removed", room);
+    auto event = room_changed(*context_, room, create);
     canal::async_to_sync([&] { return channel_layer().group_send(rooms_group, event); });
 }
 
@@ -649,17 +624,9 @@ void SyncMultichatConsumer::rooms_added(canal::Message const& event) {
 }
 
 void SyncMultichatConsumer::rooms_removed(canal::Message const& event) {
-    auto const key = room_key(event.at("room"));
-    if (key) {
-        context_->rooms->remove(*key);
-        auto const found = std::find_if(joined_.begin(), joined_.end(),
-                                        [&](Room const& r) { return r.key == *key; });
-        if (found != joined_.end()) {
-            auto const group = found->group;
-            joined_.erase(found);
-            canal::async_to_sync(
-                [&] { return channel_layer().group_discard(group, channel_name()); });
-        }
+    auto const group = forget_room(*context_, joined_, event);
+    if (group) {
+        canal::async_to_sync([&] { return channel_layer().group_discard(*group, channel_name()); });
     }
     send(event.shared_text("multichat.out", [&] { return room_removed_text(event); }));
 }

@@ -163,7 +163,7 @@ BOOST_AUTO_TEST_CASE(bad_urls_and_newer_schemas_are_refused) {
     TempDb db;
     {
         auto store = chat::ChatStore::open(db.url());
-        auto conn = chat::open_sqlite_store(db.path.string());
+        auto conn = chat::SqlConnection::open_sqlite(db.path.string(), true);
         conn->query("UPDATE canal_chat_schema SET version = 99");
     }
     try {

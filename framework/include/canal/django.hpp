@@ -10,3 +10,4 @@
 #include <canal/django/django_settings.hpp>
 #include <canal/django/session_codec.hpp>
 #include <canal/django/signing.hpp>
+#include <canal/django/sql_connection.hpp>

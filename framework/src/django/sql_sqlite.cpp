@@ -1,9 +1,9 @@
-// SqlConnection on SQLite: the chat store's embedded default, a file beside the rooms file.
-#include "sql_connection.hpp"
+// SqlConnection on SQLite.
+#include <canal/django/sql_connection.hpp>
 
 #include <sqlite3.h>
 
-namespace chat {
+namespace canal::django {
 
 namespace {
 
@@ -14,31 +14,33 @@ struct Finalize {
     void operator()(sqlite3_stmt* s) const noexcept { sqlite3_finalize(s); }
 };
 
-class SqliteStore final : public SqlConnection {
+class SqliteConnection final : public SqlConnection {
 public:
-    explicit SqliteStore(std::string const& path) : path_(path) {
+    SqliteConnection(std::string const& path, bool writable) : path_(path) {
         sqlite3* db = nullptr;
-        int const rc = sqlite3_open_v2(path.c_str(), &db,
-                                       SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
-                                           SQLITE_OPEN_NOMUTEX,
-                                       nullptr);
+        // NOMUTEX: one thread at a time uses a connection.
+        int const flags = (writable ? SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE
+                                    : SQLITE_OPEN_READONLY) |
+                          SQLITE_OPEN_NOMUTEX;
+        int const rc = sqlite3_open_v2(path.c_str(), &db, flags, nullptr);
         db_.reset(db);
         if (rc != SQLITE_OK) {
             fail("cannot open");
         }
-        // Another canal-chat process (or this one's other connections) may hold the write
-        // lock for a moment; WAL lets readers go on meanwhile.
-        sqlite3_busy_timeout(db_.get(), 5000);
-        // WAL with synchronous=NORMAL: a commit survives the process crashing, and the last
-        // ones may be lost if the machine loses power (no fsync per message; docs).
-        script("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL");
+        // Another process (Django, another canal-chat) may hold the write lock for a moment.
+        sqlite3_busy_timeout(db_.get(), writable ? 5000 : 2000);
+        if (writable) {
+            // WAL lets readers go on during a write; synchronous=NORMAL spares an fsync per
+            // commit (a commit survives a crash of the process, not a power loss).
+            script("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL");
+        }
     }
 
     SqlRows query(std::string const& sql, std::vector<std::string> const& params) override {
         sqlite3_stmt* raw = nullptr;
         if (sqlite3_prepare_v2(db_.get(), sql.c_str(), static_cast<int>(sql.size()), &raw,
                                nullptr) != SQLITE_OK) {
-            fail("cannot prepare a statement");
+            fail("cannot prepare a statement (is the database migrated?)");
         }
         std::unique_ptr<sqlite3_stmt, Finalize> statement(raw);
         for (std::size_t i = 0; i < params.size(); ++i) {
@@ -81,7 +83,7 @@ public:
         if (sqlite3_exec(db_.get(), sql.c_str(), nullptr, nullptr, &error) != SQLITE_OK) {
             std::string const why = error != nullptr ? error : "unknown error";
             sqlite3_free(error);
-            throw StoreError("SQLite database " + path_ + ": " + why);
+            throw DatabaseError("SQLite database " + path_ + ": " + why);
         }
     }
 
@@ -94,7 +96,7 @@ private:
             message += ": ";
             message += sqlite3_errmsg(db_.get());
         }
-        throw StoreError(message);
+        throw DatabaseError(message);
     }
 
     std::string path_;
@@ -103,8 +105,9 @@ private:
 
 } // namespace
 
-std::unique_ptr<SqlConnection> open_sqlite_store(std::string const& path) {
-    return std::make_unique<SqliteStore>(path);
+std::unique_ptr<SqlConnection> SqlConnection::open_sqlite(std::string const& path,
+                                                          bool writable) {
+    return std::make_unique<SqliteConnection>(path, writable);
 }
 
-} // namespace chat
+} // namespace canal::django

@@ -1,12 +1,11 @@
-// SqlConnection on PostgreSQL (libpq, text parameters and results): several canal-chat
-// processes on one or more machines share one history.
-#include "sql_connection.hpp"
+// SqlConnection on PostgreSQL (libpq, text parameters and results).
+#include <canal/django/sql_connection.hpp>
 
 #include <libpq-fe.h>
 
 #include <array>
 
-namespace chat {
+namespace canal::django {
 
 namespace {
 
@@ -18,9 +17,9 @@ struct Clear {
 };
 using Result = std::unique_ptr<PGresult, Clear>;
 
-class PostgresStore final : public SqlConnection {
+class PostgresConnection final : public SqlConnection {
 public:
-    explicit PostgresStore(std::string const& uri) {
+    explicit PostgresConnection(std::string const& uri) {
         // The URI comes after connect_timeout: a timeout it sets itself wins.
         std::array<char const*, 3> keys{"connect_timeout", "dbname", nullptr};
         std::array<char const*, 3> values{"5", uri.c_str(), nullptr};
@@ -28,6 +27,7 @@ public:
         if (!conn_ || PQstatus(conn_.get()) != CONNECTION_OK) {
             fail("cannot connect to PostgreSQL");
         }
+        // libpq prints server notices to stderr; what matters reaches the caller as an error.
         PQsetNoticeProcessor(conn_.get(), [](void*, char const*) {}, nullptr);
     }
 
@@ -82,7 +82,7 @@ private:
                 message.pop_back();
             }
         }
-        throw StoreError(message);
+        throw DatabaseError(message);
     }
 
     std::unique_ptr<PGconn, Finish> conn_;
@@ -90,8 +90,8 @@ private:
 
 } // namespace
 
-std::unique_ptr<SqlConnection> open_postgres_store(std::string const& uri) {
-    return std::make_unique<PostgresStore>(uri);
+std::unique_ptr<SqlConnection> SqlConnection::open_postgres(std::string const& uri) {
+    return std::make_unique<PostgresConnection>(uri);
 }
 
-} // namespace chat
+} // namespace canal::django
