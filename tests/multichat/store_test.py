@@ -163,6 +163,11 @@ async def history_and_edits(port):
           f"a delete by staff reaches every member as msg_type 7: {deleted}")
     check(await bob.ask(command="edit", room=1, id=second, message="back") ==
           {"error": "MESSAGE_DELETED"}, "a deleted message cannot be edited")
+    await boss.send(command="edit", room=1, id=first, message="hello, edited")
+    by_staff = [await c.recv() for c in (alice, bob, boss)]
+    check(all(e.get("msg_type") == 6 and e.get("username") == "alice" for e in by_staff) and
+          by_staff[0].get("own") is True and "own" not in by_staff[2],
+          f"staff may edit anyone's message; it stays the author's: {by_staff}")
     check(await alice.ask(command="send", room=3, message="x") == {"error": "ROOM_INVALID"},
           "an unknown room is still ROOM_INVALID")
     for c in (alice, bob, boss):
