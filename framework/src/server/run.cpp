@@ -3,12 +3,11 @@
 #include <canal/server/server.hpp>
 
 
+#include "detail/blocked_signals.hpp"
 #include "detail/log.hpp"
 #include "server/build_layers.hpp"
 #include "server/metrics_endpoint.hpp"
 
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/signal_set.hpp>
 #include <boost/system/system_error.hpp>
 
 #include <csignal>
@@ -26,10 +25,9 @@ int run(Application app, Settings settings) {
     }
     set_log_level(settings.log_level);
     set_log_format(settings.log_format);
-    // The signal set exists before the I/O threads start, so they never take the signal.
-    net::io_context signals_ctx(1);
-    net::signal_set signals(signals_ctx, SIGINT, SIGTERM);
-    signals.add(SIGHUP); // a closed terminal or a reload: the same graceful stop (1001)
+    // Blocked before any thread starts, so this thread alone takes them. SIGHUP (a closed
+    // terminal or a reload) is the same graceful stop (1001).
+    detail::BlockedSignals const signals;
     std::optional<Server> server;
     try {
         detail::build_channel_layers(settings);
@@ -49,13 +47,7 @@ int run(Application app, Settings settings) {
         std::cout << "canal: metrics on http://" << shown << ":" << server->metrics_port()
                   << "/metrics" << std::endl;
     }
-    int received = 0;
-    signals.async_wait([&](boost::system::error_code ec, int sig) {
-        if (!ec) {
-            received = sig;
-        }
-    });
-    signals_ctx.run();
+    int const received = signals.wait();
     char const* name = received == SIGINT ? "SIGINT" : received == SIGHUP ? "SIGHUP" : "SIGTERM";
     detail::log_info(std::string("received ") + name + ", closing connections");
     server->stop();

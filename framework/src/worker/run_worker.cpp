@@ -4,12 +4,12 @@
 
 #include <canal/sync/handler_pool.hpp>
 
+#include "detail/blocked_signals.hpp"
 #include "detail/log.hpp"
 #include "server/build_layers.hpp"
 
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/signal_set.hpp>
 
 #include <algorithm>
 #include <csignal>
@@ -27,10 +27,9 @@ int run_worker(Application app, std::vector<std::string> channels, Settings sett
         std::cerr << "canal: " << e.what() << "\n";
         return 2;
     }
-    // The signal set exists before the I/O threads start, so they never take the signal.
-    net::io_context signals_ctx(1);
-    net::signal_set signals(signals_ctx, SIGINT, SIGTERM);
-    signals.add(SIGHUP); // as canal::run: a closed terminal or a reload stops gracefully
+    // Blocked before any thread starts, so this thread alone takes them; as canal::run, a
+    // closed terminal or a reload (SIGHUP) stops gracefully.
+    detail::BlockedSignals const signals;
     try {
         detail::build_channel_layers(settings);
     } catch (std::exception const& e) {
@@ -64,14 +63,8 @@ int run_worker(Application app, std::vector<std::string> channels, Settings sett
     }
     std::cout << "canal: worker listening on channels " << names << std::endl;
 
-    int received = 0;
-    signals.async_wait([&](boost::system::error_code ec, int sig) {
-        if (!ec) {
-            received = sig;
-        }
-    });
-    signals_ctx.run();
-    detail::log_info(std::string("received ") + (received == SIGINT ? "SIGINT" : "SIGTERM") +
+    int const received = signals.wait();
+    detail::log_info(std::string("received ") + (received == SIGINT ? "SIGINT" : received == SIGHUP ? "SIGHUP" : "SIGTERM") +
                      ", stopping the worker");
     worker->stop();
     work.reset();

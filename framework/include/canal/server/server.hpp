@@ -77,7 +77,9 @@ private:
 /**
  * Runs `app` until SIGINT, SIGTERM or SIGHUP, then stops gracefully. When
  * `settings.channel_layer` is null, builds the layer `settings.layer` names (in-memory by
- * default, Redis for `redis://` URLs). Prints the listening address.
+ * default, Redis for `redis://` URLs). Prints the listening address. The three signals are
+ * blocked in the calling thread (and so in every thread the server starts) and taken with
+ * sigwait(); threads the program started before calling run() should block them too.
  * @return the process exit code: 0 after a clean stop, 1 when the server could not start
  * (e.g. Redis unreachable: the message names Redis and the address), 2 when a setting is
  * out of its range (Settings::validate()).

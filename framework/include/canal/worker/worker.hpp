@@ -73,7 +73,8 @@ private:
 };
 
 /**
- * Channels' `runworker CHANNEL...`: runs a Worker for `channels` until SIGINT or SIGTERM.
+ * Channels' `runworker CHANNEL...`: runs a Worker for `channels` until SIGINT, SIGTERM or
+ * SIGHUP (taken as canal::run takes them).
  *
  * Uses `settings.channel_layer`, or builds the layer `settings.layer` names (a worker on the
  * in-memory layer only sees its own process's messages); `settings.threads` I/O threads
