@@ -41,11 +41,25 @@ protected:
     }
 };
 
+// Both ends of the connection, as the scope has them: "CLIENT_HOST SERVER_HOST:SERVER_PORT".
+class WsWhereAmI : public canal::AsyncWebsocketConsumer {
+protected:
+    awaitable<void> connect() override {
+        co_await accept();
+        auto const& c = scope().client;
+        auto const& s = scope().server;
+        std::string text = (c && c->port != 0 ? c->host : std::string("none")) + " " +
+                           (s ? s->host + ":" + std::to_string(s->port) : std::string("none"));
+        co_await send(std::move(text));
+    }
+};
+
 canal::Application app() {
     std::map<std::string, canal::Application, std::less<>> routes;
     routes.emplace("http", canal::URLRouter{{canal::path("who/", canal::as_app<WhoAmI>())}});
     routes.emplace("websocket",
-                   canal::URLRouter{{canal::path("ws/who/", canal::as_app<WsWhoAmI>())}});
+                   canal::URLRouter{{canal::path("ws/who/", canal::as_app<WsWhoAmI>()),
+                                     canal::path("ws/where/", canal::as_app<WsWhereAmI>())}});
     return canal::ProtocolTypeRouter{std::move(routes)};
 }
 
@@ -112,6 +126,22 @@ BOOST_AUTO_TEST_CASE(headers_from_an_untrusted_peer_or_without_the_flag_are_igno
     auto const b = ws_who(off, forwarded, "");
     BOOST_TEST(b.starts_with("127.0.0.1:"), b);
     BOOST_TEST(b.ends_with(" ws root="), b);
+}
+
+BOOST_AUTO_TEST_CASE(the_scope_has_both_ends_of_the_connection) {
+    // Bound to one address, the server's end is that address (known without asking the
+    // socket); bound to every address, it is the address the client reached.
+    for (std::string const host : {"127.0.0.1", "0.0.0.0"}) {
+        auto settings = test_settings();
+        settings.host = host;
+        TestServer server{app(), settings};
+        auto raw = server.raw();
+        auto const status =
+            raw->websocket_handshake("/ws/where/", 5s, {}, "dGhlIHNhbXBsZSBub25jZQ==", "");
+        BOOST_TEST(status == 101, host);
+        auto const got = raw->read_frame(5s).payload;
+        BOOST_TEST(got == "127.0.0.1 127.0.0.1:" + std::to_string(server.port()), host);
+    }
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -21,6 +21,26 @@ std::string random_bytes(std::size_t n) {
     return out;
 }
 
+std::string random_bytes_cached(std::size_t n) {
+    constexpr std::size_t pool_size = 512;
+    if (n > pool_size / 2) {
+        return random_bytes(n);
+    }
+    thread_local unsigned char pool[pool_size];
+    thread_local std::size_t left = 0;
+    if (left < n) {
+        if (RAND_bytes(pool, static_cast<int>(pool_size)) != 1) {
+            throw Error("OpenSSL RAND_bytes failed: no secure random numbers available");
+        }
+        left = pool_size;
+    }
+    auto const* start = pool + (pool_size - left);
+    std::string out(reinterpret_cast<char const*>(start), n);
+    OPENSSL_cleanse(const_cast<unsigned char*>(start), n); // handed out once
+    left -= n;
+    return out;
+}
+
 std::string to_hex(std::string_view bytes) {
     std::string out;
     out.reserve(bytes.size() * 2);

@@ -399,7 +399,7 @@ public:
         for (;;) {
             std::string name(prefix);
             name += inmemory_marker;
-            for (char byte : detail::random_bytes(random_letters)) {
+            for (char byte : detail::random_bytes_cached(random_letters)) {
                 name += letters[static_cast<unsigned char>(byte) % letters.size()];
             }
             std::lock_guard lock(mutex_);

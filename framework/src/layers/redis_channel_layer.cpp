@@ -149,7 +149,7 @@ long long whole_seconds(std::chrono::milliseconds d) {
 }
 
 // 32 hex digits from OpenSSL's CSPRNG: a channel name must not be guessable.
-std::string random_name_part() { return detail::to_hex(detail::random_bytes(16)); }
+std::string random_name_part() { return detail::to_hex(detail::random_bytes_cached(16)); }
 
 // channels_redis' random prefix of a payload: it keeps equal messages apart in a channel's
 // sorted set, and is no secret (channels_redis takes it from Python's `random`), so a fast

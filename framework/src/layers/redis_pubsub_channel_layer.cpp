@@ -276,7 +276,7 @@ struct PubSubLayerState : std::enable_shared_from_this<PubSubLayerState> {
 
     static awaitable<std::string> new_channel_op(std::shared_ptr<PubSubLayerState> self,
                                                  std::string prefix) {
-        auto name = prefix + ".!" + to_hex(random_bytes(16));
+        auto name = prefix + ".!" + to_hex(detail::random_bytes_cached(16));
         co_await ensure_local_op(self, name);
         co_return name;
     }

@@ -423,8 +423,9 @@ public:
 
 awaitable<bool> serve_http(std::shared_ptr<Server::Impl> server, Stream& stream,
                            beast::flat_buffer& buffer,
-                           http::request_parser<http::empty_body>& head) {
-    auto scope = build_scope(request_head("http", head.get(), stream));
+                           http::request_parser<http::empty_body>& head,
+                           std::optional<Endpoint> const& client) {
+    auto scope = build_scope(request_head("http", head.get(), stream, client, server->fixed_local));
     if (!scope) {
         co_await refuse(stream, server->settings.server_name, 400, "invalid request target\n", false);
         co_return false;

@@ -16,10 +16,12 @@ namespace canal::detail {
 
 /**
  * Runs the application for the request whose head `parser` has read, writes its response,
- * and returns true when the connection may carry another request.
+ * and returns true when the connection may carry another request. `client`: the peer's
+ * address, as accept() gave it.
  */
 awaitable<bool> serve_http(std::shared_ptr<Server::Impl> server, Stream& stream,
                            boost::beast::flat_buffer& buffer,
-                           boost::beast::http::request_parser<boost::beast::http::empty_body>& head);
+                           boost::beast::http::request_parser<boost::beast::http::empty_body>& head,
+                           std::optional<Endpoint> const& client);
 
 } // namespace canal::detail

@@ -71,11 +71,12 @@ RequestHead request_head(std::string_view type, http::request_header<> const& re
 }
 
 RequestHead request_head(std::string_view type, http::request_header<> const& req,
-                         Stream& stream) {
+                         Stream& stream, std::optional<Endpoint> const& client,
+                         std::optional<Endpoint> const& fixed_local) {
     RequestHead head = request_head(type, req);
     head.secure = stream.secure();
-    head.client = endpoint_of(stream.lowest(), true);
-    head.server = endpoint_of(stream.lowest(), false);
+    head.client = client;
+    head.server = fixed_local ? fixed_local : endpoint_of(stream.lowest(), false);
     return head;
 }
 
@@ -208,7 +209,7 @@ void log_limit_refusal(std::atomic<std::int64_t>& last_ns, std::string const& wh
 namespace {
 // A request the server answers itself, before any application (a bad or oversized head, a
 // limit, a stop): counted, and access-logged with what is known of it (`head` may be null).
-void note_refusal(Server::Impl& impl, detail::Stream& stream,
+void note_refusal(Server::Impl& impl, std::optional<Endpoint> const& client,
                   http::request_header<> const* head, int status, std::size_t body_bytes) {
     impl.metrics.count_http(status);
     if (head != nullptr && beast::websocket::is_upgrade(*head)) {
@@ -217,7 +218,6 @@ void note_refusal(Server::Impl& impl, detail::Stream& stream,
     if (!impl.access_log) {
         return;
     }
-    auto const client = detail::endpoint_of(stream.lowest(), true);
     std::string const host = client ? client->host : std::string("-");
     AccessRecord record;
     record.time = std::chrono::system_clock::now();
@@ -245,15 +245,14 @@ detail::Stream make_stream(detail::Socket socket, net::ssl::context* tls) {
 }
 } // namespace
 
-awaitable<void> Server::Impl::serve(detail::Socket socket) {
+awaitable<void> Server::Impl::serve(detail::Socket socket, std::optional<Endpoint> client) {
     auto self = shared_from_this();
     metrics.add(detail::Count::connections_accepted);
     boost::system::error_code ec;
     std::string address;
     if (settings.max_connections_per_client != 0) {
-        auto remote = detail::endpoint_of(socket, true);
         // Unix-socket peers have no address: they share one count.
-        address = remote ? remote->host : std::string(listener_inet ? "unknown" : "unix");
+        address = client ? client->host : std::string(listener_inet ? "unknown" : "unix");
     }
     auto conn = std::make_shared<Connection>(*this, std::move(address));
     if (listener_inet) {
@@ -310,26 +309,26 @@ awaitable<void> Server::Impl::serve(detail::Socket socket) {
             }
             if (rec == http::error::body_limit) {
                 std::string body = "request body too large\n";
-                note_refusal(*this, stream, &parser.get(), 413, body.size());
+                note_refusal(*this, client, &parser.get(), 413, body.size());
                 co_await detail::refuse(stream, settings.server_name, 413, std::move(body), false);
                 break;
             }
             std::string body = "bad request: " + rec.message() + "\n";
-            note_refusal(*this, stream, nullptr, 400, body.size());
+            note_refusal(*this, client, nullptr, 400, body.size());
             co_await detail::refuse(stream, settings.server_name, 400, std::move(body), false);
             break;
         }
         if (!conn->over_limit.empty()) {
             log_limit_refusal(limit_logged_ns, conn->over_limit);
             std::string body = "server busy: over " + conn->over_limit + "\n";
-            note_refusal(*this, stream, &parser.get(), 503, body.size());
+            note_refusal(*this, client, &parser.get(), 503, body.size());
             co_await detail::refuse(stream, settings.server_name, 503, std::move(body), false);
             break;
         }
         if (beast::websocket::is_upgrade(parser.get())) {
             if (stopping.load()) {
                 std::string body = "server shutting down\n";
-                note_refusal(*this, stream, &parser.get(), 503, body.size());
+                note_refusal(*this, client, &parser.get(), 503, body.size());
                 co_await detail::refuse(stream, settings.server_name, 503, std::move(body), false);
                 break;
             }
@@ -341,13 +340,14 @@ awaitable<void> Server::Impl::serve(detail::Socket socket) {
             stream.release_deadline();
             conn->session = std::make_shared<detail::WsSession>(self, ex);
             net::co_spawn(ex,
-                          conn->session->run(std::move(stream), parser.release(), std::move(early)),
+                          conn->session->run(std::move(stream), parser.release(), std::move(early),
+                                             client),
                           [conn](std::exception_ptr e) {
                               detail::log_exception("websocket connection", e);
                           });
             co_return;
         }
-        if (!co_await detail::serve_http(self, stream, buffer, parser) ||
+        if (!co_await detail::serve_http(self, stream, buffer, parser, client) ||
             stopping.load()) {
             break;
         }
@@ -387,7 +387,9 @@ awaitable<void> Server::Impl::accept_loop() {
         net::any_io_executor conn_ex =
             settings.threads == 1 ? net::any_io_executor(ioc->get_executor())
                                   : net::any_io_executor(net::make_strand(ioc->get_executor()));
-        auto [ec, socket] = co_await acceptor->async_accept(conn_ex, use_nothrow);
+        // The peer's address comes with the accept (no getpeername() per connection).
+        net::generic::stream_protocol::endpoint peer;
+        auto [ec, socket] = co_await acceptor->async_accept(conn_ex, peer, use_nothrow);
         if (ec) {
             if (ec == net::error::operation_aborted || stopping.load()) {
                 co_return;
@@ -399,7 +401,7 @@ awaitable<void> Server::Impl::accept_loop() {
             continue;
         }
         auto ex = socket.get_executor();
-        net::co_spawn(ex, serve(std::move(socket)),
+        net::co_spawn(ex, serve(std::move(socket), detail::endpoint_from(peer)),
                       [](std::exception_ptr e) { detail::log_exception("connection", e); });
     }
 }
@@ -436,6 +438,17 @@ void Server::start() {
     auto listening = detail::open_listener(s, acc);
     impl_->bound_port = listening.port;
     impl_->listener_inet = listening.inet;
+    if (listening.inet) {
+        boost::system::error_code lec;
+        auto const bound = acc.local_endpoint(lec);
+        auto local = lec ? std::nullopt : detail::endpoint_from(bound);
+        if (local) {
+            auto const address = net::ip::make_address(local->host, lec);
+            if (!lec && !address.is_unspecified()) {
+                impl_->fixed_local = std::move(local); // 127.0.0.1, not 0.0.0.0 or ::
+            }
+        }
+    }
     impl_->unix_socket_created = std::move(listening.created);
     impl_->listening_on = listening.description;
     if (impl_->tls && listening.description.rfind("http://", 0) == 0) {

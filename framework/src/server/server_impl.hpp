@@ -61,6 +61,9 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
     std::string listening_on;
     // The listener is TCP (TCP_NODELAY for each connection), not a unix socket.
     bool listener_inet = true;
+    // The local address of every accepted connection when the listener is bound to one
+    // address (not a wildcard): no getsockname() per connection.
+    std::optional<Endpoint> fixed_local;
 
     // Open connections per client address (Settings::max_connections_per_client).
     std::mutex per_client_mutex;
@@ -82,7 +85,7 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
     struct Connection;
     awaitable<void> accept_loop();
     awaitable<void> trim_loop();
-    awaitable<void> serve(detail::Socket socket);
+    awaitable<void> serve(detail::Socket socket, std::optional<Endpoint> client);
 };
 
 namespace detail {
@@ -100,9 +103,13 @@ std::string access_path(Scope const& scope);
 
 /** The head of a request, as session_core takes it (`type`: http, websocket), no addresses. */
 RequestHead request_head(std::string_view type, boost::beast::http::request_header<> const& req);
-/** The same, with the addresses of `stream`'s socket, and whether it is TLS. */
+/**
+ * The same, with the peer's address `client` (as accept() gave it), the local address of
+ * `stream`'s socket (`fixed_local` when set) and whether it is TLS.
+ */
 RequestHead request_head(std::string_view type, boost::beast::http::request_header<> const& req,
-                         Stream& stream);
+                         Stream& stream, std::optional<Endpoint> const& client,
+                         std::optional<Endpoint> const& fixed_local);
 
 } // namespace detail
 } // namespace canal

@@ -92,6 +92,10 @@ std::optional<Endpoint> endpoint_of(Socket& socket, bool remote) {
     if (ec) {
         return std::nullopt;
     }
+    return endpoint_from(ep);
+}
+
+std::optional<Endpoint> endpoint_from(net::generic::stream_protocol::endpoint const& ep) {
     auto const family = ep.protocol().family();
     if (family == AF_INET || family == AF_INET6) {
         net::ip::tcp::endpoint tcp;

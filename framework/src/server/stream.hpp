@@ -110,6 +110,8 @@ private:
 
 /** The peer's (`remote`) or the local address of `socket`: host and port, or a unix path. */
 std::optional<Endpoint> endpoint_of(Socket& socket, bool remote);
+/** The same from an address: host and port, or a unix path (nothing for an unnamed one). */
+std::optional<Endpoint> endpoint_from(net::generic::stream_protocol::endpoint const& ep);
 
 /**
  * The TLS context of a server from PEM files: the certificate chain and its private key.

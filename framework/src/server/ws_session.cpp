@@ -464,9 +464,10 @@ awaitable<bool> WsSession::await_answer() {
 
 // Not a coroutine: the scope is built and handed to the application here, so that no copy
 // of it stays in the frame that lasts as long as the connection.
-std::optional<Refusal> WsSession::start(Stream& stream, Request const& req) {
+std::optional<Refusal> WsSession::start(Stream& stream, Request const& req,
+                                        std::optional<Endpoint> const& client) {
     auto& settings = server_->settings;
-    auto scope = build_scope(request_head("websocket", req, stream));
+    auto scope = build_scope(request_head("websocket", req, stream, client, server_->fixed_local));
     if (server_->access_log) {
         access_ = std::make_unique<AccessInfo>();
         if (scope) {
@@ -516,18 +517,20 @@ struct WsSession::Upgrade {
     Stream stream;
     Request req;
     std::string early;
+    std::optional<Endpoint> client;
 };
 
 // Not a coroutine (see Upgrade).
-awaitable<void> WsSession::run(Stream stream, Request req, std::string early) {
+awaitable<void> WsSession::run(Stream stream, Request req, std::string early,
+                               std::optional<Endpoint> client) {
     return serve(std::make_unique<Upgrade>(Upgrade{std::move(stream), std::move(req),
-                                                   std::move(early)}));
+                                                   std::move(early), std::move(client)}));
 }
 
 // The handshake: true when the connection was accepted, else the client was answered.
 awaitable<bool> WsSession::handshake(Upgrade& up) {
     auto& settings = server_->settings;
-    if (auto refusal = start(up.stream, up.req)) {
+    if (auto refusal = start(up.stream, up.req, up.client)) {
         app_finished_ = true; // no application was started: nothing to wait for
         refused(Count::handshake_invalid, refusal->status);
         co_await refuse_on(up.stream, settings.server_name, refusal->status, std::move(refusal->body));

@@ -41,9 +41,11 @@ public:
 
     /**
      * Runs the connection to its end: the scope, the application, the handshake's answer,
-     * then the frames. `early` holds bytes read after the request head (first frames).
+     * then the frames. `early` holds bytes read after the request head (first frames);
+     * `client` is the peer's address, as accept() gave it.
      */
-    awaitable<void> run(Stream stream, Request req, std::string early);
+    awaitable<void> run(Stream stream, Request req, std::string early,
+                        std::optional<Endpoint> client);
 
     /** Graceful stop: close with 1001 (or refuse, still in the handshake). Strand only. */
     void shutdown();
@@ -65,7 +67,8 @@ private:
     void request_close(int code, std::string reason);
     void app_finished(std::exception_ptr e);
     awaitable<bool> await_answer();
-    std::optional<Refusal> start(Stream& stream, Request const& req);
+    std::optional<Refusal> start(Stream& stream, Request const& req,
+                                 std::optional<Endpoint> const& client);
     awaitable<bool> handshake(Upgrade& up);
     awaitable<void> serve(std::unique_ptr<Upgrade> up);
     void open(Stream stream, Request const& req, std::string early);
