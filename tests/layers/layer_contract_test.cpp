@@ -17,6 +17,7 @@
 #include <boost/asio/strand.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <boost/mpl/list.hpp>
@@ -575,6 +576,99 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(operations_reject_invalid_names, Factory, Layers) 
                              "group name '' is invalid");
         CANAL_CO_CHECK_THROW(canal::InvalidName, co_await layer->send(std::string(100, 'c'), m),
                              "channel name 'ccc");
+    });
+}
+
+// ---- presence ----
+
+// The next message on `channel` within `limit`, or nothing.
+awaitable<std::optional<Message>> receive_within(ChannelLayer& layer, std::string channel,
+                                                 std::chrono::milliseconds limit) {
+    using namespace boost::asio::experimental::awaitable_operators;
+    net::steady_timer timer(co_await net::this_coro::executor, limit);
+    auto got = co_await (layer.receive(std::move(channel)) ||
+                         timer.async_wait(net::use_awaitable));
+    if (got.index() == 0) {
+        co_return std::get<0>(std::move(got));
+    }
+    co_return std::nullopt;
+}
+
+boost::json::object meta_of(std::string name) {
+    boost::json::object o;
+    o["username"] = std::move(name);
+    return o;
+}
+
+// The presence layers: the storing ones (Redis pub/sub has none: checked below).
+using PresenceLayers = StoringLayers;
+
+BOOST_AUTO_TEST_CASE_TEMPLATE(presence_tracks_lists_and_tells_the_group, Factory, PresenceLayers) {
+    Factory factory;
+    std::unique_ptr<ChannelLayer> layer = factory.make(LayerSettings{});
+    run_async([&]() -> awaitable<void> {
+        auto const watcher = co_await layer->new_channel();
+        auto const ann = co_await layer->new_channel();
+        auto const bob = co_await layer->new_channel();
+        co_await layer->group_add("room", watcher);
+        auto const nobody_yet = co_await layer->group_members("room");
+        BOOST_TEST(nobody_yet.empty());
+
+        co_await layer->presence_track("room", ann, meta_of("ann"));
+        auto diff = co_await receive_within(*layer, watcher, 2000ms);
+        BOOST_REQUIRE(diff);
+        BOOST_TEST(diff->type() == "presence.diff");
+        BOOST_TEST(diff->at("group").as_string() == "room");
+        BOOST_TEST(diff->at("joins").as_object().at(ann).at("username").as_string() == "ann");
+        BOOST_TEST(diff->at("leaves").as_object().empty());
+
+        co_await layer->presence_track("room", bob, meta_of("bob"));
+        BOOST_REQUIRE(co_await receive_within(*layer, watcher, 2000ms));
+        auto members = co_await layer->group_members("room");
+        std::set<std::string> names;
+        for (auto const& m : members) {
+            names.insert(std::string(m.meta.at("username").as_string()) + "@" + m.channel);
+        }
+        BOOST_TEST(names == (std::set<std::string>{"ann@" + ann, "bob@" + bob}));
+        auto const elsewhere = co_await layer->group_members("elsewhere");
+        BOOST_TEST(elsewhere.empty());
+
+        co_await layer->presence_untrack("room", ann);
+        diff = co_await receive_within(*layer, watcher, 2000ms);
+        BOOST_REQUIRE(diff);
+        BOOST_TEST(diff->at("joins").as_object().empty());
+        BOOST_TEST(diff->at("leaves").as_object().at(ann).at("username").as_string() == "ann");
+        auto const after_leave = co_await layer->group_members("room");
+        BOOST_TEST(after_leave.size() == 1U);
+
+        // Untracking what is not tracked says nothing.
+        co_await layer->presence_untrack("room", ann);
+        BOOST_TEST(!(co_await receive_within(*layer, watcher, 300ms)));
+
+        // A meta over 4 KiB and bad names are refused.
+        boost::json::object big;
+        big["blob"] = std::string(5000, 'x');
+        BOOST_CHECK_THROW(co_await layer->presence_track("room", bob, big), canal::Error);
+        BOOST_CHECK_THROW(co_await layer->presence_track("bad group", bob, meta_of("b")),
+                          canal::InvalidName);
+        BOOST_CHECK_THROW(co_await layer->group_members("bad group"), canal::InvalidName);
+
+        co_await layer->flush();
+        auto const after_flush = co_await layer->group_members("room");
+        BOOST_TEST(after_flush.empty());
+    });
+}
+
+BOOST_AUTO_TEST_CASE(a_layer_without_presence_says_so) {
+    RedisPubSubLayers factory;
+    std::unique_ptr<ChannelLayer> layer = factory.make(LayerSettings{});
+    run_async([&]() -> awaitable<void> {
+        BOOST_CHECK_EXCEPTION(co_await layer->presence_track("room", "c", meta_of("ann")),
+                              canal::Error, [](canal::Error const& e) {
+                                  return std::string(e.what()).find("no presence") !=
+                                         std::string::npos;
+                              });
+        BOOST_CHECK_THROW(co_await layer->group_members("room"), canal::Error);
     });
 }
 

@@ -4,6 +4,7 @@
 #include "detail/crypto.hpp"
 #include "layers/capacity_table.hpp"
 #include "layers/local_channels.hpp"
+#include "layers/presence.hpp"
 
 #include <canal/core/errors.hpp>
 
@@ -902,6 +903,7 @@ std::size_t local_dropped(InMemoryLayerState const& state) noexcept {
 
 struct InMemoryChannelLayer::Impl final : detail::InMemoryLayerState {
     using InMemoryLayerState::InMemoryLayerState;
+    detail::LocalPresence presence;
 };
 
 InMemoryChannelLayer::InMemoryChannelLayer(LayerSettings settings)
@@ -943,7 +945,38 @@ awaitable<void> InMemoryChannelLayer::group_send(std::string group, Message mess
     return timed_group_send(detail::group_send_op(impl_, std::move(group), std::move(message)));
 }
 
-awaitable<void> InMemoryChannelLayer::flush() { return detail::flush_op(impl_); }
+awaitable<void> InMemoryChannelLayer::flush() {
+    impl_->presence.clear();
+    return detail::flush_op(impl_);
+}
+
+awaitable<void> InMemoryChannelLayer::presence_track(std::string group, std::string channel,
+                                                     boost::json::object meta) {
+    detail::check_presence(group, channel, meta);
+    impl_->presence.track(group, channel, meta);
+    boost::json::object joins;
+    joins[channel] = std::move(meta);
+    auto diff = detail::presence_diff(group, std::move(joins), boost::json::object());
+    co_await group_send(std::move(group), std::move(diff));
+}
+
+awaitable<void> InMemoryChannelLayer::presence_untrack(std::string group, std::string channel) {
+    ChannelLayer::require_valid_group_name(group);
+    ChannelLayer::require_valid_channel_name(channel);
+    auto meta = impl_->presence.untrack(group, channel);
+    if (!meta) {
+        co_return;
+    }
+    boost::json::object leaves;
+    leaves[channel] = std::move(*meta);
+    auto diff = detail::presence_diff(group, boost::json::object(), std::move(leaves));
+    co_await group_send(std::move(group), std::move(diff));
+}
+
+awaitable<std::vector<PresenceEntry>> InMemoryChannelLayer::group_members(std::string group) {
+    ChannelLayer::require_valid_group_name(group);
+    co_return impl_->presence.members(group);
+}
 
 std::size_t InMemoryChannelLayer::dropped_count() const noexcept {
     return impl_->dropped.load(std::memory_order_relaxed);

@@ -5,6 +5,8 @@
 #include "detail/log.hpp"
 #include "layers/fernet.hpp"
 #include "layers/local_channels.hpp"
+#include "layers/presence.hpp"
+#include "layers/redis_presence.hpp"
 #include "layers/redis_stats.hpp"
 #include "layers/redis_wire.hpp"
 
@@ -185,6 +187,9 @@ RedisLayerSettings checked(RedisLayerSettings s) {
                                     "' is invalid: 1 to 40 characters, no spaces or glob "
                                     "characters");
     }
+    if (s.presence_ttl < std::chrono::milliseconds(100)) {
+        throw std::invalid_argument("RedisLayerSettings::presence_ttl must be at least 100 ms");
+    }
     for (auto const& key : s.symmetric_encryption_keys) {
         if (key.empty()) {
             throw std::invalid_argument("RedisLayerSettings::symmetric_encryption_keys holds an "
@@ -250,6 +255,8 @@ struct RedisLayerState : std::enable_shared_from_this<RedisLayerState> {
     std::vector<std::unique_ptr<net::steady_timer>> pauses;
     std::string client_prefix;
     std::map<std::string, std::set<std::string>> memberships;
+    // Presence (group_members() and its diffs), made by start().
+    std::shared_ptr<RedisPresence> presence;
     std::size_t send_rr = 0;
     std::size_t receive_rr = 0;
     bool stopping = false;
@@ -318,7 +325,43 @@ struct RedisLayerState : std::enable_shared_from_this<RedisLayerState> {
                    client_prefix;
     }
 
+    // The presence's way to the shards and to group_send(), without keeping the state alive.
+    static awaitable<redis::Client*> presence_client(std::weak_ptr<RedisLayerState> weak,
+                                                     std::size_t shard) {
+        auto self = weak.lock();
+        if (!self || self->stopping) {
+            throw Error("redis layer: stopped");
+        }
+        co_return co_await self->client(shard);
+    }
+    static awaitable<void> presence_group_send(std::weak_ptr<RedisLayerState> weak,
+                                               std::string group, Message message) {
+        auto self = weak.lock();
+        if (!self || self->stopping) {
+            co_return;
+        }
+        co_await group_send_op(self, std::move(group), std::move(message));
+    }
+
+    void start_presence() {
+        std::weak_ptr<RedisLayerState> weak = shared_from_this();
+        RedisPresence::Hooks hooks;
+        hooks.shards = shards();
+        auto const n = shards();
+        hooks.shard_of = [n](std::string_view group) { return consistent_hash(group, n); };
+        hooks.client = [weak](std::size_t shard) { return presence_client(weak, shard); };
+        hooks.group_send = [weak](std::string group, Message message) {
+            return presence_group_send(weak, std::move(group), std::move(message));
+        };
+        presence = std::make_shared<RedisPresence>(settings.prefix, settings.presence_ttl,
+                                                   std::move(hooks));
+        net::co_spawn(ex, RedisPresence::run(presence), [](std::exception_ptr e) {
+            detail::log_exception("redis layer presence", e);
+        });
+    }
+
     void start() {
+        start_presence();
         for (std::size_t i = 0; i < shards(); ++i) {
             std::weak_ptr<RedisLayerState> weak = shared_from_this();
             clients[i]->on_connect([weak, i] {
@@ -341,6 +384,9 @@ struct RedisLayerState : std::enable_shared_from_this<RedisLayerState> {
 
     void stop() {
         stopping = true;
+        if (presence) {
+            presence->stop();
+        }
         for (auto& c : clients) {
             c->close();
         }
@@ -925,6 +971,9 @@ struct RedisLayerState : std::enable_shared_from_this<RedisLayerState> {
             co_await c->eval(self->flush_script, std::move(keys), std::move(args));
         }
         self->memberships.clear();
+        if (self->presence) {
+            self->presence->forget();
+        }
         flush_local(*self->local);
     }
 
@@ -1089,6 +1138,28 @@ awaitable<void> RedisChannelLayer::group_send(std::string group, Message message
     auto op =
         detail::RedisLayerState::group_send_op(impl_->state, std::move(group), std::move(message));
     return timed_group_send(on_layer(impl_->state->ex, std::move(op)));
+}
+
+awaitable<void> RedisChannelLayer::presence_track(std::string group, std::string channel,
+                                                  boost::json::object meta) {
+    auto text = detail::check_presence(group, channel, meta);
+    auto op = detail::RedisPresence::track(impl_->state->presence, std::move(group),
+                                           std::move(channel), std::move(text));
+    return on_layer(impl_->state->ex, std::move(op));
+}
+
+awaitable<void> RedisChannelLayer::presence_untrack(std::string group, std::string channel) {
+    ChannelLayer::require_valid_group_name(group);
+    ChannelLayer::require_valid_channel_name(channel);
+    auto op = detail::RedisPresence::untrack(impl_->state->presence, std::move(group),
+                                             std::move(channel));
+    return on_layer(impl_->state->ex, std::move(op));
+}
+
+awaitable<std::vector<PresenceEntry>> RedisChannelLayer::group_members(std::string group) {
+    ChannelLayer::require_valid_group_name(group);
+    auto op = detail::RedisPresence::members(impl_->state->presence, std::move(group));
+    return on_layer(impl_->state->ex, std::move(op));
 }
 
 awaitable<void> RedisChannelLayer::flush() {

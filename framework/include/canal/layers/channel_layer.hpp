@@ -5,6 +5,8 @@
 #include <canal/core/net.hpp>
 #include <canal/core/scope.hpp>
 
+#include <boost/json/object.hpp>
+
 #include <array>
 #include <atomic>
 #include <chrono>
@@ -44,6 +46,13 @@ struct LayerSettings {
      * next receive() throws ChannelOverflow, so its client is told (websocket close 1013).
      */
     std::chrono::milliseconds backpressure_timeout = std::chrono::seconds(3);
+};
+
+/** One member of a group's presence: its channel and what it said about itself. */
+struct PresenceEntry {
+    std::string channel;
+    /** The `meta` given to presence_track() (e.g. `{"username": "ann"}`). */
+    boost::json::object meta;
 };
 
 /** Upper bounds (seconds) of the buckets of LayerStats::group_send_histogram; +Inf follows. */
@@ -134,6 +143,30 @@ public:
 
     /** Drops every channel, message and group. */
     virtual awaitable<void> flush() = 0;
+
+    /**
+     * Presence: records `channel` as present in `group` with `meta` (what others see of it,
+     * e.g. `{"username": "ann"}`; at most 4 KiB as JSON), and sends the group a
+     * `presence.diff` message: `{"type": "presence.diff", "group": GROUP, "joins": {CHANNEL:
+     * META}, "leaves": {}}`. Tracking a channel again replaces its meta (a join again).
+     * Presence is kept apart from group membership: track the channel and group_add() it.
+     *
+     * The built-in in-memory and Redis layers have it (the Redis one across processes: an
+     * entry whose process stops renewing it, a crashed one, expires after
+     * RedisLayerSettings::presence_ttl and another process sends its leave); the default
+     * throws canal::Error saying the layer has no presence.
+     */
+    virtual awaitable<void> presence_track(std::string group, std::string channel,
+                                           boost::json::object meta);
+
+    /**
+     * Removes `channel` from `group`'s presence and sends the group a `presence.diff` with
+     * it under "leaves"; nothing when it was not tracked.
+     */
+    virtual awaitable<void> presence_untrack(std::string group, std::string channel);
+
+    /** Who is present in `group` now (every process), in no particular order. */
+    virtual awaitable<std::vector<PresenceEntry>> group_members(std::string group);
 
     /** Messages a member missed because its channel stayed full (each one told), since start. */
     [[nodiscard]] virtual std::size_t dropped_count() const noexcept = 0;

@@ -47,6 +47,11 @@ public:
     awaitable<void> group_discard(std::string group, std::string channel) override;
     awaitable<void> group_send(std::string group, Message message) override;
     awaitable<void> flush() override;
+    /** Presence within this process (ChannelLayer::presence_track()). */
+    awaitable<void> presence_track(std::string group, std::string channel,
+                                   boost::json::object meta) override;
+    awaitable<void> presence_untrack(std::string group, std::string channel) override;
+    awaitable<std::vector<PresenceEntry>> group_members(std::string group) override;
     [[nodiscard]] std::size_t dropped_count() const noexcept override;
 
     /** The settings this layer was built with. */

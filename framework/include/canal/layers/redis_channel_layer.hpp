@@ -47,6 +47,13 @@ struct RedisLayerSettings : LayerSettings {
      * encryption. Keys must not be empty strings.
      */
     std::vector<std::string> symmetric_encryption_keys;
+    /**
+     * Presence (ChannelLayer::presence_track()): each process renews its entries every third
+     * of this; an entry not renewed for this long (its process crashed or lost Redis) is
+     * removed by whichever process sweeps first, which sends its leave to the group. At
+     * least 100 ms.
+     */
+    std::chrono::milliseconds presence_ttl = std::chrono::seconds(30);
 };
 
 /** Counters of a RedisChannelLayer since it was built (observability, benchmarks). */
@@ -139,6 +146,14 @@ public:
      * target shard. Members over capacity are skipped and counted.
      */
     awaitable<void> group_send(std::string group, Message message) override;
+    /**
+     * Presence across every process on these Redis servers, in keys of its own
+     * (`PREFIX:presence:GROUP`, `PREFIX:presence-deadlines`) that channels_redis ignores.
+     */
+    awaitable<void> presence_track(std::string group, std::string channel,
+                                   boost::json::object meta) override;
+    awaitable<void> presence_untrack(std::string group, std::string channel) override;
+    awaitable<std::vector<PresenceEntry>> group_members(std::string group) override;
     /** Deletes every key with the prefix on every shard, and the local buffers. */
     awaitable<void> flush() override;
     /** Messages skipped for capacity (in Redis or in a local buffer). */
