@@ -7,6 +7,7 @@
 
 #include <canal/consumers/async_websocket_consumer.hpp>
 #include <canal/core/log.hpp>
+#include <canal/layers/channel_layer.hpp>
 #include <canal/middleware/session_store.hpp>
 #include <canal/middleware/user.hpp>
 #include <canal/server/settings.hpp>
@@ -122,7 +123,7 @@ private:
 /** A client command of the multichat, checked against the room list. */
 struct MultichatCommand {
     /** What the client asked for; `invalid` when it cannot be done (see `error`). */
-    enum class Kind { join, leave, send, edit, remove, create_room, remove_room, invalid };
+    enum class Kind { join, leave, send, edit, remove, create_room, remove_room, who, invalid };
     /** The command. */
     Kind kind = Kind::invalid;
     /** The room it names (set unless `kind` is invalid or create_room). */
@@ -155,6 +156,21 @@ std::string room_event_text(canal::Message const& event, int msg_type, bool own 
 /** A stored message as clients get it (msg_type 0, or 6 once edited): history and events. */
 boost::json::object stored_message_json(StoredMessage const& message,
                                         boost::json::value const& room_id);
+
+/** What a room's presence says of a connection: `{"username": ...}`. */
+boost::json::object presence_meta(std::string const& username);
+
+/**
+ * A `presence.diff` of the group of one of `joined` as its members' clients get it: msg_type
+ * 5 for each leave, then msg_type 4 for each join (as `chat.leave` and `chat.join` events
+ * are); nothing for a group the connection has left.
+ */
+std::vector<std::string> presence_event_texts(canal::Message const& diff,
+                                              std::vector<Room> const& joined);
+
+/** `{"who": ROOM, "present": {USERNAME: CONNECTIONS}}` from a room's presence. */
+boost::json::object who_reply(boost::json::value const& room_id,
+                              std::vector<canal::PresenceEntry> const& members);
 
 /** The layer event of a stored message (`chat.message`, `chat.edit` or `chat.delete`). */
 canal::Message stored_message_event(char const* type, StoredMessage const& message,
@@ -246,11 +262,14 @@ protected:
     canal::awaitable<void> rooms_added(canal::Message const& event);
     /** `rooms.removed` from the rooms group: leaves it, `{"room_removed": ID}` to the client. */
     canal::awaitable<void> rooms_removed(canal::Message const& event);
+    /** `presence.diff` from a room group: msg_type 4 and 5 to the client. */
+    canal::awaitable<void> presence_diff(canal::Message const& event);
 
 private:
     void handle_events();
     canal::awaitable<void> join_room(Room const& room);
     canal::awaitable<void> leave_room(Room const& room, bool reply);
+    canal::awaitable<void> who(Room const& room);
     canal::awaitable<void> send_to_room(Room const& room, std::string text);
     canal::awaitable<void> change_message(MultichatCommand const& command);
     canal::awaitable<void> change_room(Room const& room, bool create);
@@ -292,11 +311,14 @@ protected:
     void rooms_added(canal::Message const& event);
     /** `rooms.removed` from the rooms group: leaves it, `{"room_removed": ID}` to the client. */
     void rooms_removed(canal::Message const& event);
+    /** `presence.diff` from a room group: msg_type 4 and 5 to the client. */
+    void presence_diff(canal::Message const& event);
 
 private:
     void handle_events();
     void join_room(Room const& room);
     void leave_room(Room const& room, bool reply);
+    void who(Room const& room);
     void send_to_room(Room const& room, std::string const& text);
     void change_message(MultichatCommand const& command);
     void change_room(Room const& room, bool create);

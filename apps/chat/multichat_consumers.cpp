@@ -175,6 +175,7 @@ void MultichatConsumer::handle_events() {
     on("chat.delete", &MultichatConsumer::chat_delete);
     on("rooms.added", &MultichatConsumer::rooms_added);
     on("rooms.removed", &MultichatConsumer::rooms_removed);
+    on("presence.diff", &MultichatConsumer::presence_diff);
 }
 
 canal::awaitable<void> MultichatConsumer::connect() {
@@ -215,6 +216,9 @@ canal::awaitable<void> MultichatConsumer::receive_json(boost::json::value conten
     case MultichatCommand::Kind::leave:
         co_await leave_room(*command.room, true);
         break;
+    case MultichatCommand::Kind::who:
+        co_await who(*command.room);
+        break;
     case MultichatCommand::Kind::send:
         co_await send_to_room(*command.room, std::move(command.message));
         break;
@@ -253,8 +257,12 @@ canal::awaitable<void> MultichatConsumer::join_room(Room const& room) {
         }
     }
     if (!joined(room.key)) {
-        if (context_->notify_enter_leave) {
-            // Sent before joining: the members hear of it, the user who enters does not.
+        // Before joining: the members hear of it, the user who enters does not. A layer with
+        // presence tells them (a process that crashes is then seen leaving too).
+        if (channel_layer().has_presence()) {
+            auto meta = presence_meta(user.username);
+            co_await channel_layer().presence_track(room.group, channel_name(), std::move(meta));
+        } else if (context_->notify_enter_leave) {
             canal::Message event{
                 {"type", "chat.join"}, {"room", room.id}, {"username", user.username}};
             co_await channel_layer().group_send(room.group, std::move(event));
@@ -270,8 +278,10 @@ canal::awaitable<void> MultichatConsumer::leave_room(Room const& room, bool repl
     if (joined(room.key)) {
         std::erase_if(joined_, [&](Room const& r) { return r.key == room.key; });
         co_await channel_layer().group_discard(room.group, channel_name());
-        if (context_->notify_enter_leave) {
-            // Sent after leaving: the user who leaves does not get it.
+        // After leaving: the user who leaves does not hear of it.
+        if (channel_layer().has_presence()) {
+            co_await channel_layer().presence_untrack(room.group, channel_name());
+        } else if (context_->notify_enter_leave) {
             canal::Message event{
                 {"type", "chat.leave"}, {"room", room.id}, {"username", scope().user->username}};
             co_await channel_layer().group_send(room.group, std::move(event));
@@ -280,6 +290,29 @@ canal::awaitable<void> MultichatConsumer::leave_room(Room const& room, bool repl
     if (reply) {
         boost::json::object out{{"leave", room.id}};
         co_await send_json(std::move(out));
+    }
+}
+
+canal::awaitable<void> MultichatConsumer::who(Room const& room) {
+    if (!joined(room.key)) {
+        co_await send_error("ROOM_ACCESS_DENIED");
+        co_return;
+    }
+    std::vector<canal::PresenceEntry> members;
+    if (channel_layer().has_presence()) {
+        members = co_await channel_layer().group_members(room.group);
+    }
+    auto reply = who_reply(room.id, members);
+    co_await send_json(std::move(reply));
+}
+
+canal::awaitable<void> MultichatConsumer::presence_diff(canal::Message const& event) {
+    if (!context_->notify_enter_leave) {
+        co_return;
+    }
+    auto texts = presence_event_texts(event, joined_);
+    for (auto& text : texts) {
+        co_await send(std::move(text));
     }
 }
 
@@ -392,6 +425,9 @@ canal::awaitable<void> MultichatConsumer::rooms_removed(canal::Message const& ev
     auto const group = forget_room(*context_, joined_, event);
     if (group) {
         co_await channel_layer().group_discard(*group, channel_name());
+        if (channel_layer().has_presence()) {
+            co_await channel_layer().presence_untrack(*group, channel_name());
+        }
     }
     co_await send(event.shared_text("multichat.out", [&] { return room_removed_text(event); }));
 }
@@ -415,6 +451,7 @@ void SyncMultichatConsumer::handle_events() {
     on("chat.delete", &SyncMultichatConsumer::chat_delete);
     on("rooms.added", &SyncMultichatConsumer::rooms_added);
     on("rooms.removed", &SyncMultichatConsumer::rooms_removed);
+    on("presence.diff", &SyncMultichatConsumer::presence_diff);
 }
 
 void SyncMultichatConsumer::connect() {
@@ -450,6 +487,9 @@ void SyncMultichatConsumer::receive_json(boost::json::value content) {
         break;
     case MultichatCommand::Kind::leave:
         leave_room(*command.room, true);
+        break;
+    case MultichatCommand::Kind::who:
+        who(*command.room);
         break;
     case MultichatCommand::Kind::send:
         send_to_room(*command.room, command.message);
@@ -490,7 +530,12 @@ void SyncMultichatConsumer::join_room(Room const& room) {
         }
     }
     if (!joined(room.key)) {
-        if (context_->notify_enter_leave) {
+        if (channel_layer().has_presence()) {
+            auto const meta = presence_meta(user.username);
+            canal::async_to_sync([&] {
+                return channel_layer().presence_track(room.group, channel_name(), meta);
+            });
+        } else if (context_->notify_enter_leave) {
             canal::Message event{
                 {"type", "chat.join"}, {"room", room.id}, {"username", user.username}};
             canal::async_to_sync([&] { return channel_layer().group_send(room.group, event); });
@@ -506,7 +551,10 @@ void SyncMultichatConsumer::leave_room(Room const& room, bool reply) {
         std::erase_if(joined_, [&](Room const& r) { return r.key == room.key; });
         canal::async_to_sync(
             [&] { return channel_layer().group_discard(room.group, channel_name()); });
-        if (context_->notify_enter_leave) {
+        if (channel_layer().has_presence()) {
+            canal::async_to_sync(
+                [&] { return channel_layer().presence_untrack(room.group, channel_name()); });
+        } else if (context_->notify_enter_leave) {
             canal::Message event{
                 {"type", "chat.leave"}, {"room", room.id}, {"username", scope().user->username}};
             canal::async_to_sync([&] { return channel_layer().group_send(room.group, event); });
@@ -514,6 +562,27 @@ void SyncMultichatConsumer::leave_room(Room const& room, bool reply) {
     }
     if (reply) {
         send_json(boost::json::object{{"leave", room.id}});
+    }
+}
+
+void SyncMultichatConsumer::who(Room const& room) {
+    if (!joined(room.key)) {
+        send_error("ROOM_ACCESS_DENIED");
+        return;
+    }
+    std::vector<canal::PresenceEntry> members;
+    if (channel_layer().has_presence()) {
+        members = canal::async_to_sync([&] { return channel_layer().group_members(room.group); });
+    }
+    send_json(who_reply(room.id, members));
+}
+
+void SyncMultichatConsumer::presence_diff(canal::Message const& event) {
+    if (!context_->notify_enter_leave) {
+        return;
+    }
+    for (auto& text : presence_event_texts(event, joined_)) {
+        send(std::move(text));
     }
 }
 
@@ -627,6 +696,10 @@ void SyncMultichatConsumer::rooms_removed(canal::Message const& event) {
     auto const group = forget_room(*context_, joined_, event);
     if (group) {
         canal::async_to_sync([&] { return channel_layer().group_discard(*group, channel_name()); });
+        if (channel_layer().has_presence()) {
+            canal::async_to_sync(
+                [&] { return channel_layer().presence_untrack(*group, channel_name()); });
+        }
     }
     send(event.shared_text("multichat.out", [&] { return room_removed_text(event); }));
 }

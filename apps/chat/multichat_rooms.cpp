@@ -153,7 +153,7 @@ std::optional<Kind> command_kind(boost::json::string const& name) {
         {"join", Kind::join},     {"leave", Kind::leave},
         {"send", Kind::send},     {"edit", Kind::edit},
         {"delete", Kind::remove}, {"create_room", Kind::create_room},
-        {"remove_room", Kind::remove_room},
+        {"remove_room", Kind::remove_room}, {"who", Kind::who},
     };
     for (auto const& [text, kind] : names) {
         if (name == text) {

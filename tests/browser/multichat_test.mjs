@@ -300,6 +300,20 @@ async function run(executable, box) {
     await waitForLine(alice, 'alice', 1, '* bob joined the room');
     pass('both joined room 1; alice saw bob enter');
 
+    step = 'who is here';
+    for (const [page, name] of [[alice, 'alice'], [bob, 'bob']]) {
+        try {
+            await page.waitForFunction(
+                () => document.querySelector('#room-1 .present')?.textContent === 'Here: alice, bob',
+                null, { timeout: WAIT_MS });
+        } catch {
+            const shown = await page.evaluate(
+                () => document.querySelector('#room-1 .present')?.textContent);
+            fail(`${name}'s room 1 did not show "Here: alice, bob" (showed ${JSON.stringify(shown)})`);
+        }
+    }
+    pass('both pages show who is in room 1: "Here: alice, bob"');
+
     step = 'staff-only room';
     await bob.locator('#join-2').click();
     try {

@@ -1,11 +1,11 @@
 // Fuzz target: the multichat protocol. A logged-in client sends JSON commands over its one
-// websocket (join, leave, send, and the store's commands, answered NO_STORAGE here);
+// websocket (join, leave, send, who, and the store's commands, answered NO_STORAGE here);
 // MultichatConsumer parses them against the room list
 // (parse_command) and answers, and room events come back as room_event_text(). Input: one
 // client frame per line, sent in order to a MultichatConsumer (async, or sync when the
 // first byte is odd), driven by WebsocketCommunicator.
 //
-// Every answer is a JSON object with "join", "leave", "error" or "msg_type"; an error is one
+// Every answer is a JSON object with "join", "leave", "who", "error" or "msg_type"; an error is one
 // of the documented codes; the consumer keeps answering (a final join is answered).
 #include "multichat_app.hpp"
 
@@ -55,7 +55,8 @@ void check_answer(std::string const& text) {
                 std::end(documented)) {
             canal::fuzz::broken("the multichat sent an undocumented error");
         }
-    } else if (!obj->contains("join") && !obj->contains("leave") && !obj->contains("msg_type")) {
+    } else if (!obj->contains("join") && !obj->contains("leave") && !obj->contains("who") &&
+               !obj->contains("msg_type")) {
         canal::fuzz::broken("the multichat sent an answer of no documented kind");
     }
 }

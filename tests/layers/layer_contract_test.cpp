@@ -611,6 +611,7 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(presence_tracks_lists_and_tells_the_group, Factory
         auto const ann = co_await layer->new_channel();
         auto const bob = co_await layer->new_channel();
         co_await layer->group_add("room", watcher);
+        BOOST_TEST(layer->has_presence());
         auto const nobody_yet = co_await layer->group_members("room");
         BOOST_TEST(nobody_yet.empty());
 
@@ -662,6 +663,7 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(presence_tracks_lists_and_tells_the_group, Factory
 BOOST_AUTO_TEST_CASE(a_layer_without_presence_says_so) {
     RedisPubSubLayers factory;
     std::unique_ptr<ChannelLayer> layer = factory.make(LayerSettings{});
+    BOOST_TEST(!layer->has_presence());
     run_async([&]() -> awaitable<void> {
         BOOST_CHECK_EXCEPTION(co_await layer->presence_track("room", "c", meta_of("ann")),
                               canal::Error, [](canal::Error const& e) {

@@ -460,6 +460,49 @@ BOOST_DATA_TEST_CASE(disconnect_leaves_all_rooms, styles, style) {
     BOOST_TEST(mc.server.layer().dropped_count() == 0U);
 }
 
+// {"who": ROOM, "present": {USERNAME: CONNECTIONS}}.
+object who(boost::json::value room, std::initializer_list<std::pair<char const*, int>> present) {
+    object counts;
+    for (auto const& [name, n] : present) {
+        counts[name] = n;
+    }
+    object o;
+    o["who"] = std::move(room);
+    o["present"] = std::move(counts);
+    return o;
+}
+
+BOOST_DATA_TEST_CASE(who_is_in_a_room_follows_joins_leaves_and_tabs, styles, style) {
+    Multichat mc(style);
+    auto alice = connect(mc, "alice", "alice-pw");
+    auto bob = connect(mc, "bob", "bob-pw");
+    BOOST_REQUIRE(alice->send_json(cmd("who", 1)));
+    expect(*alice, error("ROOM_ACCESS_DENIED"), "alice (who before joining)");
+    BOOST_REQUIRE(alice->send_json(cmd("who", 99)));
+    expect(*alice, error("ROOM_INVALID"), "alice (who in no room)");
+    BOOST_REQUIRE(alice->send_json(cmd("join", 1)));
+    expect(*alice, joined(1, "Lobby"), "alice");
+    BOOST_REQUIRE(alice->send_json(cmd("who", 1)));
+    expect(*alice, who(1, {{"alice", 1}}), "alice");
+    BOOST_REQUIRE(bob->send_json(cmd("join", 1)));
+    expect(*bob, joined(1, "Lobby"), "bob");
+    expect(*alice, event(4, 1, "bob", "joined the room"), "alice");
+    // bob in a second tab: two connections of his.
+    auto bob2 = connect(mc, "bob", "bob-pw");
+    BOOST_REQUIRE(bob2->send_json(cmd("join", 1)));
+    expect(*bob2, joined(1, "Lobby"), "bob's second tab");
+    expect(*alice, event(4, 1, "bob", "joined the room"), "alice");
+    expect(*bob, event(4, 1, "bob", "joined the room"), "bob");
+    BOOST_REQUIRE(bob2->send_json(cmd("who", 1)));
+    expect(*bob2, who(1, {{"alice", 1}, {"bob", 2}}), "bob's second tab");
+    // A tab closed without a word is a leave too.
+    bob2.reset();
+    expect(*alice, event(5, 1, "bob", "left the room"), "alice");
+    expect(*bob, event(5, 1, "bob", "left the room"), "bob");
+    BOOST_REQUIRE(alice->send_json(cmd("who", 1)));
+    expect(*alice, who(1, {{"alice", 1}, {"bob", 1}}), "alice");
+}
+
 BOOST_DATA_TEST_CASE(enter_and_leave_notifications_can_be_off, styles, style) {
     Multichat mc(style, false);
     auto alice = connect(mc, "alice", "alice-pw");

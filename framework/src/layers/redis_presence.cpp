@@ -299,7 +299,7 @@ awaitable<void> RedisPresence::run(std::shared_ptr<RedisPresence> self) {
     auto const period = std::max(std::chrono::milliseconds(10), self->ttl_ / 3);
     while (!self->stopped_) {
         self->timer_->expires_after(period);
-        auto [ec] = co_await self->timer_->async_wait(use_nothrow);
+        co_await self->timer_->async_wait(use_nothrow); // cancelled by stop()
         if (self->stopped_) {
             co_return;
         }

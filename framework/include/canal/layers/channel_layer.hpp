@@ -168,6 +168,9 @@ public:
     /** Who is present in `group` now (every process), in no particular order. */
     virtual awaitable<std::vector<PresenceEntry>> group_members(std::string group);
 
+    /** True when the presence calls work (false: they throw canal::Error). */
+    [[nodiscard]] virtual bool has_presence() const noexcept { return false; }
+
     /** Messages a member missed because its channel stayed full (each one told), since start. */
     [[nodiscard]] virtual std::size_t dropped_count() const noexcept = 0;
 

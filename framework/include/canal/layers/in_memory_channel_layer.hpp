@@ -52,6 +52,7 @@ public:
                                    boost::json::object meta) override;
     awaitable<void> presence_untrack(std::string group, std::string channel) override;
     awaitable<std::vector<PresenceEntry>> group_members(std::string group) override;
+    [[nodiscard]] bool has_presence() const noexcept override { return true; }
     [[nodiscard]] std::size_t dropped_count() const noexcept override;
 
     /** The settings this layer was built with. */

@@ -154,6 +154,7 @@ public:
                                    boost::json::object meta) override;
     awaitable<void> presence_untrack(std::string group, std::string channel) override;
     awaitable<std::vector<PresenceEntry>> group_members(std::string group) override;
+    [[nodiscard]] bool has_presence() const noexcept override { return true; }
     /** Deletes every key with the prefix on every shard, and the local buffers. */
     awaitable<void> flush() override;
     /** Messages skipped for capacity (in Redis or in a local buffer). */
