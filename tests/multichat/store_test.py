@@ -1,7 +1,7 @@
 """The multichat with its store, over real sockets: history on join, own messages, edit and
 delete by the author or staff, rooms created and removed live, two canal-chat processes on one
-database and one redis-server, and a database that is unreachable at start or goes away
-mid-run. Usage: store_test.py CANAL_CHAT sqlite|postgresql async|sync
+database and one redis-server (and one of them killed: its users leave the rooms), and a
+database that is unreachable at start or goes away mid-run. Usage: store_test.py CANAL_CHAT sqlite|postgresql async|sync
 
 Skipped (exit 77) when python3-websockets (or, for postgresql, PostgreSQL 15) is missing.
 """
@@ -99,10 +99,10 @@ def make_files(directory):
     return users, rooms
 
 
-def start(files, db, *extra):
+def start(files, db, *extra, notifications="off"):
     users, rooms = files
     args = ["--users", users, "--rooms", rooms, "--consumer", STYLE, "--room-notifications",
-            "off", *extra]
+            notifications, *extra]
     if db is not None:
         args += ["--db", db]
     return start_chat(EXE, *args)
@@ -282,6 +282,27 @@ async def two_processes(port_a, port_b):
         await c.ws.close()
 
 
+async def crashed_process(port_a, port_b, proc_a):
+    """A process killed without a word: the other one tells the room its users left."""
+    alice, bob = await login(port_a, "alice"), await login(port_b, "bob")
+    await alice.ask(command="join", room=1)
+    await bob.ask(command="join", room=1)
+    entered = await alice.recv()
+    check(entered.get("msg_type") == 4 and entered.get("username") == "bob",
+          f"alice, on one process, sees bob enter on the other: {entered}")
+    here = await bob.ask(command="who", room=1)
+    check(here == {"who": 1, "present": {"alice": 1, "bob": 1}},
+          f"who lists the users of both processes: {here}")
+    proc_a.kill()  # SIGKILL: no disconnect, no untrack
+    proc_a.wait()
+    left = json.loads(await asyncio.wait_for(bob.ws.recv(), 10))
+    check(left.get("msg_type") == 5 and left.get("username") == "alice",
+          f"within --layer-presence-ttl the other process says alice left: {left}")
+    here = await bob.ask(command="who", room=1)
+    check(here == {"who": 1, "present": {"bob": 1}}, f"and who no longer lists her: {here}")
+    await bob.ws.close()
+
+
 def run(coroutine):
     try:
         return asyncio.run(asyncio.wait_for(coroutine, 60))
@@ -329,6 +350,16 @@ def main():
             try:
                 run(two_processes(port_a, port_b))
                 run(room_admin_cli(port_a, files, db, layer[1]))
+            finally:
+                stop_chat(a)
+                stop_chat(b)
+
+            # Presence with a short ttl, notifications on: a crashed process's users leave.
+            presence = [*layer, "--layer-presence-ttl", "1"]
+            a, port_a = start(files, db, *presence, notifications="on")
+            b, port_b = start(files, db, *presence, notifications="on")
+            try:
+                run(crashed_process(port_a, port_b, a))
             finally:
                 stop_chat(a)
                 stop_chat(b)

@@ -107,6 +107,9 @@ BOOST_AUTO_TEST_CASE(settings_are_checked) {
     s = settings_for({"redis://127.0.0.1:1"});
     s.channel_capacity = {{"a*", 0}};
     BOOST_CHECK_THROW(make(s), std::invalid_argument);
+    s = settings_for({"redis://127.0.0.1:1"});
+    s.presence_ttl = 50ms;
+    BOOST_CHECK_THROW(make(s), std::invalid_argument);
 }
 
 BOOST_AUTO_TEST_CASE(an_unreachable_redis_is_named_by_wait_connected) {

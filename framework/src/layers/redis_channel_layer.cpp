@@ -188,7 +188,7 @@ RedisLayerSettings checked(RedisLayerSettings s) {
                                     "characters");
     }
     if (s.presence_ttl < std::chrono::milliseconds(100)) {
-        throw std::invalid_argument("RedisLayerSettings::presence_ttl must be at least 100 ms");
+        throw std::invalid_argument("LayerSettings::presence_ttl must be at least 100 ms");
     }
     for (auto const& key : s.symmetric_encryption_keys) {
         if (key.empty()) {

@@ -119,6 +119,10 @@ std::array const numeric_settings{
                   "seconds an unreceived layer message is kept", 1, 7 * 86400),
     CANAL_NUMERIC(layer_group_expiry, "layer-group-expiry", "s",
                   "seconds a group membership lasts unless renewed", 1, 30 * 86400),
+    CANAL_SECONDS(layer_presence_ttl, "layer-presence-ttl",
+                  "seconds the Redis layer keeps a presence entry its process stopped renewing "
+                  "(a crashed process's users leave their groups after it)",
+                  100, 86400000),
     CANAL_SECONDS(handshake_timeout, "websocket-connect-timeout",
                   "seconds allowed for a request's head, the TLS handshake and the websocket "
                   "handshake (connect() included)",
@@ -441,6 +445,7 @@ LayerSettings Settings::layer_settings() const {
     l.expiry = layer_expiry;
     l.group_expiry = layer_group_expiry;
     l.channel_capacity = layer_channel_capacity;
+    l.presence_ttl = layer_presence_ttl;
     return l;
 }
 

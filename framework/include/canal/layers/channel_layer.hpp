@@ -46,6 +46,14 @@ struct LayerSettings {
      * next receive() throws ChannelOverflow, so its client is told (websocket close 1013).
      */
     std::chrono::milliseconds backpressure_timeout = std::chrono::seconds(3);
+    /**
+     * Presence (ChannelLayer::presence_track()) across processes: each process renews its
+     * entries every third of this; an entry not renewed for this long (its process crashed
+     * or lost Redis) is removed by whichever process sweeps first, which sends its leave to
+     * the group. At least 100 ms. The Redis layer's; in one process (the in-memory layer)
+     * entries do not expire.
+     */
+    std::chrono::milliseconds presence_ttl = std::chrono::seconds(30);
 };
 
 /** One member of a group's presence: its channel and what it said about itself. */
@@ -153,7 +161,7 @@ public:
      *
      * The built-in in-memory and Redis layers have it (the Redis one across processes: an
      * entry whose process stops renewing it, a crashed one, expires after
-     * RedisLayerSettings::presence_ttl and another process sends its leave); the default
+     * LayerSettings::presence_ttl and another process sends its leave); the default
      * throws canal::Error saying the layer has no presence.
      */
     virtual awaitable<void> presence_track(std::string group, std::string channel,

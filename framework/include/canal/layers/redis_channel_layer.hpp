@@ -47,13 +47,6 @@ struct RedisLayerSettings : LayerSettings {
      * encryption. Keys must not be empty strings.
      */
     std::vector<std::string> symmetric_encryption_keys;
-    /**
-     * Presence (ChannelLayer::presence_track()): each process renews its entries every third
-     * of this; an entry not renewed for this long (its process crashed or lost Redis) is
-     * removed by whichever process sweeps first, which sends its leave to the group. At
-     * least 100 ms.
-     */
-    std::chrono::milliseconds presence_ttl = std::chrono::seconds(30);
 };
 
 /** Counters of a RedisChannelLayer since it was built (observability, benchmarks). */

@@ -181,6 +181,12 @@ struct Settings {
     /** `--layer-group-expiry`: seconds a group membership lives (Channels' `group_expiry`, 86400). Range 1..2592000. */
     std::chrono::seconds layer_group_expiry{86400};
     /**
+     * `--layer-presence-ttl` (seconds, decimals allowed): how long the Redis layer keeps a
+     * presence entry its process no longer renews (LayerSettings::presence_ttl): a crashed
+     * process's users leave their groups after it. Range 0.1..86400 s.
+     */
+    std::chrono::milliseconds layer_presence_ttl{30000};
+    /**
      * `--layer-prefix`: the Redis layer's key prefix (channels_redis' `prefix`, `asgi`); a
      * Django project with another prefix shares its layer with canal only if they agree.
      * ASCII letters, digits, `-`, `_` and `.`.
