@@ -8,6 +8,7 @@
 #include <canal/layers/redis_pubsub_channel_layer.hpp>
 
 #include "support/async_run.hpp"
+#include "support/layer_helpers.hpp"
 #include "support/redis_server.hpp"
 
 #include <boost/asio/bind_cancellation_slot.hpp>
@@ -17,7 +18,6 @@
 #include <boost/asio/strand.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/co_spawn.hpp>
-#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <boost/mpl/list.hpp>
@@ -39,6 +39,8 @@ using canal::ChannelLayer;
 using canal::LayerSettings;
 using canal::Message;
 using canal::test::numbered;
+using canal::test::meta_of;
+using canal::test::receive_within;
 using canal::test::run_async;
 using canal::test::run_sync;
 namespace net = canal::net;
@@ -580,25 +582,6 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(operations_reject_invalid_names, Factory, Layers) 
 }
 
 // ---- presence ----
-
-// The next message on `channel` within `limit`, or nothing.
-awaitable<std::optional<Message>> receive_within(ChannelLayer& layer, std::string channel,
-                                                 std::chrono::milliseconds limit) {
-    using namespace boost::asio::experimental::awaitable_operators;
-    net::steady_timer timer(co_await net::this_coro::executor, limit);
-    auto got = co_await (layer.receive(std::move(channel)) ||
-                         timer.async_wait(net::use_awaitable));
-    if (got.index() == 0) {
-        co_return std::get<0>(std::move(got));
-    }
-    co_return std::nullopt;
-}
-
-boost::json::object meta_of(std::string name) {
-    boost::json::object o;
-    o["username"] = std::move(name);
-    return o;
-}
 
 // The presence layers: the storing ones (Redis pub/sub has none: checked below).
 using PresenceLayers = StoringLayers;

@@ -7,9 +7,9 @@
 #include <canal/redis/client.hpp>
 
 #include "support/async_run.hpp"
+#include "support/layer_helpers.hpp"
 #include "support/redis_server.hpp"
 
-#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/test/unit_test.hpp>
@@ -27,6 +27,8 @@ using canal::RedisChannelLayer;
 using canal::RedisLayerSettings;
 using canal::redis::Reply;
 using canal::test::RedisProcess;
+using canal::test::meta_of;
+using canal::test::receive_within;
 using canal::test::run_async;
 namespace net = canal::net;
 
@@ -36,24 +38,6 @@ RedisLayerSettings presence_settings(std::string const& url) {
     s.receive_poll = 200ms;
     s.presence_ttl = 300ms;
     return s;
-}
-
-awaitable<std::optional<Message>> receive_within(RedisChannelLayer& layer, std::string channel,
-                                                 std::chrono::milliseconds limit) {
-    using namespace boost::asio::experimental::awaitable_operators;
-    net::steady_timer timer(co_await net::this_coro::executor, limit);
-    auto got = co_await (layer.receive(std::move(channel)) ||
-                         timer.async_wait(net::use_awaitable));
-    if (got.index() == 0) {
-        co_return std::get<0>(std::move(got));
-    }
-    co_return std::nullopt;
-}
-
-boost::json::object meta_of(std::string name) {
-    boost::json::object o;
-    o["username"] = std::move(name);
-    return o;
 }
 
 Reply string_reply(std::string s) {
