@@ -58,6 +58,7 @@ struct LayerSettings {
 
 /** One member of a group's presence: its channel and what it said about itself. */
 struct PresenceEntry {
+    /** The channel present in the group. */
     std::string channel;
     /** The `meta` given to presence_track() (e.g. `{"username": "ann"}`). */
     boost::json::object meta;
