@@ -293,6 +293,10 @@ void report(Options const& o, std::vector<tcp::endpoint> const& eps, Results con
                                        : " us/handshake");
         }
     }
+    if (r.other_cpu_s && r.server_cpu_s && *r.server_cpu_s > 0) {
+        out << "; --server-pid processes " << fixed(100 * *r.other_cpu_s / *r.server_cpu_s, 1)
+            << " % of it";
+    }
     out << "\n";
     if (r.client_cpu_pct > 90) {
         out << "  note          canal-bench used " << fixed(r.client_cpu_pct, 0)
@@ -390,6 +394,7 @@ void report(Options const& o, std::vector<tcp::endpoint> const& eps, Results con
     field("server_cpu_us_per_op", optional(cpu_per_op, 3));
     field("client_cpu_s", rounded(r.client_cpu_s, 3));
     field("server_cpu_s", optional(r.server_cpu_s, 3));
+    field("other_server_cpu_s", optional(r.other_cpu_s, 3));
     std::optional<double> per_cpu_s;
     if (ops && r.server_cpu_s && *r.server_cpu_s > 0) {
         per_cpu_s = *ops / *r.server_cpu_s;

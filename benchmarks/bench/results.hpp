@@ -43,6 +43,8 @@ struct Results {
     double wall_s = 0;
     double client_cpu_s = 0;
     std::optional<double> server_cpu_s;
+    // The part of server_cpu_s spent by the --server-pid processes (e.g. redis-server).
+    std::optional<double> other_cpu_s;
     // open loop (--rate)
     std::uint64_t offered = 0;
     std::uint64_t not_sent_pushback = 0;
