@@ -2,7 +2,7 @@
 #include <canal/redis/client.hpp>
 
 #include "detail/log.hpp"
-#include "redis/resp.hpp"
+#include "redis/multiplexer.hpp"
 #include "redis/transport.hpp"
 
 #include <canal/core/errors.hpp>
@@ -90,11 +90,10 @@ struct Client::OwnThread {
 struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
     using Strand = net::strand<net::any_io_executor>;
 
-    // One request: `expected` replies, completed (or failed) by the reader or drop().
+    // One request, completed (or failed) by the reader or drop().
     struct Pending {
-        Pending(Strand const& s, std::size_t n) : timer(s), expected(n) {}
+        explicit Pending(Strand const& s) : timer(s) {}
         net::steady_timer timer;
-        std::size_t expected;
         std::vector<Reply> replies;
         bool done = false;
         std::string failure;
@@ -118,7 +117,9 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
     std::uint64_t generation = 0;
     std::shared_ptr<detail::Transport> socket;
     std::shared_ptr<tcp::resolver> resolver;
-    std::string out;
+    // What is written and what waits for replies (sans I/O); `pending` holds the waiting
+    // requests in the same order.
+    detail::Multiplexer mux;
     bool writing = false;
     std::deque<std::shared_ptr<Pending>> pending;
     // Waiting for the connection attempt in progress to end.
@@ -139,7 +140,7 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
         last_error = reason;
         ++generation;
         writing = false;
-        out.clear();
+        mux.reset();
         if (socket) {
             socket->close();
             socket.reset();
@@ -214,7 +215,7 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
     // One connection attempt (resolve, connect, AUTH, SELECT) within connect_timeout.
     static awaitable<bool> attempt(std::shared_ptr<Impl> self) {
         if (self->state == State::connecting) {
-            auto waiter = std::make_shared<Pending>(self->strand, 0);
+            auto waiter = std::make_shared<Pending>(self->strand);
             waiter->timer.expires_at(net::steady_timer::time_point::max());
             self->attempt_waiters.push_back(waiter);
             co_await waiter->timer.async_wait(use_nothrow);
@@ -336,7 +337,6 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
 
     static awaitable<void> read_loop(std::shared_ptr<Impl> self, std::uint64_t gen,
                                      std::shared_ptr<detail::Transport> socket) {
-        detail::ReplyReader reader;
         std::vector<char> buffer(64 * 1024);
         for (;;) {
             auto [ec, n] = co_await socket->read_some(net::buffer(buffer));
@@ -348,9 +348,8 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
                 co_return;
             }
             try {
-                reader.feed(buffer.data(), n);
-                while (auto reply = reader.next()) {
-                    self->deliver(std::move(*reply));
+                for (auto& done : self->mux.on_read(buffer.data(), n)) {
+                    self->complete(std::move(done.replies));
                 }
             } catch (std::exception const& e) {
                 self->drop(e.what());
@@ -359,21 +358,17 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
         }
     }
 
-    void deliver(Reply reply) {
-        if (pending.empty()) {
-            throw Error("Redis protocol error: a reply nobody asked for");
-        }
-        auto& p = pending.front();
-        p->replies.push_back(std::move(reply));
-        if (p->replies.size() == p->expected) {
-            p->done = true;
-            p->timer.cancel();
-            pending.pop_front();
-        }
+    // The oldest request has all its replies (the multiplexer answers in order).
+    void complete(std::vector<Reply> replies) {
+        auto p = std::move(pending.front());
+        pending.pop_front();
+        p->replies = std::move(replies);
+        p->done = true;
+        p->timer.cancel();
     }
 
     void kick_writer() {
-        if (writing || out.empty() || !socket) {
+        if (writing || !mux.has_output() || !socket) {
             return;
         }
         writing = true;
@@ -386,9 +381,8 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
     static awaitable<void> write_loop(std::shared_ptr<Impl> self, std::uint64_t gen,
                                       std::shared_ptr<detail::Transport> socket) {
         std::string buffer;
-        while (self->generation == gen && !self->out.empty()) {
-            buffer.clear();
-            buffer.swap(self->out);
+        while (self->generation == gen && self->mux.has_output()) {
+            self->mux.take_output(buffer);
             auto [ec, n] = co_await socket->write(net::buffer(buffer));
             if (self->generation != gen) {
                 co_return;
@@ -420,10 +414,8 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
             throw ConnectionError(self->name + ": " + what + " failed: not connected (" + self->last_error +
                         "); reconnecting in the background");
         }
-        for (auto const& c : commands) {
-            detail::encode_command(c, self->out);
-        }
-        auto p = std::make_shared<Pending>(self->strand, commands.size());
+        self->mux.add(commands);
+        auto p = std::make_shared<Pending>(self->strand);
         p->timer.expires_after(timeout);
         self->pending.push_back(p);
         self->trips.fetch_add(1, std::memory_order_relaxed);

@@ -87,6 +87,14 @@ redisReplyObjectFunctions* bounded_functions(redisReplyObjectFunctions const& de
 } // namespace
 
 struct ReplyReader::State {
+    State() = default;
+    State(State const&) = delete;
+    State& operator=(State const&) = delete;
+    ~State() {
+        if (reader != nullptr) {
+            redisReaderFree(reader);
+        }
+    }
     redisReader* reader = nullptr;
     int refused_array = 0; // the element count of an array create_bounded_array() refused
 };
@@ -102,7 +110,9 @@ ReplyReader::ReplyReader() : state_(std::make_unique<State>()) {
     state_->reader->privdata = &state_->refused_array;
 }
 
-ReplyReader::~ReplyReader() { redisReaderFree(state_->reader); }
+ReplyReader::~ReplyReader() = default;
+ReplyReader::ReplyReader(ReplyReader&&) noexcept = default;
+ReplyReader& ReplyReader::operator=(ReplyReader&&) noexcept = default;
 
 void ReplyReader::feed(char const* data, std::size_t size) {
     if (redisReaderFeed(state_->reader, data, size) != REDIS_OK) {

@@ -21,6 +21,8 @@ public:
     ~ReplyReader();
     ReplyReader(ReplyReader const&) = delete;
     ReplyReader& operator=(ReplyReader const&) = delete;
+    ReplyReader(ReplyReader&&) noexcept;
+    ReplyReader& operator=(ReplyReader&&) noexcept;
 
     /** Adds received bytes. */
     void feed(char const* data, std::size_t size);
