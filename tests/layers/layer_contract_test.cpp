@@ -583,8 +583,8 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(operations_reject_invalid_names, Factory, Layers) 
 
 // ---- presence ----
 
-// The presence layers: the storing ones (Redis pub/sub has none: checked below).
-using PresenceLayers = StoringLayers;
+// Every built-in layer has presence (a layer of one's own without it: checked below).
+using PresenceLayers = Layers;
 
 BOOST_AUTO_TEST_CASE_TEMPLATE(presence_tracks_lists_and_tells_the_group, Factory, PresenceLayers) {
     Factory factory;
@@ -643,9 +643,27 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(presence_tracks_lists_and_tells_the_group, Factory
     });
 }
 
+namespace {
+
+// A layer of one's own that does not implement presence: ChannelLayer's defaults apply.
+class NoPresenceLayer final : public ChannelLayer {
+public:
+    awaitable<void> send(std::string, canal::Message) override { co_return; }
+    awaitable<canal::Message> receive(std::string) override {
+        throw canal::Error("NoPresenceLayer receives nothing");
+    }
+    awaitable<std::string> new_channel(std::string prefix) override { co_return prefix + ".!x"; }
+    awaitable<void> group_add(std::string, std::string) override { co_return; }
+    awaitable<void> group_discard(std::string, std::string) override { co_return; }
+    awaitable<void> group_send(std::string, canal::Message) override { co_return; }
+    awaitable<void> flush() override { co_return; }
+    [[nodiscard]] std::size_t dropped_count() const noexcept override { return 0; }
+};
+
+} // namespace
+
 BOOST_AUTO_TEST_CASE(a_layer_without_presence_says_so) {
-    RedisPubSubLayers factory;
-    std::unique_ptr<ChannelLayer> layer = factory.make(LayerSettings{});
+    std::unique_ptr<ChannelLayer> layer = std::make_unique<NoPresenceLayer>();
     BOOST_TEST(!layer->has_presence());
     run_async([&]() -> awaitable<void> {
         BOOST_CHECK_EXCEPTION(co_await layer->presence_track("room", "c", meta_of("ann")),

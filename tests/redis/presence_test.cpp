@@ -1,9 +1,10 @@
-// Presence in the Redis layer across processes (two layers on one redis-server stand for two
+// Presence in the Redis layers across processes (two layers on one redis-server stand for two
 // canal processes), and its sans-I/O pieces.
 #include "layers/redis_presence.hpp"
 
 #include <canal/core/errors.hpp>
 #include <canal/layers/redis_channel_layer.hpp>
+#include <canal/layers/redis_pubsub_channel_layer.hpp>
 #include <canal/redis/client.hpp>
 
 #include "support/async_run.hpp"
@@ -12,6 +13,7 @@
 
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
+#include <boost/mpl/list.hpp>
 #include <boost/test/unit_test.hpp>
 
 #include <optional>
@@ -25,6 +27,8 @@ using canal::awaitable;
 using canal::Message;
 using canal::RedisChannelLayer;
 using canal::RedisLayerSettings;
+using canal::RedisPubSubChannelLayer;
+using canal::RedisPubSubLayerSettings;
 using canal::redis::Reply;
 using canal::test::RedisProcess;
 using canal::test::meta_of;
@@ -39,6 +43,26 @@ RedisLayerSettings presence_settings(std::string const& url) {
     s.presence_ttl = 300ms;
     return s;
 }
+
+RedisPubSubLayerSettings pubsub_presence_settings(std::string const& url) {
+    RedisPubSubLayerSettings s;
+    s.hosts = {url};
+    s.presence_ttl = 300ms;
+    return s;
+}
+
+// The layers with presence in Redis, each with settings for a 300 ms ttl.
+struct CoreLayer {
+    using Layer = RedisChannelLayer;
+    static RedisLayerSettings settings(std::string const& url) { return presence_settings(url); }
+};
+struct PubSubLayer {
+    using Layer = RedisPubSubChannelLayer;
+    static RedisPubSubLayerSettings settings(std::string const& url) {
+        return pubsub_presence_settings(url);
+    }
+};
+using PresenceLayers = boost::mpl::list<CoreLayer, PubSubLayer>;
 
 Reply string_reply(std::string s) {
     Reply r;
@@ -77,11 +101,13 @@ BOOST_AUTO_TEST_CASE(sweep_replies_become_one_leave_diff_per_group) {
     BOOST_TEST(canal::detail::presence_hash_key("asgi", "room") == "asgi:presence:room");
 }
 
-BOOST_AUTO_TEST_CASE(presence_is_shared_by_processes_and_a_crashed_ones_entries_expire) {
+BOOST_AUTO_TEST_CASE_TEMPLATE(presence_is_shared_by_processes_and_a_crashed_ones_entries_expire,
+                              Kind, PresenceLayers) {
+    using Layer = typename Kind::Layer;
     RedisProcess server;
-    auto const s = presence_settings(server.url());
-    RedisChannelLayer b(s);
-    auto a = std::make_unique<RedisChannelLayer>(s);
+    auto const s = Kind::settings(server.url());
+    Layer b(s);
+    auto a = std::make_unique<Layer>(s);
     a->wait_connected();
     b.wait_connected();
     std::string watcher;

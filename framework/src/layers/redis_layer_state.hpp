@@ -73,7 +73,7 @@ struct RedisLayerState : std::enable_shared_from_this<RedisLayerState> {
     // symmetric_encryption_keys, when there are any.
     std::optional<MultiFernet> const crypter;
     net::any_io_executor ex;
-    std::shared_ptr<InMemoryLayerState> local;
+    std::shared_ptr<LocalChannels> local;
 
     // Below: touched on the layer's thread only (except the atomics).
     std::mt19937_64 rng;

@@ -4,6 +4,7 @@
 
 #include "detail/log.hpp"
 #include "layers/presence.hpp"
+#include "layers/redis_scripts.hpp"
 
 #include <canal/core/errors.hpp>
 
@@ -176,7 +177,19 @@ RedisPresence::RedisPresence(std::string prefix, std::chrono::milliseconds ttl, 
     : prefix_(std::move(prefix)), ttl_(ttl), hooks_(std::move(hooks)),
       track_script_(with_clock(track_body)), untrack_script_(untrack_lua),
       members_script_(with_clock(members_body)), renew_script_(with_clock(renew_body)),
-      sweep_script_(with_clock(sweep_body)) {}
+      sweep_script_(with_clock(sweep_body)), erase_script_(redis_scripts::flush) {}
+
+awaitable<void> RedisPresence::erase_all(std::shared_ptr<RedisPresence> self) {
+    self->forget();
+    // Matches PREFIX:presence:GROUP and PREFIX:presence-deadlines (a prefix has no globs).
+    auto const pattern = self->prefix_ + ":presence*";
+    for (std::size_t shard = 0; shard < self->hooks_.shards; ++shard) {
+        auto* c = co_await self->hooks_.client(shard);
+        std::vector<std::string> keys;
+        std::vector<std::string> args{pattern};
+        co_await c->eval(self->erase_script_, std::move(keys), std::move(args));
+    }
+}
 
 awaitable<void> RedisPresence::track(std::shared_ptr<RedisPresence> self, std::string group,
                                      std::string channel, std::string meta) {

@@ -73,6 +73,11 @@ public:
     void stop();
     /** Forgets what this process tracks (flush()). */
     void forget() { tracked_.clear(); }
+    /**
+     * Deletes every presence key of the prefix on every shard and forgets what this process
+     * tracks: flush() of a layer whose own flush leaves Redis' keys alone (pub/sub).
+     */
+    static awaitable<void> erase_all(std::shared_ptr<RedisPresence> self);
 
 private:
     awaitable<void> renew(std::size_t shard);
@@ -91,6 +96,7 @@ private:
     redis::Script const members_script_;
     redis::Script const renew_script_;
     redis::Script const sweep_script_;
+    redis::Script const erase_script_;
 };
 
 } // namespace canal::detail

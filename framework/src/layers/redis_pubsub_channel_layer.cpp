@@ -5,6 +5,8 @@
 #include "detail/crypto.hpp"
 #include "detail/log.hpp"
 #include "layers/local_channels.hpp"
+#include "layers/presence.hpp"
+#include "layers/redis_presence.hpp"
 #include "layers/redis_stats.hpp"
 #include "layers/redis_wire.hpp"
 #include "redis/subscriber.hpp"
@@ -50,6 +52,9 @@ RedisPubSubLayerSettings checked(RedisPubSubLayerSettings s) {
         throw std::invalid_argument("RedisPubSubLayerSettings::prefix '" + s.prefix +
                                     "' is invalid: 1 to 40 characters, no spaces or glob "
                                     "characters");
+    }
+    if (s.presence_ttl < std::chrono::milliseconds(100)) {
+        throw std::invalid_argument("LayerSettings::presence_ttl must be at least 100 ms");
     }
     return s;
 }
@@ -113,7 +118,7 @@ struct PubSubLayerState : std::enable_shared_from_this<PubSubLayerState> {
 
     RedisPubSubLayerSettings const settings;
     net::any_io_executor ex;
-    std::shared_ptr<InMemoryLayerState> local;
+    std::shared_ptr<LocalChannels> local;
 
     // Below: touched on the layer's thread only (except the atomics and `channels`).
     std::mt19937_64 rng;
@@ -123,6 +128,8 @@ struct PubSubLayerState : std::enable_shared_from_this<PubSubLayerState> {
     std::vector<std::unique_ptr<redis::detail::Subscriber>> subscribers;
     // Group pub/sub channel -> this process's member channels.
     std::map<std::string, std::set<std::string>> groups;
+    // Presence (group_members() and its diffs, published to the group), made by start().
+    std::shared_ptr<RedisPresence> presence;
     bool stopping = false;
 
     // This process's channels (subscribed or being subscribed); read by callers' threads.
@@ -160,10 +167,51 @@ struct PubSubLayerState : std::enable_shared_from_this<PubSubLayerState> {
             subscribers.push_back(
                 std::make_unique<redis::detail::Subscriber>(ex, url, options, std::move(handler)));
         }
+        start_presence();
+    }
+
+    // Presence in the same keys and scripts as RedisChannelLayer's (redis_presence.cpp) on
+    // the publishers' connections; its diffs are published to the group like any message.
+    void start_presence() {
+        std::weak_ptr<PubSubLayerState> weak = shared_from_this();
+        RedisPresence::Hooks hooks;
+        auto const n = shards();
+        hooks.shards = n;
+        hooks.shard_of = [n](std::string_view group) { return consistent_hash(group, n); };
+        hooks.client = [weak](std::size_t shard) { return presence_client(weak, shard); };
+        hooks.group_send = [weak](std::string group, Message message) {
+            return presence_group_send(weak, std::move(group), std::move(message));
+        };
+        presence = std::make_shared<RedisPresence>(settings.prefix, settings.presence_ttl,
+                                                   std::move(hooks));
+        net::co_spawn(ex, RedisPresence::run(presence), [](std::exception_ptr e) {
+            log_exception("redis pubsub layer presence", e);
+        });
+    }
+
+    static awaitable<redis::Client*> presence_client(std::weak_ptr<PubSubLayerState> weak,
+                                                     std::size_t shard) {
+        auto self = weak.lock();
+        if (!self || self->stopping) {
+            throw Error("redis pubsub layer: stopped");
+        }
+        co_return co_await self->publisher(shard);
+    }
+
+    static awaitable<void> presence_group_send(std::weak_ptr<PubSubLayerState> weak,
+                                               std::string group, Message message) {
+        auto self = weak.lock();
+        if (!self || self->stopping) {
+            co_return;
+        }
+        co_await group_send_op(self, std::move(group), std::move(message));
     }
 
     void stop() {
         stopping = true;
+        if (presence) {
+            presence->stop();
+        }
         for (auto& p : publishers) {
             p->close();
         }
@@ -332,7 +380,9 @@ struct PubSubLayerState : std::enable_shared_from_this<PubSubLayerState> {
         }
         self->groups.clear();
         flush_local(*self->local);
-        co_return;
+        if (self->presence) {
+            co_await RedisPresence::erase_all(self->presence);
+        }
     }
 
     static awaitable<void> forget_op(std::shared_ptr<PubSubLayerState> self, std::string channel) {
@@ -519,6 +569,28 @@ awaitable<void> RedisPubSubChannelLayer::group_send(std::string group, Message m
     auto op =
         detail::PubSubLayerState::group_send_op(impl_->state, std::move(group), std::move(message));
     return timed_group_send(on_layer(impl_->state->ex, std::move(op)));
+}
+
+awaitable<void> RedisPubSubChannelLayer::presence_track(std::string group, std::string channel,
+                                                        boost::json::object meta) {
+    auto text = detail::check_presence(group, channel, meta);
+    auto op = detail::RedisPresence::track(impl_->state->presence, std::move(group),
+                                           std::move(channel), std::move(text));
+    return on_layer(impl_->state->ex, std::move(op));
+}
+
+awaitable<void> RedisPubSubChannelLayer::presence_untrack(std::string group, std::string channel) {
+    ChannelLayer::require_valid_group_name(group);
+    ChannelLayer::require_valid_channel_name(channel);
+    auto op = detail::RedisPresence::untrack(impl_->state->presence, std::move(group),
+                                             std::move(channel));
+    return on_layer(impl_->state->ex, std::move(op));
+}
+
+awaitable<std::vector<PresenceEntry>> RedisPubSubChannelLayer::group_members(std::string group) {
+    ChannelLayer::require_valid_group_name(group);
+    auto op = detail::RedisPresence::members(impl_->state->presence, std::move(group));
+    return on_layer(impl_->state->ex, std::move(op));
 }
 
 awaitable<void> RedisPubSubChannelLayer::flush() {

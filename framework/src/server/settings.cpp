@@ -120,7 +120,7 @@ std::array const numeric_settings{
     CANAL_NUMERIC(layer_group_expiry, "layer-group-expiry", "s",
                   "seconds a group membership lasts unless renewed", 1, 30 * 86400),
     CANAL_SECONDS(layer_presence_ttl, "layer-presence-ttl",
-                  "seconds the Redis layer keeps a presence entry its process stopped renewing "
+                  "seconds the Redis layers keep a presence entry its process stopped renewing "
                   "(a crashed process's users leave their groups after it)",
                   100, 86400000),
     CANAL_SECONDS(handshake_timeout, "websocket-connect-timeout",

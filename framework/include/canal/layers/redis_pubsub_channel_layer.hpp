@@ -57,6 +57,10 @@ struct RedisPubSubLayerStats {
  * When Redis is unreachable, calls fail with LayerUnavailable; the layer reconnects in the
  * background and subscribes again to every channel and group it had.
  *
+ * Presence (presence_track(), group_members()) is kept in Redis keys, as the Redis layer
+ * keeps it, and renewed every `presence_ttl` / 3: entries of a process that stops renewing
+ * them expire and their leaves are published to the group.
+ *
  * @par Thread safety
  * All member functions may be called from any thread and executor. The layer runs its Redis
  * connections on a thread of its own; callers resume on their own executor.
@@ -107,6 +111,18 @@ public:
     awaitable<void> group_discard(std::string group, std::string channel) override;
     /** PUBLISHes `message` once on the group's pub/sub channel. */
     awaitable<void> group_send(std::string group, Message message) override;
+    /**
+     * Presence across every process on these Redis servers, in the same keys as
+     * RedisChannelLayer's (`PREFIX:presence:GROUP`, `PREFIX:presence-deadlines`, kept in
+     * Redis even though messages are not); its `presence.diff` messages are published to
+     * the group like any group message (so a member not subscribed right then misses them,
+     * as it would any message).
+     */
+    awaitable<void> presence_track(std::string group, std::string channel,
+                                   boost::json::object meta) override;
+    awaitable<void> presence_untrack(std::string group, std::string channel) override;
+    awaitable<std::vector<PresenceEntry>> group_members(std::string group) override;
+    [[nodiscard]] bool has_presence() const noexcept override { return true; }
     /** Leaves every group and drops queued messages; this process's channels stay. */
     awaitable<void> flush() override;
     /** Messages dropped because a local channel was full. */
