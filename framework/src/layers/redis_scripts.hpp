@@ -41,23 +41,40 @@ local cutoff = ARGV[6]
 local capacity = tonumber(ARGV[8])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], 0, ARGV[7])
 local members = redis.call('ZRANGE', KEYS[1], 0, -1)
+local find = string.find
+local sub = string.sub
 local buckets = {}
 local order = {}
+-- The first few processes' names, matched in place: no new string per member.
+local known = {}
 for _, channel in ipairs(members) do
-    local bang = string.find(channel, '!', 1, true)
-    local key = prefix .. (bang and string.sub(channel, 1, bang) or channel)
-    local bucket = buckets[key]
+    local bucket = nil
+    for i = 1, #known do
+        if find(channel, known[i][1], 1, true) == 1 then
+            bucket = known[i][2]
+            break
+        end
+    end
     if not bucket then
-        bucket = {}
-        buckets[key] = bucket
-        order[#order + 1] = key
+        local bang = find(channel, '!', 1, true)
+        local name = bang and sub(channel, 1, bang) or channel
+        bucket = buckets[name]
+        if not bucket then
+            bucket = {}
+            buckets[name] = bucket
+            order[#order + 1] = name
+            if bang and #known < 8 then
+                known[#known + 1] = {name, bucket}
+            end
+        end
     end
     bucket[#bucket + 1] = channel
 end
 local dropped = 0
 local full = {}
-for _, key in ipairs(order) do
-    local bucket = buckets[key]
+for _, name in ipairs(order) do
+    local bucket = buckets[name]
+    local key = prefix .. name
     redis.call('ZREMRANGEBYSCORE', key, 0, cutoff)
     if redis.call('ZCOUNT', key, '-inf', '+inf') < capacity then
         redis.call('ZADD', key, now, random .. head .. cmsgpack.pack(bucket))
