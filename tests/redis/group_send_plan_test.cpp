@@ -43,8 +43,8 @@ Reply array(std::vector<Reply> elements) {
 }
 
 std::vector<std::string> const members{
-    "specific.aaa!one", "specific.bbb!one", "specific.aaa!two", "plain-channel",
-    "specific.bbb!two", "specific.aaa!three",
+    "specific.aaa!one", "specific.bbb!one", "specific.aaa!two",
+    "plain-channel",    "specific.bbb!two", "specific.aaa!three",
 };
 
 } // namespace
@@ -124,8 +124,8 @@ BOOST_AUTO_TEST_CASE(the_group_send_script_gets_payloads_then_capacities_then_th
 }
 
 BOOST_AUTO_TEST_CASE(full_positions_keep_only_positions_among_the_keys) {
-    auto const reply = array({integer(2), integer(0), integer(4), string("x"), integer(2),
-                              integer(1)});
+    auto const reply =
+        array({integer(2), integer(0), integer(4), string("x"), integer(2), integer(1)});
     std::vector<std::size_t> const expected{1, 0};
     auto const got = full_positions(reply, 3);
     BOOST_TEST(got == expected, boost::test_tools::per_element());

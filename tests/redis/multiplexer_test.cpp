@@ -43,8 +43,8 @@ BOOST_AUTO_TEST_CASE(requests_are_written_as_one_stream_in_order) {
     std::string buffer = "stale";
     mux.take_output(buffer);
     BOOST_TEST(buffer == "*1\r\n$4\r\nPING\r\n"
-                        "*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\nv\r\n"
-                        "*2\r\n$3\r\nGET\r\n$1\r\nk\r\n");
+                         "*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\nv\r\n"
+                         "*2\r\n$3\r\nGET\r\n$1\r\nk\r\n");
     BOOST_TEST(!mux.has_output());
     mux.take_output(buffer);
     BOOST_TEST(buffer.empty());

@@ -262,7 +262,8 @@ awaitable<Message> InMemoryChannelLayer::receive(std::string channel) {
     return detail::receive_local(impl_, std::move(channel));
 }
 
-awaitable<std::optional<Message>> InMemoryChannelLayer::receive_until_cancelled(std::string channel) {
+awaitable<std::optional<Message>>
+InMemoryChannelLayer::receive_until_cancelled(std::string channel) {
     return detail::receive_local_until_cancelled(impl_, std::move(channel));
 }
 

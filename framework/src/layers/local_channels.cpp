@@ -23,7 +23,6 @@ void add_waiter(ChannelQueue& queue, std::shared_ptr<Wakeup> const& waiter) {
     }
 }
 
-
 LayerSettings checked(LayerSettings s) {
     if (s.capacity == 0) {
         throw std::invalid_argument("LayerSettings::capacity must be at least 1");
@@ -35,13 +34,11 @@ LayerSettings checked(LayerSettings s) {
     return s;
 }
 
-
 } // namespace
 
 LocalChannels::LocalChannels(LayerSettings s)
-    : settings(checked(s)),
-      sweep_interval_(std::max<Clock::duration>(std::min(s.expiry, s.group_expiry),
-                                                std::chrono::milliseconds(10))),
+    : settings(checked(s)), sweep_interval_(std::max<Clock::duration>(
+                                std::min(s.expiry, s.group_expiry), std::chrono::milliseconds(10))),
       next_sweep_(Clock::now() + sweep_interval_),
       capacities_(settings.channel_capacity, settings.capacity) {}
 
@@ -74,7 +71,8 @@ bool LocalChannels::offer(std::string const& channel, Message message) {
     return true;
 }
 
-std::optional<Message> LocalChannels::take(std::string const& channel, std::shared_ptr<Wakeup> const& wakeup) {
+std::optional<Message> LocalChannels::take(std::string const& channel,
+                                           std::shared_ptr<Wakeup> const& wakeup) {
     std::vector<std::shared_ptr<Wakeup>> senders;
     std::optional<Message> result;
     std::exception_ptr error;
@@ -96,8 +94,8 @@ std::optional<Message> LocalChannels::take(std::string const& channel, std::shar
 }
 
 std::vector<std::string> LocalChannels::offer_each(std::vector<std::string> const& channels,
-                                    Message const& message,
-                                    std::shared_ptr<Wakeup> const& waiter) {
+                                                   Message const& message,
+                                                   std::shared_ptr<Wakeup> const& waiter) {
     std::vector<std::string> full;
     std::vector<std::shared_ptr<Wakeup>> receivers;
     {
@@ -155,8 +153,7 @@ void LocalChannels::unregister(std::string const& channel, Wakeup const* wakeup)
         return;
     }
     it->second.receiver.reset();
-    if (it->second.messages.empty() && !it->second.overflowed &&
-        it->second.space_waiters.empty()) {
+    if (it->second.messages.empty() && !it->second.overflowed && it->second.space_waiters.empty()) {
         channels_.erase(it);
     }
 }
@@ -188,8 +185,8 @@ std::size_t LocalChannels::capacity_of(ChannelQueue& queue, std::string const& c
 }
 
 std::optional<Message> LocalChannels::take_locked(std::string const& channel,
-                                   std::shared_ptr<Wakeup> const& wakeup,
-                                   std::vector<std::shared_ptr<Wakeup>>& senders) {
+                                                  std::shared_ptr<Wakeup> const& wakeup,
+                                                  std::vector<std::shared_ptr<Wakeup>>& senders) {
     auto const now = Clock::now();
     sweep_if_due(now);
     auto it = channels_.find(channel);
@@ -344,8 +341,7 @@ class LocalReceiver final : public ChannelReceiver,
 public:
     LocalReceiver(std::shared_ptr<LocalChannels> state, std::string channel,
                   net::any_io_executor ex, MessageSink* sink)
-        : state_(std::move(state)), channel_(std::move(channel)), ex_(std::move(ex)),
-          sink_(sink) {}
+        : state_(std::move(state)), channel_(std::move(channel)), ex_(std::move(ex)), sink_(sink) {}
 
     void start() override {
         wakeup_ = std::make_shared<Wakeup>(ex_);
@@ -417,8 +413,8 @@ private:
 
 // Backpressure: while members are full, the sender waits (woken each time one of them has
 // room), up to backpressure_timeout; those still full are then given up and told.
-awaitable<void> wait_for_room(std::shared_ptr<LocalChannels> state,
-                              std::vector<std::string> full, Message message) {
+awaitable<void> wait_for_room(std::shared_ptr<LocalChannels> state, std::vector<std::string> full,
+                              Message message) {
     auto ex = co_await net::this_coro::executor;
     auto const cancellation = co_await net::this_coro::cancellation_state;
     auto waiter = std::make_shared<Wakeup>(ex);
@@ -483,8 +479,7 @@ receive_local_until_cancelled(std::shared_ptr<LocalChannels> state, std::string 
 
 std::shared_ptr<ChannelReceiver> attach_local_receiver(std::shared_ptr<LocalChannels> state,
                                                        std::string const& channel,
-                                                       net::any_io_executor ex,
-                                                       MessageSink* sink) {
+                                                       net::any_io_executor ex, MessageSink* sink) {
     ChannelLayer::require_valid_channel_name(channel);
     auto receiver = std::make_shared<LocalReceiver>(std::move(state), channel, std::move(ex), sink);
     receiver->start();

@@ -145,8 +145,8 @@ awaitable<void> offer_local_waiting(std::shared_ptr<LocalChannels> state,
  * Waits for room in `full` (channels that were full for `message`), queuing it on each as
  * room appears, up to backpressure_timeout; those still full then are given up.
  */
-awaitable<void> wait_for_room(std::shared_ptr<LocalChannels> state,
-                              std::vector<std::string> full, Message message);
+awaitable<void> wait_for_room(std::shared_ptr<LocalChannels> state, std::vector<std::string> full,
+                              Message message);
 
 /** Gives `channel` up: its next receive() throws ChannelOverflow (counted as dropped). */
 void overflow_local(LocalChannels& state, std::string const& channel);
@@ -161,8 +161,7 @@ receive_local_until_cancelled(std::shared_ptr<LocalChannels> state, std::string 
 /** A callback receiver of `channel` handing its messages to `sink` (already started). */
 std::shared_ptr<ChannelReceiver> attach_local_receiver(std::shared_ptr<LocalChannels> state,
                                                        std::string const& channel,
-                                                       net::any_io_executor ex,
-                                                       MessageSink* sink);
+                                                       net::any_io_executor ex, MessageSink* sink);
 
 /** Messages given up so far (overflow_local() and timed-out offer_local_waiting()). */
 std::size_t local_dropped(LocalChannels const& state) noexcept;

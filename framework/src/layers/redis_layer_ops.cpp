@@ -254,10 +254,9 @@ void RedisLayerState::restore_memberships(std::size_t shard) {
     }
     log_info("redis layer: restoring " + std::to_string(channels) + " group memberships on " +
              shards[shard].url.address());
-    net::co_spawn(ex, run_pipeline(shared_from_this(), shard, std::move(commands)),
-                  [](std::exception_ptr ep) {
-                      log_exception("redis layer: restoring memberships", ep);
-                  });
+    net::co_spawn(
+        ex, run_pipeline(shared_from_this(), shard, std::move(commands)),
+        [](std::exception_ptr ep) { log_exception("redis layer: restoring memberships", ep); });
 }
 
 awaitable<void> RedisLayerState::run_pipeline(std::shared_ptr<RedisLayerState> self,
@@ -288,15 +287,15 @@ awaitable<void> RedisLayerState::connect_all(std::shared_ptr<RedisLayerState> se
 
 // ---- operations ----
 
-awaitable<void> RedisLayerState::send_op(std::shared_ptr<RedisLayerState> self,
-                                         std::string channel, Message message) {
+awaitable<void> RedisLayerState::send_op(std::shared_ptr<RedisLayerState> self, std::string channel,
+                                         Message message) {
     auto const specific = channel.find('!') != std::string::npos;
     auto const nl = non_local_name(channel);
     auto key = self->settings.prefix + std::string(nl);
     // Process-specific channels go where their receiver listens: the shard of the
     // non-local name (channels_redis hashes the full name here, #221).
-    auto const shard = specific ? consistent_hash(nl, self->shard_count())
-                                : self->send_rr++ % self->shard_count();
+    auto const shard =
+        specific ? consistent_hash(nl, self->shard_count()) : self->send_rr++ % self->shard_count();
     AsgiChannel to;
     if (specific) {
         to.single = channel;
@@ -408,8 +407,8 @@ awaitable<void> RedisLayerState::group_send_op(std::shared_ptr<RedisLayerState> 
             counts.push_back(buckets[i].channels.size());
         }
         auto args = group_send_args(std::move(payloads), capacities, clock);
-        auto op = send_to_shard(self, shard, group, std::move(keys), std::move(args),
-                                std::move(counts));
+        auto op =
+            send_to_shard(self, shard, group, std::move(keys), std::move(args), std::move(counts));
         ops.push_back(net::co_spawn(self->ex, std::move(op), net::deferred));
     }
     auto group_of_ops = net::experimental::make_parallel_group(std::move(ops));

@@ -41,9 +41,8 @@ void RedisLayerState::ensure_receive_loop(std::size_t index) {
     shard.loop_running = true;
     shard.receiver = std::make_unique<redis::Client>(ex, shard.url, client_options);
     shard.pause = std::make_unique<net::steady_timer>(ex);
-    net::co_spawn(ex, receive_loop(shared_from_this(), index), [](std::exception_ptr ep) {
-        log_exception("redis layer: receive loop", ep);
-    });
+    net::co_spawn(ex, receive_loop(shared_from_this(), index),
+                  [](std::exception_ptr ep) { log_exception("redis layer: receive loop", ep); });
 }
 
 // The process's receive loop for one shard: pops messages for this process's channels
