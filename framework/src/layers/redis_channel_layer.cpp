@@ -3,7 +3,7 @@
 #include <canal/layers/redis_channel_layer.hpp>
 
 #include "layers/local_channels.hpp"
-#include "layers/presence.hpp"
+#include "layers/on_layer.hpp"
 #include "layers/redis_layer_state.hpp"
 #include "layers/redis_stats.hpp"
 
@@ -20,34 +20,6 @@
 #include <thread>
 
 namespace canal {
-
-namespace {
-
-// Runs `op` on the layer's thread; the caller resumes on its own executor.
-// Connection trouble (Redis down, lost, stalled past command_timeout) reaches the layer's
-// callers as LayerUnavailable; the layer's own errors pass as they are.
-[[noreturn]] void rethrow_as_unavailable(redis::ConnectionError const& e) {
-    throw LayerUnavailable(e.what());
-}
-
-template <typename T>
-awaitable<T> on_layer(net::any_io_executor ex, awaitable<T> op) {
-    try {
-        co_return co_await net::co_spawn(ex, std::move(op), use_awaitable);
-    } catch (redis::ConnectionError const& e) {
-        rethrow_as_unavailable(e);
-    }
-}
-
-awaitable<void> on_layer(net::any_io_executor ex, awaitable<void> op) {
-    try {
-        co_await net::co_spawn(ex, std::move(op), use_awaitable);
-    } catch (redis::ConnectionError const& e) {
-        rethrow_as_unavailable(e);
-    }
-}
-
-} // namespace
 
 struct RedisChannelLayer::Impl {
     explicit Impl(RedisLayerSettings s) {
@@ -101,7 +73,7 @@ awaitable<void> RedisChannelLayer::send(std::string channel, Message message) {
     ChannelLayer::require_valid_channel_name(channel);
     auto op =
         detail::RedisLayerState::send_op(impl_->state, std::move(channel), std::move(message));
-    return on_layer(impl_->state->ex, std::move(op));
+    return detail::on_layer(impl_->state->ex, std::move(op));
 }
 
 awaitable<Message> RedisChannelLayer::receive(std::string channel) {
@@ -116,7 +88,7 @@ awaitable<Message> RedisChannelLayer::receive(std::string channel) {
         return detail::receive_local(s->local, std::move(channel));
     }
     auto op = detail::RedisLayerState::receive_normal_op(s, std::move(channel));
-    return on_layer(s->ex, std::move(op));
+    return detail::on_layer(s->ex, std::move(op));
 }
 
 awaitable<std::optional<Message>> RedisChannelLayer::receive_until_cancelled(std::string channel) {
@@ -147,7 +119,7 @@ awaitable<std::string> RedisChannelLayer::new_channel(std::string prefix) {
                           std::to_string(detail::max_prefix_length) + " characters");
     }
     auto op = detail::RedisLayerState::new_channel_op(impl_->state, std::move(prefix));
-    return on_layer(impl_->state->ex, std::move(op));
+    return detail::on_layer(impl_->state->ex, std::move(op));
 }
 
 awaitable<void> RedisChannelLayer::group_add(std::string group, std::string channel) {
@@ -155,7 +127,7 @@ awaitable<void> RedisChannelLayer::group_add(std::string group, std::string chan
     ChannelLayer::require_valid_channel_name(channel);
     auto op =
         detail::RedisLayerState::group_add_op(impl_->state, std::move(group), std::move(channel));
-    return on_layer(impl_->state->ex, std::move(op));
+    return detail::on_layer(impl_->state->ex, std::move(op));
 }
 
 awaitable<void> RedisChannelLayer::group_discard(std::string group, std::string channel) {
@@ -163,41 +135,34 @@ awaitable<void> RedisChannelLayer::group_discard(std::string group, std::string 
     ChannelLayer::require_valid_channel_name(channel);
     auto op = detail::RedisLayerState::group_discard_op(impl_->state, std::move(group),
                                                         std::move(channel));
-    return on_layer(impl_->state->ex, std::move(op));
+    return detail::on_layer(impl_->state->ex, std::move(op));
 }
 
 awaitable<void> RedisChannelLayer::group_send(std::string group, Message message) {
     ChannelLayer::require_valid_group_name(group);
     auto op =
         detail::RedisLayerState::group_send_op(impl_->state, std::move(group), std::move(message));
-    return timed_group_send(on_layer(impl_->state->ex, std::move(op)));
+    return timed_group_send(detail::on_layer(impl_->state->ex, std::move(op)));
 }
 
 awaitable<void> RedisChannelLayer::presence_track(std::string group, std::string channel,
                                                   boost::json::object meta) {
-    auto text = detail::check_presence(group, channel, meta);
-    auto op = detail::RedisPresence::track(impl_->state->presence, std::move(group),
-                                           std::move(channel), std::move(text));
-    return on_layer(impl_->state->ex, std::move(op));
+    return detail::presence_track_on(impl_->state->ex, impl_->state->presence, std::move(group),
+                                     std::move(channel), std::move(meta));
 }
 
 awaitable<void> RedisChannelLayer::presence_untrack(std::string group, std::string channel) {
-    ChannelLayer::require_valid_group_name(group);
-    ChannelLayer::require_valid_channel_name(channel);
-    auto op = detail::RedisPresence::untrack(impl_->state->presence, std::move(group),
-                                             std::move(channel));
-    return on_layer(impl_->state->ex, std::move(op));
+    return detail::presence_untrack_on(impl_->state->ex, impl_->state->presence, std::move(group),
+                                       std::move(channel));
 }
 
 awaitable<std::vector<PresenceEntry>> RedisChannelLayer::group_members(std::string group) {
-    ChannelLayer::require_valid_group_name(group);
-    auto op = detail::RedisPresence::members(impl_->state->presence, std::move(group));
-    return on_layer(impl_->state->ex, std::move(op));
+    return detail::group_members_on(impl_->state->ex, impl_->state->presence, std::move(group));
 }
 
 awaitable<void> RedisChannelLayer::flush() {
     auto op = detail::RedisLayerState::flush_op(impl_->state);
-    return on_layer(impl_->state->ex, std::move(op));
+    return detail::on_layer(impl_->state->ex, std::move(op));
 }
 
 LayerStats RedisChannelLayer::layer_stats() const {

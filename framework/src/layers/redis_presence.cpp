@@ -3,6 +3,7 @@
 #include "layers/redis_presence.hpp"
 
 #include "detail/log.hpp"
+#include "layers/on_layer.hpp"
 #include "layers/presence.hpp"
 #include "layers/redis_scripts.hpp"
 
@@ -171,6 +172,32 @@ std::vector<std::pair<std::string, Message>> leave_diffs(std::vector<PresenceRec
         out.emplace_back(group, presence_diff(group, boost::json::object(), std::move(leaves)));
     }
     return out;
+}
+
+awaitable<void> presence_track_on(net::any_io_executor ex, std::shared_ptr<RedisPresence> presence,
+                                  std::string group, std::string channel,
+                                  boost::json::object meta) {
+    auto text = check_presence(group, channel, meta);
+    auto op = RedisPresence::track(std::move(presence), std::move(group), std::move(channel),
+                                   std::move(text));
+    return on_layer(std::move(ex), std::move(op));
+}
+
+awaitable<void> presence_untrack_on(net::any_io_executor ex,
+                                    std::shared_ptr<RedisPresence> presence, std::string group,
+                                    std::string channel) {
+    ChannelLayer::require_valid_group_name(group);
+    ChannelLayer::require_valid_channel_name(channel);
+    auto op = RedisPresence::untrack(std::move(presence), std::move(group), std::move(channel));
+    return on_layer(std::move(ex), std::move(op));
+}
+
+awaitable<std::vector<PresenceEntry>> group_members_on(net::any_io_executor ex,
+                                                       std::shared_ptr<RedisPresence> presence,
+                                                       std::string group) {
+    ChannelLayer::require_valid_group_name(group);
+    auto op = RedisPresence::members(std::move(presence), std::move(group));
+    return on_layer(std::move(ex), std::move(op));
 }
 
 RedisPresence::RedisPresence(std::string prefix, std::chrono::milliseconds ttl, Hooks hooks)

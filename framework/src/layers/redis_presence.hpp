@@ -49,6 +49,20 @@ std::vector<PresenceRecord> parse_presence_triples(redis::Reply const& reply);
 /** One presence.diff per group, in order of first appearance, with the records as leaves. */
 std::vector<std::pair<std::string, Message>> leave_diffs(std::vector<PresenceRecord> const& gone);
 
+class RedisPresence;
+
+/** A Redis layer's presence_track(): checks the arguments, then runs on the layer's thread. */
+awaitable<void> presence_track_on(net::any_io_executor ex, std::shared_ptr<RedisPresence> presence,
+                                  std::string group, std::string channel, boost::json::object meta);
+/** A Redis layer's presence_untrack(): checks the names, then runs on the layer's thread. */
+awaitable<void> presence_untrack_on(net::any_io_executor ex,
+                                    std::shared_ptr<RedisPresence> presence, std::string group,
+                                    std::string channel);
+/** A Redis layer's group_members(): checks the name, then runs on the layer's thread. */
+awaitable<std::vector<PresenceEntry>> group_members_on(net::any_io_executor ex,
+                                                       std::shared_ptr<RedisPresence> presence,
+                                                       std::string group);
+
 class RedisPresence : public std::enable_shared_from_this<RedisPresence> {
 public:
     /** What the presence needs of its layer. Called on the layer's thread only. */

@@ -5,7 +5,7 @@
 #include "detail/crypto.hpp"
 #include "detail/log.hpp"
 #include "layers/local_channels.hpp"
-#include "layers/presence.hpp"
+#include "layers/on_layer.hpp"
 #include "layers/redis_presence.hpp"
 #include "layers/redis_stats.hpp"
 #include "layers/redis_wire.hpp"
@@ -75,29 +75,6 @@ Message decode_plain(std::string const& payload) {
     std::string framed(core_prefix_size, '\0');
     framed += payload;
     return Message(std::move(detail::decode_payload(framed).message));
-}
-
-[[noreturn]] void rethrow_as_unavailable(redis::ConnectionError const& e) {
-    throw LayerUnavailable(e.what());
-}
-
-// Runs `op` on the layer's thread; the caller resumes on its own executor. Connection
-// trouble reaches callers as LayerUnavailable, as with RedisChannelLayer.
-template <typename T>
-awaitable<T> on_layer(net::any_io_executor ex, awaitable<T> op) {
-    try {
-        co_return co_await net::co_spawn(ex, std::move(op), use_awaitable);
-    } catch (redis::ConnectionError const& e) {
-        rethrow_as_unavailable(e);
-    }
-}
-
-awaitable<void> on_layer(net::any_io_executor ex, awaitable<void> op) {
-    try {
-        co_await net::co_spawn(ex, std::move(op), use_awaitable);
-    } catch (redis::ConnectionError const& e) {
-        rethrow_as_unavailable(e);
-    }
 }
 
 } // namespace
@@ -492,7 +469,7 @@ awaitable<void> RedisPubSubChannelLayer::send(std::string channel, Message messa
     ChannelLayer::require_valid_channel_name(channel);
     auto op =
         detail::PubSubLayerState::send_op(impl_->state, std::move(channel), std::move(message));
-    return on_layer(impl_->state->ex, std::move(op));
+    return detail::on_layer(impl_->state->ex, std::move(op));
 }
 
 awaitable<Message> RedisPubSubChannelLayer::receive(std::string channel) {
@@ -500,7 +477,7 @@ awaitable<Message> RedisPubSubChannelLayer::receive(std::string channel) {
     auto s = impl_->state;
     if (!s->is_local(channel)) {
         auto op = detail::PubSubLayerState::ensure_local_op(s, channel);
-        co_await on_layer(s->ex, std::move(op));
+        co_await detail::on_layer(s->ex, std::move(op));
         auto const cancellation = co_await net::this_coro::cancellation_state;
         if (cancellation.cancelled() != net::cancellation_type::none) {
             throw boost::system::system_error(net::error::operation_aborted);
@@ -515,7 +492,7 @@ RedisPubSubChannelLayer::receive_until_cancelled(std::string channel) {
     auto s = impl_->state;
     if (!s->is_local(channel)) {
         auto op = detail::PubSubLayerState::ensure_local_op(s, channel);
-        co_await on_layer(s->ex, std::move(op));
+        co_await detail::on_layer(s->ex, std::move(op));
         // Subscribing is not cancellable: a cancellation meanwhile ends the wait here.
         auto const cancellation = co_await net::this_coro::cancellation_state;
         if (cancellation.cancelled() != net::cancellation_type::none) {
@@ -545,7 +522,7 @@ awaitable<std::string> RedisPubSubChannelLayer::new_channel(std::string prefix) 
                           std::to_string(max_prefix_length) + " characters");
     }
     auto op = detail::PubSubLayerState::new_channel_op(impl_->state, std::move(prefix));
-    return on_layer(impl_->state->ex, std::move(op));
+    return detail::on_layer(impl_->state->ex, std::move(op));
 }
 
 awaitable<void> RedisPubSubChannelLayer::group_add(std::string group, std::string channel) {
@@ -553,7 +530,7 @@ awaitable<void> RedisPubSubChannelLayer::group_add(std::string group, std::strin
     ChannelLayer::require_valid_channel_name(channel);
     auto op =
         detail::PubSubLayerState::group_add_op(impl_->state, std::move(group), std::move(channel));
-    return on_layer(impl_->state->ex, std::move(op));
+    return detail::on_layer(impl_->state->ex, std::move(op));
 }
 
 awaitable<void> RedisPubSubChannelLayer::group_discard(std::string group, std::string channel) {
@@ -561,41 +538,34 @@ awaitable<void> RedisPubSubChannelLayer::group_discard(std::string group, std::s
     ChannelLayer::require_valid_channel_name(channel);
     auto op = detail::PubSubLayerState::group_discard_op(impl_->state, std::move(group),
                                                          std::move(channel));
-    return on_layer(impl_->state->ex, std::move(op));
+    return detail::on_layer(impl_->state->ex, std::move(op));
 }
 
 awaitable<void> RedisPubSubChannelLayer::group_send(std::string group, Message message) {
     ChannelLayer::require_valid_group_name(group);
     auto op =
         detail::PubSubLayerState::group_send_op(impl_->state, std::move(group), std::move(message));
-    return timed_group_send(on_layer(impl_->state->ex, std::move(op)));
+    return timed_group_send(detail::on_layer(impl_->state->ex, std::move(op)));
 }
 
 awaitable<void> RedisPubSubChannelLayer::presence_track(std::string group, std::string channel,
                                                         boost::json::object meta) {
-    auto text = detail::check_presence(group, channel, meta);
-    auto op = detail::RedisPresence::track(impl_->state->presence, std::move(group),
-                                           std::move(channel), std::move(text));
-    return on_layer(impl_->state->ex, std::move(op));
+    return detail::presence_track_on(impl_->state->ex, impl_->state->presence, std::move(group),
+                                     std::move(channel), std::move(meta));
 }
 
 awaitable<void> RedisPubSubChannelLayer::presence_untrack(std::string group, std::string channel) {
-    ChannelLayer::require_valid_group_name(group);
-    ChannelLayer::require_valid_channel_name(channel);
-    auto op = detail::RedisPresence::untrack(impl_->state->presence, std::move(group),
-                                             std::move(channel));
-    return on_layer(impl_->state->ex, std::move(op));
+    return detail::presence_untrack_on(impl_->state->ex, impl_->state->presence, std::move(group),
+                                       std::move(channel));
 }
 
 awaitable<std::vector<PresenceEntry>> RedisPubSubChannelLayer::group_members(std::string group) {
-    ChannelLayer::require_valid_group_name(group);
-    auto op = detail::RedisPresence::members(impl_->state->presence, std::move(group));
-    return on_layer(impl_->state->ex, std::move(op));
+    return detail::group_members_on(impl_->state->ex, impl_->state->presence, std::move(group));
 }
 
 awaitable<void> RedisPubSubChannelLayer::flush() {
     auto op = detail::PubSubLayerState::flush_op(impl_->state);
-    return on_layer(impl_->state->ex, std::move(op));
+    return detail::on_layer(impl_->state->ex, std::move(op));
 }
 
 LayerStats RedisPubSubChannelLayer::layer_stats() const {
