@@ -254,16 +254,15 @@ awaitable<void> RedisPresence::untrack(std::shared_ptr<RedisPresence> self, std:
     if (reply.kind != Reply::Kind::string) {
         co_return; // it was not there
     }
-    std::vector<PresenceRecord> gone{PresenceRecord{group, channel, reply.str}};
     boost::system::error_code ec;
-    auto const parsed = boost::json::parse(reply.str, ec);
+    auto parsed = boost::json::parse(reply.str, ec);
     if (ec || !parsed.is_object()) {
-        co_return;
+        co_return; // not an entry this layer wrote: no leave to tell
     }
-    auto diffs = leave_diffs(gone);
-    for (auto& [g2, diff] : diffs) {
-        co_await self->hooks_.group_send(g2, std::move(diff));
-    }
+    boost::json::object leaves;
+    leaves[channel] = std::move(parsed);
+    auto diff = presence_diff(group, boost::json::object(), std::move(leaves));
+    co_await self->hooks_.group_send(std::move(group), std::move(diff));
 }
 
 awaitable<std::vector<PresenceEntry>> RedisPresence::members(std::shared_ptr<RedisPresence> self,
