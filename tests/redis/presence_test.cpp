@@ -36,30 +36,24 @@ using canal::test::receive_within;
 using canal::test::run_async;
 namespace net = canal::net;
 
-RedisLayerSettings presence_settings(std::string const& url) {
-    RedisLayerSettings s;
-    s.hosts = {url};
-    s.receive_poll = 200ms;
-    s.presence_ttl = 300ms;
-    return s;
-}
-
-RedisPubSubLayerSettings pubsub_presence_settings(std::string const& url) {
-    RedisPubSubLayerSettings s;
-    s.hosts = {url};
-    s.presence_ttl = 300ms;
-    return s;
-}
-
 // The layers with presence in Redis, each with settings for a 300 ms ttl.
 struct CoreLayer {
     using Layer = RedisChannelLayer;
-    static RedisLayerSettings settings(std::string const& url) { return presence_settings(url); }
+    static RedisLayerSettings settings(std::string const& url) {
+        RedisLayerSettings s;
+        s.hosts = {url};
+        s.receive_poll = 200ms;
+        s.presence_ttl = 300ms;
+        return s;
+    }
 };
 struct PubSubLayer {
     using Layer = RedisPubSubChannelLayer;
     static RedisPubSubLayerSettings settings(std::string const& url) {
-        return pubsub_presence_settings(url);
+        RedisPubSubLayerSettings s;
+        s.hosts = {url};
+        s.presence_ttl = 300ms;
+        return s;
     }
 };
 using PresenceLayers = boost::mpl::list<CoreLayer, PubSubLayer>;
