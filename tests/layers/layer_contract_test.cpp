@@ -25,6 +25,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include <atomic>
+#include <future>
 #include <memory>
 #include <set>
 #include <thread>
@@ -255,6 +256,18 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(channel_capacity_patterns_bound_matching_channels,
     });
 }
 
+// Returns once layer.settle() has (from another thread: settle() blocks): a pipelined
+// group_send() has then had its answer, and any wait for room is over.
+awaitable<void> settled(ChannelLayer& layer) {
+    auto done = std::async(std::launch::async, [&layer] { return layer.settle(10s); });
+    net::steady_timer tick(co_await net::this_coro::executor);
+    while (done.wait_for(0s) != std::future_status::ready) {
+        tick.expires_after(5ms);
+        co_await tick.async_wait(net::use_awaitable);
+    }
+    BOOST_TEST(done.get());
+}
+
 // A member still full after backpressure_timeout misses the message, and it is counted.
 BOOST_AUTO_TEST_CASE_TEMPLATE(group_send_gives_up_a_member_full_too_long, Factory, StoringLayers) {
     Factory factory;
@@ -268,6 +281,7 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(group_send_gives_up_a_member_full_too_long, Factor
         }
         auto const start = std::chrono::steady_clock::now();
         co_await layer->group_send("room", numbered("room.message", 1));
+        co_await settled(*layer);
         BOOST_TEST((std::chrono::steady_clock::now() - start >= 200ms)); // it waited for room
         BOOST_TEST(layer->dropped_count() == 1u);
         auto const got = co_await layer->receive("free");
@@ -300,6 +314,7 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(group_send_waits_for_room_in_a_full_member, Factor
                 }
             });
         co_await layer->group_send("room", numbered("room.message", 9));
+        co_await settled(*layer);
         BOOST_TEST(layer->dropped_count() == 0u);
         BOOST_TEST(n_of(co_await layer->receive("free")) == 9);
         BOOST_TEST(n_of(co_await layer->receive("full")) == 1);

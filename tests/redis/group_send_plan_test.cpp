@@ -14,6 +14,8 @@ using canal::detail::CapacityTable;
 using canal::detail::consistent_hash;
 using canal::detail::full_positions;
 using canal::detail::group_send_args;
+using canal::detail::GroupSendRetry;
+using canal::detail::PendingRetries;
 using canal::detail::parse_one_trip;
 using canal::detail::plan_group_send;
 using canal::detail::script_clock;
@@ -133,28 +135,95 @@ BOOST_AUTO_TEST_CASE(full_positions_keep_only_positions_among_the_keys) {
     BOOST_TEST(full_positions(string("ERR something"), 3).empty());
 }
 
-BOOST_AUTO_TEST_CASE(the_one_trip_answer_lists_the_full_keys) {
-    auto const answer = parse_one_trip(array({integer(500), integer(250), string("asgi:k1!"),
-                                              string("\x92\xa1"
-                                                     "a\xa1"
-                                                     "b"),
-                                              integer(250)}));
+BOOST_AUTO_TEST_CASE(the_one_trip_answer_lists_the_full_keys_then_the_added_ones) {
+    auto const answer =
+        parse_one_trip(array({integer(500), integer(250), integer(1), string("asgi:k1!"),
+                              string("\x92\xa1"
+                                     "a\xa1"
+                                     "b"),
+                              integer(250), string("asgi:k2!"), string("asgi:k3!")}));
     BOOST_TEST(answer.members == 500U);
     BOOST_TEST(answer.skipped == 250U);
     BOOST_TEST_REQUIRE(answer.full.size() == 1U);
     BOOST_TEST(answer.full[0].key == "asgi:k1!");
     BOOST_TEST(answer.full[0].packed_channels.size() == 5U);
     BOOST_TEST(answer.full[0].channels == 250U);
+    std::vector<std::string> const added{"asgi:k2!", "asgi:k3!"};
+    BOOST_TEST(answer.added == added, boost::test_tools::per_element());
 
-    auto const none_full = parse_one_trip(array({integer(3), integer(0)}));
+    auto const none_full = parse_one_trip(array({integer(3), integer(0), integer(0),
+                                                 string("asgi:k1!")}));
     BOOST_TEST(none_full.members == 3U);
     BOOST_TEST(none_full.full.empty());
+    BOOST_TEST_REQUIRE(none_full.added.size() == 1U);
+    BOOST_TEST(none_full.added[0] == "asgi:k1!");
 
     // An error reply or a truncated answer reads as nothing to try again.
     BOOST_TEST(parse_one_trip(string("ERR boom")).full.empty());
-    auto const truncated = parse_one_trip(array({integer(3), integer(1), string("k")}));
+    auto const truncated = parse_one_trip(array({integer(3), integer(1), integer(1),
+                                                 string("k")}));
     BOOST_TEST(truncated.skipped == 1U);
     BOOST_TEST(truncated.full.empty());
+    BOOST_TEST(parse_one_trip(array({integer(3), integer(0)})).added.empty());
+}
+
+namespace {
+
+GroupSendRetry retry_of(std::vector<std::pair<std::string, std::size_t>> keys) {
+    GroupSendRetry retry;
+    for (auto& [key, channels] : keys) {
+        retry.keys.push_back(key);
+        retry.payloads.push_back("payload for " + key);
+        retry.capacities.push_back(100);
+        retry.counts.push_back(channels);
+    }
+    return retry;
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_CASE(pending_retries_keep_order_and_give_up_what_was_overtaken) {
+    PendingRetries pending;
+    BOOST_TEST(pending.empty());
+    // Message 1 found k1 and k2 full; nothing waited before it.
+    auto given_up = pending.answer("room", retry_of({{"k1", 3}, {"k2", 2}}), {"k3"});
+    BOOST_TEST(given_up.empty());
+    BOOST_TEST(pending.channels() == 5U);
+    // Message 2 (another group) found k2 full as well: it waits behind message 1.
+    given_up = pending.answer("lobby", retry_of({{"k2", 4}}), {});
+    BOOST_TEST(given_up.empty());
+    BOOST_TEST(pending.channels() == 9U);
+    // Message 3 got into k1, which had room again by then: message 1 would now arrive after
+    // it there, so message 1 gives k1 up; k2 still waits for both.
+    given_up = pending.answer("room", GroupSendRetry{}, {"k1", "k4"});
+    BOOST_TEST_REQUIRE(given_up.size() == 1U);
+    BOOST_TEST(given_up[0].group == "room");
+    BOOST_TEST(given_up[0].channels == 3U);
+    BOOST_TEST(pending.channels() == 6U);
+    // Message 4 got into k2: both waiting messages give it up, and nothing is left.
+    given_up = pending.answer("room", GroupSendRetry{}, {"k2"});
+    BOOST_TEST_REQUIRE(given_up.size() == 2U);
+    BOOST_TEST(given_up[0].group == "room");
+    BOOST_TEST(given_up[0].channels == 2U);
+    BOOST_TEST(given_up[1].group == "lobby");
+    BOOST_TEST(given_up[1].channels == 4U);
+    BOOST_TEST(pending.empty());
+}
+
+BOOST_AUTO_TEST_CASE(pending_retries_are_taken_oldest_first) {
+    PendingRetries pending;
+    pending.answer("a", retry_of({{"k1", 1}}), {});
+    pending.answer("b", GroupSendRetry{}, {"k2"}); // nothing full: nothing waits
+    pending.answer("c", retry_of({{"k1", 2}, {"k2", 5}}), {});
+    auto const taken = pending.take();
+    BOOST_TEST(pending.empty());
+    BOOST_TEST_REQUIRE(taken.size() == 2U);
+    BOOST_TEST(taken[0].group == "a");
+    BOOST_TEST(taken[1].group == "c");
+    std::vector<std::string> const keys{"k1", "k2"};
+    BOOST_TEST(taken[1].retry.keys == keys, boost::test_tools::per_element());
+    BOOST_TEST(taken[1].retry.payloads[1] == "payload for k2");
+    BOOST_TEST(taken[1].retry.counts[1] == 5U);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

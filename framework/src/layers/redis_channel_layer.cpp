@@ -52,10 +52,14 @@ bool RedisChannelLayer::settle(std::chrono::milliseconds limit) {
     if (std::this_thread::get_id() == impl_->thread.get_id()) {
         throw Error("RedisChannelLayer::settle() called on the layer's own thread");
     }
-    // One thread runs the layer: once this runs, every post it began before has returned.
+    // One thread runs the layer: once the pipeline is idle and this runs, every post it
+    // began before has returned.
     auto reached = std::make_shared<std::promise<void>>();
     auto future = reached->get_future();
-    net::post(impl_->ctx, [reached] { reached->set_value(); });
+    auto idle = detail::RedisLayerState::pipeline_idle(impl_->state);
+    net::co_spawn(impl_->ctx, std::move(idle), [ctx = &impl_->ctx, reached](std::exception_ptr) {
+        net::post(*ctx, [reached] { reached->set_value(); });
+    });
     return future.wait_for(limit) == std::future_status::ready;
 }
 
@@ -188,6 +192,7 @@ RedisLayerStats RedisChannelLayer::stats() const noexcept {
     }
     out.group_sends = s.group_sends.load(std::memory_order_relaxed);
     out.dropped_over_capacity = s.dropped_over_capacity.load(std::memory_order_relaxed);
+    out.group_sends_failed = s.group_sends_failed.load(std::memory_order_relaxed);
     out.dropped_local_full = detail::local_dropped(*s.local);
     out.received = s.received.load(std::memory_order_relaxed);
     out.malformed = s.malformed.load(std::memory_order_relaxed);

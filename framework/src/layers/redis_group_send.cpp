@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <map>
 #include <unordered_map>
+#include <utility>
 
 namespace canal::detail {
 
@@ -102,14 +103,77 @@ OneTripAnswer parse_one_trip(redis::Reply reply) {
     }
     answer.members = static_cast<std::size_t>(std::max<long long>(0, e[0].integer));
     answer.skipped = static_cast<std::size_t>(std::max<long long>(0, e[1].integer));
-    for (std::size_t i = 2; i + 2 < e.size(); i += 3) {
+    if (e.size() < 3 || e[2].kind != redis::Reply::Kind::integer) {
+        return answer;
+    }
+    auto const fulls = static_cast<std::size_t>(std::max<long long>(0, e[2].integer));
+    std::size_t i = 3;
+    for (std::size_t k = 0; k < fulls && i + 2 < e.size(); ++k, i += 3) {
         OneTripAnswer::Full full;
         full.key = std::move(e[i].str);
         full.packed_channels = std::move(e[i + 1].str);
         full.channels = static_cast<std::size_t>(std::max<long long>(0, e[i + 2].integer));
         answer.full.push_back(std::move(full));
     }
+    for (; i < e.size(); ++i) {
+        answer.added.push_back(std::move(e[i].str));
+    }
     return answer;
+}
+
+namespace {
+
+// Removes `key` from `retry`; returns the channels that were behind it.
+std::size_t erase_key(GroupSendRetry& retry, std::string const& key) {
+    std::size_t channels = 0;
+    for (std::size_t k = retry.keys.size(); k-- > 0;) {
+        if (retry.keys[k] != key) {
+            continue;
+        }
+        channels += retry.counts[k];
+        auto const at = static_cast<std::ptrdiff_t>(k);
+        retry.keys.erase(retry.keys.begin() + at);
+        retry.payloads.erase(retry.payloads.begin() + at);
+        retry.capacities.erase(retry.capacities.begin() + at);
+        retry.counts.erase(retry.counts.begin() + at);
+    }
+    return channels;
+}
+
+} // namespace
+
+std::vector<PendingRetries::GivenUp>
+PendingRetries::answer(std::string group, GroupSendRetry full,
+                       std::vector<std::string> const& added) {
+    std::vector<GivenUp> given_up;
+    for (auto& waiting : waiting_) {
+        std::size_t channels = 0;
+        for (auto const& key : added) {
+            channels += erase_key(waiting.retry, key);
+        }
+        if (channels > 0) {
+            given_up.push_back(GivenUp{waiting.group, channels});
+        }
+    }
+    std::erase_if(waiting_, [](Waiting const& w) { return w.retry.keys.empty(); });
+    if (!full.keys.empty()) {
+        waiting_.push_back(Waiting{std::move(group), std::move(full)});
+    }
+    return given_up;
+}
+
+std::size_t PendingRetries::channels() const noexcept {
+    std::size_t n = 0;
+    for (auto const& waiting : waiting_) {
+        for (auto c : waiting.retry.counts) {
+            n += c;
+        }
+    }
+    return n;
+}
+
+std::vector<PendingRetries::Waiting> PendingRetries::take() {
+    return std::exchange(waiting_, {});
 }
 
 } // namespace canal::detail

@@ -91,9 +91,65 @@ struct OneTripAnswer {
     std::size_t skipped = 0;
     /** The full keys, to try again. */
     std::vector<Full> full;
+    /** The keys the message was added to. */
+    std::vector<std::string> added;
 };
 
 /** Parses the one-trip script's reply; a reply of another shape reads as nothing sent. */
 OneTripAnswer parse_one_trip(redis::Reply reply);
+
+/** A group_send()'s message for keys that were full: what is tried again, key by key. */
+struct GroupSendRetry {
+    /** The full keys. */
+    std::vector<std::string> keys;
+    /** Each key's whole payload. */
+    std::vector<std::string> payloads;
+    /** Each key's capacity. */
+    std::vector<std::size_t> capacities;
+    /** How many channels are behind each key. */
+    std::vector<std::size_t> counts;
+};
+
+/**
+ * The messages of pipelined group_send()s (sent before the previous ones were answered) that
+ * found full keys, fed with the scripts' answers in the order Redis ran them. A message
+ * waiting for room in a key is given up once a later message has been added to that key:
+ * trying it again would deliver it after that later one. What stays is tried again in order,
+ * once every message sent before it has been answered.
+ */
+class PendingRetries {
+public:
+    /** One message's full keys, and its group (for the log). */
+    struct Waiting {
+        /** The group the message was sent to. */
+        std::string group;
+        /** Its full keys. */
+        GroupSendRetry retry;
+    };
+    /** Channels given up by answer(), for one group. */
+    struct GivenUp {
+        /** The group of the message given up. */
+        std::string group;
+        /** Member channels it will not reach. */
+        std::size_t channels = 0;
+    };
+
+    /**
+     * Records the answer to the next message: the waiting messages' keys among `added` are
+     * given up (returned, by group, in order), then `full`, when it has keys, waits behind
+     * the others.
+     */
+    std::vector<GivenUp> answer(std::string group, GroupSendRetry full,
+                                std::vector<std::string> const& added);
+    /** True when no message waits. */
+    [[nodiscard]] bool empty() const noexcept { return waiting_.empty(); }
+    /** Member channels behind the waiting messages' keys. */
+    [[nodiscard]] std::size_t channels() const noexcept;
+    /** Takes the waiting messages, oldest first. */
+    std::vector<Waiting> take();
+
+private:
+    std::vector<Waiting> waiting_;
+};
 
 } // namespace canal::detail

@@ -100,7 +100,7 @@ RedisLayerState::RedisLayerState(net::any_io_executor executor, RedisLayerSettin
       local(make_local_channels(settings)), rng(std::random_device{}()),
       send_script(redis_scripts::send), group_send_script(redis_scripts::group_send),
       group_send_one_trip_script(redis_scripts::group_send_one_trip),
-      flush_script(redis_scripts::flush) {
+      flush_script(redis_scripts::flush), pipeline_changed(ex) {
     client_options.connect_timeout = settings.connect_timeout;
     client_options.command_timeout = settings.command_timeout;
     for (auto const& host : settings.hosts) {
@@ -214,6 +214,7 @@ awaitable<void> RedisLayerState::first_connect(std::shared_ptr<RedisLayerState> 
 
 void RedisLayerState::stop() {
     stopping = true;
+    pipeline_changed.notify();
     if (presence) {
         presence->stop();
     }
@@ -426,7 +427,7 @@ awaitable<void> RedisLayerState::group_send_one_trip(std::shared_ptr<RedisLayerS
     auto const now = now_seconds();
     auto const clock = script_clock(now, self->settings.expiry);
     auto const group_clock = script_clock(now, self->settings.group_expiry);
-    auto const head = encode_payload_head(message.object());
+    auto head = encode_payload_head(message.object());
     std::vector<std::string> keys{self->group_key(group)};
     std::vector<std::string> args;
     args.push_back(self->settings.prefix);
@@ -438,8 +439,31 @@ awaitable<void> RedisLayerState::group_send_one_trip(std::shared_ptr<RedisLayerS
     args.push_back(std::to_string(group_clock.cutoff));
     args.push_back(std::to_string(self->settings.capacity));
     auto* c = co_await self->client(0);
+    auto const window = self->settings.group_send_pipeline;
+    if (window > 0) {
+        // In order behind the messages waiting for room, and at most `window` unanswered.
+        while ((self->retrying || self->pipelined >= window) && !self->stopping) {
+            co_await self->pipeline_changed.wait();
+        }
+        // Pipelined only once this connection has run the script (EVALSHA finds it): the
+        // NOSCRIPT fallback's second request could overtake the messages queued behind it.
+        if (c->connected() && !self->stopping && self->one_trip_loaded == c->reconnects() + 1) {
+            // Spawned in call order on the layer's thread: the scripts are written in the
+            // order of the group_send()s, and Redis runs them in that order.
+            ++self->pipelined;
+            auto answer = pipelined_answer(self, std::move(group), std::move(head),
+                                           std::move(keys), std::move(args));
+            net::co_spawn(self->ex, std::move(answer), [](std::exception_ptr ep) {
+                log_exception("redis layer: group_send answer", ep);
+            });
+            co_return;
+        }
+        // Not connected: the call fails (or succeeds) here, where the caller sees it.
+    }
+    auto const generation = c->reconnects() + 1;
     auto reply =
         co_await c->eval(self->group_send_one_trip_script, std::move(keys), std::move(args));
+    self->one_trip_loaded = generation;
     self->group_sends.fetch_add(1, std::memory_order_relaxed);
     auto answer = parse_one_trip(std::move(reply));
     if (answer.full.empty()) {
@@ -447,21 +471,106 @@ awaitable<void> RedisLayerState::group_send_one_trip(std::shared_ptr<RedisLayerS
     }
     // Members whose Redis queue was full: wait for room there (backpressure), as the
     // in-memory layer does, instead of skipping them.
+    auto const deadline = std::chrono::steady_clock::now() + self->settings.backpressure_timeout;
+    co_await retry_full(self, 0, std::move(group), self->one_trip_retry(answer, head), deadline);
+}
+
+GroupSendRetry RedisLayerState::one_trip_retry(OneTripAnswer& answer, std::string const& head) {
     GroupSendRetry retry;
     for (auto& full : answer.full) {
         retry.keys.push_back(std::move(full.key));
-        retry.payloads.push_back(unique_prefix(self->rng, payload_prefix_size) + head +
+        retry.payloads.push_back(unique_prefix(rng, payload_prefix_size) + head +
                                  full.packed_channels);
-        retry.capacities.push_back(self->settings.capacity);
+        retry.capacities.push_back(settings.capacity);
         retry.counts.push_back(full.channels);
     }
-    co_await retry_full(self, 0, std::move(group), std::move(retry));
+    return retry;
+}
+
+awaitable<void> RedisLayerState::pipelined_answer(std::shared_ptr<RedisLayerState> self,
+                                                  std::string group, std::string head,
+                                                  std::vector<std::string> keys,
+                                                  std::vector<std::string> args) {
+    Command evalsha{"EVALSHA", self->group_send_one_trip_script.sha1(),
+                    std::to_string(keys.size())};
+    evalsha.insert(evalsha.end(), std::make_move_iterator(keys.begin()),
+                   std::make_move_iterator(keys.end()));
+    evalsha.insert(evalsha.end(), std::make_move_iterator(args.begin()),
+                   std::make_move_iterator(args.end()));
+    redis::Reply reply;
+    std::string failure;
+    try {
+        auto* c = co_await self->client(0);
+        reply = co_await c->command(std::move(evalsha));
+    } catch (std::exception const& e) {
+        failure = e.what();
+    }
+    if (failure.find("NOSCRIPT") != std::string::npos) {
+        self->one_trip_loaded = 0; // Redis lost its scripts: the next group_send loads it
+    }
+    --self->pipelined;
+    self->pipeline_changed.notify();
+    if (!failure.empty()) {
+        // group_send() has returned: the log and the counter are what is left to tell.
+        auto const n = self->group_sends_failed.fetch_add(1, std::memory_order_relaxed);
+        if (n % 1000 == 0 && !self->stopping) {
+            log_warning("redis layer: group_send to '" + group + "' was sent and not answered (" +
+                        failure + "); it may not have reached its members (counted in "
+                        "stats().group_sends_failed)");
+        }
+        co_return;
+    }
+    self->group_sends.fetch_add(1, std::memory_order_relaxed);
+    auto answer = parse_one_trip(std::move(reply));
+    auto retry = self->one_trip_retry(answer, head);
+    auto given_up = self->pending_retries.answer(std::move(group), std::move(retry), answer.added);
+    for (auto const& g : given_up) {
+        self->dropped_over_capacity.fetch_add(g.channels, std::memory_order_relaxed);
+        if (self->overflow_reports.fetch_add(1, std::memory_order_relaxed) % 1000 == 0) {
+            log_warning("redis layer: group_send to '" + g.group + "': " +
+                        std::to_string(g.channels) +
+                        " member channel(s) were full in Redis, and a later message got in "
+                        "first; this one was not queued for them (counted in dropped_count())");
+        }
+    }
+    if (!self->pending_retries.empty() && !self->retrying) {
+        self->retrying = true;
+        net::co_spawn(self->ex, run_pending_retries(self), [self](std::exception_ptr ep) {
+            // Connection trouble while trying again: what still waits is given up.
+            if (ep) {
+                log_exception("redis layer: group_send, trying full keys again", ep);
+            }
+            auto const lost = self->pending_retries.channels();
+            self->pending_retries.take();
+            self->dropped_over_capacity.fetch_add(lost, std::memory_order_relaxed);
+            self->retrying = false;
+            self->pipeline_changed.notify();
+        });
+    }
+}
+
+awaitable<void> RedisLayerState::run_pending_retries(std::shared_ptr<RedisLayerState> self) {
+    // Every message sent before these must be answered first: one that got into a full key
+    // meanwhile gives up the waiting ones (PendingRetries), so none is delivered out of order.
+    while (self->pipelined > 0) {
+        co_await self->pipeline_changed.wait();
+    }
+    auto const deadline = std::chrono::steady_clock::now() + self->settings.backpressure_timeout;
+    for (auto& waiting : self->pending_retries.take()) {
+        co_await retry_full(self, 0, std::move(waiting.group), std::move(waiting.retry), deadline);
+    }
+}
+
+awaitable<void> RedisLayerState::pipeline_idle(std::shared_ptr<RedisLayerState> self) {
+    while ((self->pipelined > 0 || self->retrying) && !self->stopping) {
+        co_await self->pipeline_changed.wait();
+    }
 }
 
 awaitable<void> RedisLayerState::retry_full(std::shared_ptr<RedisLayerState> self,
                                             std::size_t shard, std::string group,
-                                            GroupSendRetry retry) {
-    auto const deadline = std::chrono::steady_clock::now() + self->settings.backpressure_timeout;
+                                            GroupSendRetry retry,
+                                            std::chrono::steady_clock::time_point deadline) {
     auto backoff = std::chrono::milliseconds(1);
     net::steady_timer pause(self->ex);
     while (!retry.keys.empty()) {
@@ -515,7 +624,9 @@ awaitable<void> RedisLayerState::send_to_shard(std::shared_ptr<RedisLayerState> 
         retry.counts.push_back(counts[k]);
     }
     if (!retry.keys.empty()) {
-        co_await retry_full(self, shard, std::move(group), std::move(retry));
+        auto const deadline =
+            std::chrono::steady_clock::now() + self->settings.backpressure_timeout;
+        co_await retry_full(self, shard, std::move(group), std::move(retry), deadline);
     }
 }
 

@@ -3,6 +3,7 @@
 // here runs on the layer's own thread unless it says otherwise.
 #pragma once
 
+#include "detail/notifier.hpp"
 #include "layers/fernet.hpp"
 #include "layers/local_channels.hpp"
 #include "layers/redis_group_send.hpp"
@@ -17,6 +18,7 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -52,18 +54,6 @@ struct Shard {
     std::unique_ptr<net::steady_timer> pause;
 };
 
-/** Messages that found their Redis key full: tried again until there is room. */
-struct GroupSendRetry {
-    /** The full keys. */
-    std::vector<std::string> keys;
-    /** Each key's whole payload. */
-    std::vector<std::string> payloads;
-    /** Each key's capacity. */
-    std::vector<std::size_t> capacities;
-    /** How many channels are behind each key. */
-    std::vector<std::size_t> counts;
-};
-
 /** Everything the layer's coroutines share; lives on the layer's own I/O thread. */
 struct RedisLayerState : std::enable_shared_from_this<RedisLayerState> {
     RedisLayerState(net::any_io_executor executor, RedisLayerSettings s);
@@ -87,12 +77,23 @@ struct RedisLayerState : std::enable_shared_from_this<RedisLayerState> {
     std::map<std::string, std::set<std::string>> memberships;
     // Presence (group_members() and its diffs), made by start().
     std::shared_ptr<RedisPresence> presence;
+    // Pipelined group_send()s (settings.group_send_pipeline): sent and not answered yet,
+    // the messages waiting for room in full keys, whether those are being tried again, and
+    // the signal for group_send()s waiting for any of these to change.
+    std::size_t pipelined = 0;
+    // The command connection's reconnects() + 1 when it last ran the one-trip script (Redis
+    // has it cached since), 0 before.
+    std::uint64_t one_trip_loaded = 0;
+    PendingRetries pending_retries;
+    bool retrying = false;
+    Notifier pipeline_changed;
     std::size_t send_rr = 0;
     std::size_t receive_rr = 0;
     bool stopping = false;
 
     std::atomic<std::uint64_t> group_sends{0};
     std::atomic<std::uint64_t> dropped_over_capacity{0};
+    std::atomic<std::uint64_t> group_sends_failed{0};
     std::atomic<std::uint64_t> overflow_reports{0};
     std::atomic<std::uint64_t> received{0};
     std::atomic<std::uint64_t> malformed{0};
@@ -129,6 +130,8 @@ struct RedisLayerState : std::enable_shared_from_this<RedisLayerState> {
                                                  std::string prefix);
     static awaitable<void> flush_op(std::shared_ptr<RedisLayerState> self);
     static awaitable<void> connect_all(std::shared_ptr<RedisLayerState> self);
+    // Returns once no pipelined group_send waits for an answer or for room.
+    static awaitable<void> pipeline_idle(std::shared_ptr<RedisLayerState> self);
 
     // ---- the receive side (redis_receive.cpp) ----
     void ensure_receive_loop(std::size_t shard);
@@ -150,8 +153,19 @@ private:
                                          std::string group, std::vector<std::string> keys,
                                          std::vector<std::string> args,
                                          std::vector<std::size_t> counts);
+    // Tries `retry` again with back-off until its keys have room or `deadline` passes.
     static awaitable<void> retry_full(std::shared_ptr<RedisLayerState> self, std::size_t shard,
-                                      std::string group, GroupSendRetry retry);
+                                      std::string group, GroupSendRetry retry,
+                                      std::chrono::steady_clock::time_point deadline);
+    // A pipelined group_send's answer, once Redis gives it (spawned by group_send_one_trip).
+    static awaitable<void> pipelined_answer(std::shared_ptr<RedisLayerState> self,
+                                            std::string group, std::string head,
+                                            std::vector<std::string> keys,
+                                            std::vector<std::string> args);
+    // Tries the pending retries again, in order, once every earlier message is answered.
+    static awaitable<void> run_pending_retries(std::shared_ptr<RedisLayerState> self);
+    // The retry of a one-trip answer's full keys.
+    GroupSendRetry one_trip_retry(OneTripAnswer& answer, std::string const& head);
     static awaitable<void> unblock(std::shared_ptr<RedisLayerState> self, std::size_t shard,
                                    long long id);
     static awaitable<void> receive_loop(std::shared_ptr<RedisLayerState> self, std::size_t shard);

@@ -10,6 +10,8 @@
 #include <boost/system/system_error.hpp>
 
 #include <cstdio>
+#include <optional>
+#include <utility>
 
 namespace canal::detail {
 
@@ -96,7 +98,11 @@ awaitable<void> RedisLayerState::receive_loop(std::shared_ptr<RedisLayerState> s
         if (reply.kind != Reply::Kind::array || reply.elements.size() < 3) {
             continue;
         }
-        co_await self->deliver(reply.elements[1].str, reply.elements[0].str);
+        // The first message waits for the first drain: what Redis holds behind it (the rest
+        // of a sender's pipelined group_sends) reaches the consumers in the same turn, so each
+        // writes them to its client together instead of one write per message.
+        std::optional<std::pair<std::string, std::string>> first;
+        first.emplace(std::move(reply.elements[1].str), std::move(reply.elements[0].str));
         // Drain what else is queued without blocking, in one round trip per batch.
         for (;;) {
             std::vector<Command> drain;
@@ -107,10 +113,18 @@ awaitable<void> RedisLayerState::receive_loop(std::shared_ptr<RedisLayerState> s
                 drain.push_back(std::move(zpop));
             }
             std::vector<Reply> batches;
+            bool lost = false;
             try {
                 batches = co_await client.pipeline(std::move(drain));
             } catch (std::exception const&) {
                 shard.receiver_id = 0;
+                lost = true;
+            }
+            if (first) {
+                co_await self->deliver(first->first, first->second);
+                first.reset();
+            }
+            if (lost) {
                 break;
             }
             std::size_t got = 0;

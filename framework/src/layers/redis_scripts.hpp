@@ -29,8 +29,10 @@ return over
 // the group and writes one message per receiving key in the same script, one round trip.
 // The payload is the random prefix, the message's msgpack map (announcing one more entry)
 // and, appended here, the list of the key's member channels as `__asgi_channel__`'s value.
-// Returns {members, channels skipped because their key was full}, then for each full key:
-// the key, its packed channel list and its channel count (the sender tries those again).
+// Returns {members, channels skipped because their key was full, full keys}, then for each
+// full key: the key, its packed channel list and its channel count (the sender tries those
+// again), then the keys it added the message to (a pipelined sender checks those against
+// earlier messages still waiting for room: redis_group_send.hpp).
 inline constexpr char const* group_send_one_trip = R"lua(
 local prefix = ARGV[1]
 local random = ARGV[2]
@@ -72,6 +74,7 @@ for _, channel in ipairs(members) do
 end
 local dropped = 0
 local full = {}
+local added = {}
 for _, name in ipairs(order) do
     local bucket = buckets[name]
     local key = prefix .. name
@@ -79,6 +82,7 @@ for _, name in ipairs(order) do
     if redis.call('ZCOUNT', key, '-inf', '+inf') < capacity then
         redis.call('ZADD', key, now, random .. head .. cmsgpack.pack(bucket))
         redis.call('EXPIRE', key, expiry)
+        added[#added + 1] = key
     else
         dropped = dropped + #bucket
         full[#full + 1] = key
@@ -86,9 +90,12 @@ for _, name in ipairs(order) do
         full[#full + 1] = #bucket
     end
 end
-local out = {#members, dropped}
+local out = {#members, dropped, #full / 3}
 for _, v in ipairs(full) do
     out[#out + 1] = v
+end
+for _, key in ipairs(added) do
+    out[#out + 1] = key
 end
 return out
 )lua";

@@ -146,7 +146,10 @@ public:
      * room (the sender is slowed down, up to `backpressure_timeout`); a member still full
      * then misses the message and is told: its receive() throws ChannelOverflow. Such
      * members are counted (dropped_count()). Completes when every member has the message
-     * or has been given up.
+     * or has been given up; a layer that pipelines (RedisChannelLayer, see
+     * RedisLayerSettings::group_send_pipeline) completes once the message is queued in
+     * order, waits for room behind it, and makes the next group_send() wait meanwhile.
+     * Either way, all of it is over when settle() returns.
      */
     virtual awaitable<void> group_send(std::string group, Message message) = 0;
 

@@ -33,6 +33,21 @@ struct RedisLayerSettings : LayerSettings {
      * Past it, layer calls throw LayerUnavailable (websocket consumers close with 1013).
      */
     std::chrono::milliseconds command_timeout = std::chrono::seconds(15);
+    /**
+     * How many group_send()s may be on their way to Redis unanswered. With one server, no
+     * `channel_capacity` patterns and no encryption (when group_send() is one script), a
+     * group_send() returns once its script is queued on the layer's connection, behind the
+     * earlier ones (Redis runs them in that order), instead of waiting for Redis's answer:
+     * a consumer relaying a burst to a group sends it in one stream, and the receiving
+     * processes get it in batches. When this many are unanswered, or messages wait for room
+     * in a full key (tried again first, in order), group_send() waits. What happens after it
+     * returns is logged and counted, not thrown: a message whose connection is lost before
+     * Redis answers (RedisLayerStats::group_sends_failed), and members whose key stayed full
+     * past `backpressure_timeout` or was overtaken by a later message while full
+     * (dropped_over_capacity). settle() waits for the answers. 0: every group_send() waits
+     * for its answer, as channels_redis does.
+     */
+    std::size_t group_send_pipeline = 16;
     /** How long one blocking pop (BZPOPMIN) waits before it is issued again. */
     std::chrono::milliseconds receive_poll = std::chrono::seconds(1);
     /**
@@ -57,6 +72,12 @@ struct RedisLayerStats {
     std::uint64_t group_sends = 0;
     /** group_send() deliveries skipped because the target's Redis queue was full. */
     std::uint64_t dropped_over_capacity = 0;
+    /**
+     * Pipelined group_send()s (RedisLayerSettings::group_send_pipeline) that returned and
+     * then got no answer: the connection was lost, or Redis answered an error. Each is
+     * logged; it may or may not have reached its members.
+     */
+    std::uint64_t group_sends_failed = 0;
     /** Messages from Redis dropped because a local channel's buffer was full. */
     std::uint64_t dropped_local_full = 0;
     /** Messages popped from Redis by this process's receive loops. */
@@ -135,8 +156,11 @@ public:
     awaitable<void> group_add(std::string group, std::string channel) override;
     awaitable<void> group_discard(std::string group, std::string channel) override;
     /**
-     * Sends to every member: one round trip to read the group, then one script per
-     * target shard. Members over capacity are skipped and counted.
+     * Sends to every member. With one server, no `channel_capacity` patterns and no
+     * encryption: one script that reads the group and adds one message per receiving key,
+     * queued without waiting for its answer (RedisLayerSettings::group_send_pipeline).
+     * Otherwise one round trip to read the group, then one script per target shard. Members
+     * whose key is full are tried again until `backpressure_timeout`, then skipped and counted.
      */
     awaitable<void> group_send(std::string group, Message message) override;
     /**
@@ -154,7 +178,10 @@ public:
     [[nodiscard]] std::size_t dropped_count() const noexcept override;
     /** Its Redis connections' round trips, errors, reconnects, and which are down. */
     [[nodiscard]] LayerStats layer_stats() const override;
-    /** Waits until the layer's thread has run everything queued before the call. */
+    /**
+     * Waits until the layer's thread has run everything queued before the call and the
+     * pipelined group_send()s have their answers (or their keys have given up waiting for room).
+     */
     bool settle(std::chrono::milliseconds limit) override;
 
     /** Counters since the layer was built. */
