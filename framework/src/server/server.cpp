@@ -400,6 +400,12 @@ awaitable<void> Server::Impl::accept_loop() {
             co_await pause.async_wait(use_nothrow);
             continue;
         }
+        auto const open = connections.load() + 1;
+        if (auto const n = descriptors.wanted(open)) {
+            detail::post_to_handler_pool(ioc->get_executor(), [self = shared_from_this(), open, n] {
+                self->descriptors.made(open, n, detail::DescriptorReserve::make(*self->ioc, n));
+            });
+        }
         auto ex = socket.get_executor();
         net::co_spawn(ex, serve(std::move(socket), detail::endpoint_from(peer)),
                       [](std::exception_ptr e) { detail::log_exception("connection", e); });

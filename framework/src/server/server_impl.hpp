@@ -5,6 +5,7 @@
 #include <canal/server/server.hpp>
 
 #include "server/access_log.hpp"
+#include "server/descriptor_reserve.hpp"
 #include "server/listener.hpp"
 #include "server/server_metrics.hpp"
 #include "server/proxy_headers.hpp"
@@ -38,6 +39,8 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
     std::optional<detail::TrustedProxies> proxies;
     std::optional<net::io_context> ioc;
     std::optional<detail::Acceptor> acceptor;
+    // Asio's per-socket records, made in blocks ahead of the connections.
+    detail::DescriptorReserve descriptors;
     // Set when the server speaks TLS (Settings::tls_cert).
     std::unique_ptr<net::ssl::context> tls;
     // Settings::access_log's writer (null: no access log).
