@@ -46,6 +46,11 @@ void DescriptorReserve::made(std::size_t open, std::size_t n, std::size_t opened
     }
 }
 
+bool DescriptorReserve::busy() const noexcept {
+    std::lock_guard lock(mutex_);
+    return making_;
+}
+
 std::size_t DescriptorReserve::reserved() const noexcept {
     std::lock_guard lock(mutex_);
     return reserved_;

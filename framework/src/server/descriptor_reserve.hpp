@@ -20,7 +20,8 @@ namespace canal::detail {
  * need instead: make() opens a block of sockets on the io_context and closes them at once,
  * so the pool holds the block's records, side by side, for the next connections to reuse.
  * The server runs make() on its handler pool (a block is milliseconds of system calls), which
- * also puts the records in that thread's malloc arena, apart from the connections'.
+ * also puts the records in that thread's malloc arena, apart from the connections', and waits
+ * until it is not busy() before it destroys the io_context.
  *
  * @par Thread safety
  * wanted(), made() and reserved() may be called from any thread.
@@ -47,6 +48,9 @@ public:
 
     /** Records made so far (the pool holds at least these). */
     [[nodiscard]] std::size_t reserved() const noexcept;
+
+    /** True from wanted() asking for a block until made() reports it. */
+    [[nodiscard]] bool busy() const noexcept;
 
 private:
     mutable std::mutex mutex_;

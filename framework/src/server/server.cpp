@@ -401,9 +401,13 @@ awaitable<void> Server::Impl::accept_loop() {
             continue;
         }
         auto const open = connections.load() + 1;
-        if (auto const n = descriptors.wanted(open)) {
-            detail::post_to_handler_pool(ioc->get_executor(), [self = shared_from_this(), open, n] {
-                self->descriptors.made(open, n, detail::DescriptorReserve::make(*self->ioc, n));
+        if (auto const n = descriptors->wanted(open)) {
+            // Not the Impl: its last owner must never be a pool thread (destroying the
+            // io_context there would join that thread from itself). wait() waits for it.
+            auto* const context = &*ioc;
+            detail::post_to_handler_pool(ioc->get_executor(), [reserve = descriptors, context,
+                                                               open, n] {
+                reserve->made(open, n, detail::DescriptorReserve::make(*context, n));
             });
         }
         auto ex = socket.get_executor();
@@ -542,6 +546,11 @@ void Server::wait() {
         auto const& layer = impl_->settings.channel_layer;
         if (layer && !layer->settle(impl_->settings.shutdown_timeout)) {
             detail::log_warning("server stopped while the channel layer is still busy");
+        }
+        // A block of descriptor records being made on the handler pool uses the io_context.
+        auto const deadline = std::chrono::steady_clock::now() + impl_->settings.shutdown_timeout;
+        while (impl_->descriptors->busy() && std::chrono::steady_clock::now() < deadline) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(1));
         }
         impl_->acceptor.reset();
         impl_->metrics_acceptor.reset();

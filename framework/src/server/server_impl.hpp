@@ -19,6 +19,7 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -39,8 +40,10 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
     std::optional<detail::TrustedProxies> proxies;
     std::optional<net::io_context> ioc;
     std::optional<detail::Acceptor> acceptor;
-    // Asio's per-socket records, made in blocks ahead of the connections.
-    detail::DescriptorReserve descriptors;
+    // Asio's per-socket records, made in blocks ahead of the connections (on the handler
+    // pool, which holds it by this pointer: the pool's task must not hold the Impl).
+    std::shared_ptr<detail::DescriptorReserve> descriptors =
+        std::make_shared<detail::DescriptorReserve>();
     // Set when the server speaks TLS (Settings::tls_cert).
     std::unique_ptr<net::ssl::context> tls;
     // Settings::access_log's writer (null: no access log).
