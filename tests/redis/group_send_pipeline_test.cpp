@@ -12,6 +12,7 @@
 #include <chrono>
 #include <cstdint>
 #include <future>
+#include <memory>
 #include <string>
 #include <thread>
 #include <vector>
@@ -83,50 +84,53 @@ BOOST_AUTO_TEST_CASE(a_burst_reaches_every_member_of_two_processes_in_order) {
     }
 }
 
+// A layer on `server` with `pipeline`, and "member" in "room".
+std::unique_ptr<RedisChannelLayer> room_layer(RedisProcess const& server, std::size_t pipeline) {
+    auto s = settings_for(server);
+    s.group_send_pipeline = pipeline;
+    auto layer = std::make_unique<RedisChannelLayer>(s);
+    layer->wait_connected();
+    run_sync(layer->group_add("room", "member"));
+    return layer;
+}
+
+// True when group_send(message n) waits while `server` is frozen and returns once it thaws.
+bool held_until_thawed(RedisProcess& server, RedisChannelLayer& layer, int n) {
+    server.freeze(); // already, for a second call: the same
+    auto call = std::async(std::launch::async,
+                           [&layer, n] { run_sync(layer.group_send("room", numbered("m", n))); });
+    bool const held = call.wait_for(300ms) == std::future_status::timeout;
+    server.thaw();
+    bool const returned = call.wait_for(5s) == std::future_status::ready;
+    call.get();
+    return held && returned;
+}
+
 // group_send() returns once its script is queued; with `group_send_pipeline` unanswered
 // ones (Redis frozen), the next one waits for an answer.
 BOOST_AUTO_TEST_CASE(group_send_waits_once_the_window_is_full) {
     RedisProcess server;
-    auto s = settings_for(server);
-    s.group_send_pipeline = 2;
-    RedisChannelLayer layer(s);
-    layer.wait_connected();
-    run_sync(layer.group_add("room", "member"));
-    run_sync(layer.group_send("room", numbered("m", 0))); // the script is cached
-    BOOST_TEST(layer.settle(5s));
+    auto layer = room_layer(server, 2);
+    run_sync(layer->group_send("room", numbered("m", 0))); // the script is cached
+    BOOST_TEST(layer->settle(5s));
     server.freeze();
-    run_sync(layer.group_send("room", numbered("m", 1)));
-    run_sync(layer.group_send("room", numbered("m", 2)));
-    auto third = std::async(std::launch::async,
-                            [&layer] { run_sync(layer.group_send("room", numbered("m", 3))); });
-    BOOST_TEST((third.wait_for(300ms) == std::future_status::timeout));
-    server.thaw();
-    BOOST_TEST((third.wait_for(5s) == std::future_status::ready));
-    third.get();
+    run_sync(layer->group_send("room", numbered("m", 1)));
+    run_sync(layer->group_send("room", numbered("m", 2)));
+    BOOST_TEST(held_until_thawed(server, *layer, 3));
     for (int i = 0; i < 4; ++i) {
-        BOOST_TEST(n_of(run_sync(layer.receive("member"))) == i);
+        BOOST_TEST(n_of(run_sync(layer->receive("member"))) == i);
     }
-    BOOST_TEST(layer.stats().group_sends_failed == 0U);
+    BOOST_TEST(layer->stats().group_sends_failed == 0U);
 }
 
 // With pipelining off, group_send() waits for Redis's answer: a frozen Redis holds it up.
 BOOST_AUTO_TEST_CASE(group_send_waits_for_its_answer_without_a_pipeline) {
     RedisProcess server;
-    auto s = settings_for(server);
-    s.group_send_pipeline = 0;
-    RedisChannelLayer layer(s);
-    layer.wait_connected();
-    run_sync(layer.group_add("room", "member"));
-    run_sync(layer.group_send("room", numbered("m", 0)));
-    server.freeze();
-    auto first = std::async(std::launch::async,
-                            [&layer] { run_sync(layer.group_send("room", numbered("m", 1))); });
-    BOOST_TEST((first.wait_for(300ms) == std::future_status::timeout));
-    server.thaw();
-    BOOST_TEST((first.wait_for(5s) == std::future_status::ready));
-    first.get();
-    BOOST_TEST(n_of(run_sync(layer.receive("member"))) == 0);
-    BOOST_TEST(n_of(run_sync(layer.receive("member"))) == 1);
+    auto layer = room_layer(server, 0);
+    run_sync(layer->group_send("room", numbered("m", 0)));
+    BOOST_TEST(held_until_thawed(server, *layer, 1));
+    BOOST_TEST(n_of(run_sync(layer->receive("member"))) == 0);
+    BOOST_TEST(n_of(run_sync(layer->receive("member"))) == 1);
 }
 
 // Pipelined messages that find a member's key full wait for room behind each other; what
