@@ -57,7 +57,7 @@ BOOST_AUTO_TEST_SUITE(descriptor_reserve)
 BOOST_AUTO_TEST_CASE(blocks_are_made_ahead_and_no_socket_stays_open) {
     boost::asio::io_context ioc;
     start_reactor(ioc);
-    DescriptorReserve reserve(64);
+    DescriptorReserve reserve(64, 256);
     auto const before = open_descriptors();
     ensure(reserve, ioc, 1);
     BOOST_TEST(reserve.reserved() == 1U + 64U);
@@ -79,7 +79,7 @@ BOOST_AUTO_TEST_CASE(blocks_are_made_ahead_and_no_socket_stays_open) {
 }
 
 BOOST_AUTO_TEST_CASE(one_block_at_a_time) {
-    DescriptorReserve reserve(64);
+    DescriptorReserve reserve(64, 256);
     auto const n = reserve.wanted(10);
     BOOST_TEST(n == 64U);
     BOOST_TEST(reserve.wanted(500) == 0U); // the first one is still being made
@@ -91,7 +91,7 @@ BOOST_AUTO_TEST_CASE(one_block_at_a_time) {
 BOOST_AUTO_TEST_CASE(without_descriptors_to_spare_the_block_is_cut_short_and_not_retried_at_once) {
     boost::asio::io_context ioc;
     start_reactor(ioc);
-    DescriptorReserve reserve(64);
+    DescriptorReserve reserve(64, 256);
     auto const before = open_descriptors();
     {
         DescriptorLimit limit(before + 10);

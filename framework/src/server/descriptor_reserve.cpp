@@ -14,7 +14,7 @@ std::size_t DescriptorReserve::wanted(std::size_t open) noexcept {
         return 0;
     }
     making_ = true;
-    return std::clamp(reserved_ / 8, block_, 4 * block_);
+    return std::clamp(reserved_ / 8, block_, largest_);
 }
 
 std::size_t DescriptorReserve::make(net::io_context& ioc, std::size_t n) noexcept {
@@ -44,11 +44,6 @@ void DescriptorReserve::made(std::size_t open, std::size_t n, std::size_t opened
     if (opened < n) {
         retry_at_ = open + block_;
     }
-}
-
-bool DescriptorReserve::busy() const noexcept {
-    std::lock_guard lock(mutex_);
-    return making_;
 }
 
 std::size_t DescriptorReserve::reserved() const noexcept {

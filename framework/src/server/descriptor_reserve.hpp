@@ -6,6 +6,7 @@
 
 #include <boost/asio/io_context.hpp>
 
+#include <algorithm>
 #include <cstddef>
 #include <mutex>
 
@@ -19,22 +20,23 @@ namespace canal::detail {
  * server started at 12 MiB (docs/benchmarks.md). The reserve makes them in blocks ahead of
  * need instead: make() opens a block of sockets on the io_context and closes them at once,
  * so the pool holds the block's records, side by side, for the next connections to reuse.
- * The server runs make() on its handler pool (a block is milliseconds of system calls), which
- * also puts the records in that thread's malloc arena, apart from the connections', and waits
- * until it is not busy() before it destroys the io_context.
+ * The server runs make() on a thread of its own (a block is milliseconds of system calls, kept
+ * off the I/O threads), which also puts the records in that thread's malloc arena, apart from
+ * the connections' memory.
  *
  * @par Thread safety
  * wanted(), made() and reserved() may be called from any thread.
  */
 class DescriptorReserve {
 public:
-    /** Blocks of at least `block` records. */
-    explicit DescriptorReserve(std::size_t block = 256) noexcept : block_(block) {}
+    /** Blocks of at least `block` and at most `largest` records (at least `block`). */
+    explicit DescriptorReserve(std::size_t block = 256, std::size_t largest = 1024) noexcept
+        : block_(block), largest_(std::max(block, largest)) {}
 
     /**
      * Called with the number of sockets open on the reactor: when fewer than half a block of
      * records are left beyond them and no block is being made, the size of the block to make
-     * now (an eighth of the reserve, between `block` and 4 `block`); 0 otherwise. After a
+     * now (an eighth of the reserve, between `block` and `largest`); 0 otherwise. After a
      * block that was cut short (no descriptors to spare), 0 until `open` has grown by another
      * block.
      */
@@ -49,12 +51,11 @@ public:
     /** Records made so far (the pool holds at least these). */
     [[nodiscard]] std::size_t reserved() const noexcept;
 
-    /** True from wanted() asking for a block until made() reports it. */
-    [[nodiscard]] bool busy() const noexcept;
 
 private:
     mutable std::mutex mutex_;
     std::size_t block_;
+    std::size_t largest_;
     std::size_t reserved_ = 0;
     // After a short block: no new try before `open` reaches this.
     std::size_t retry_at_ = 0;

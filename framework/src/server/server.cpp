@@ -28,6 +28,7 @@
 #include <boost/beast/websocket/rfc6455.hpp>
 
 #include <future>
+#include <system_error>
 
 #if defined(__GLIBC__)
 #include <malloc.h>
@@ -379,6 +380,20 @@ awaitable<void> Server::Impl::trim_loop() {
     }
 }
 
+void Server::Impl::make_descriptors(std::size_t open, std::size_t n) {
+    // The previous block's thread has reported (wanted() said so): joining it is immediate.
+    if (descriptor_maker.joinable()) {
+        descriptor_maker.join();
+    }
+    try {
+        descriptor_maker = std::jthread([this, open, n] {
+            descriptors.made(open, n, detail::DescriptorReserve::make(*ioc, n));
+        });
+    } catch (std::system_error const&) {
+        descriptors.made(open, n, 0); // no thread to spare: tried again later
+    }
+}
+
 awaitable<void> Server::Impl::accept_loop() {
     for (;;) {
         // Each connection runs on its own strand. With one I/O thread every handler is already
@@ -400,15 +415,11 @@ awaitable<void> Server::Impl::accept_loop() {
             co_await pause.async_wait(use_nothrow);
             continue;
         }
+        // Asio's per-socket records for the connections to come, a block at a time, on a
+        // thread of their own (milliseconds of system calls, kept off the I/O threads).
         auto const open = connections.load() + 1;
-        if (auto const n = descriptors->wanted(open)) {
-            // Not the Impl: its last owner must never be a pool thread (destroying the
-            // io_context there would join that thread from itself). wait() waits for it.
-            auto* const context = &*ioc;
-            detail::post_to_handler_pool(ioc->get_executor(), [reserve = descriptors, context,
-                                                               open, n] {
-                reserve->made(open, n, detail::DescriptorReserve::make(*context, n));
-            });
+        if (auto const n = descriptors.wanted(open)) {
+            make_descriptors(open, n);
         }
         auto ex = socket.get_executor();
         net::co_spawn(ex, serve(std::move(socket), detail::endpoint_from(peer)),
@@ -547,10 +558,8 @@ void Server::wait() {
         if (layer && !layer->settle(impl_->settings.shutdown_timeout)) {
             detail::log_warning("server stopped while the channel layer is still busy");
         }
-        // A block of descriptor records being made on the handler pool uses the io_context.
-        auto const deadline = std::chrono::steady_clock::now() + impl_->settings.shutdown_timeout;
-        while (impl_->descriptors->busy() && std::chrono::steady_clock::now() < deadline) {
-            std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        if (impl_->descriptor_maker.joinable()) {
+            impl_->descriptor_maker.join(); // it uses the io_context
         }
         impl_->acceptor.reset();
         impl_->metrics_acceptor.reset();

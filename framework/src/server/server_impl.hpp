@@ -40,10 +40,11 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
     std::optional<detail::TrustedProxies> proxies;
     std::optional<net::io_context> ioc;
     std::optional<detail::Acceptor> acceptor;
-    // Asio's per-socket records, made in blocks ahead of the connections (on the handler
-    // pool, which holds it by this pointer: the pool's task must not hold the Impl).
-    std::shared_ptr<detail::DescriptorReserve> descriptors =
-        std::make_shared<detail::DescriptorReserve>();
+    // Asio's per-socket records, made in blocks ahead of the connections
+    // (make_descriptors(), from the accept loop).
+    detail::DescriptorReserve descriptors;
+    // The thread making the last block (joined by wait(), before the io_context goes).
+    std::jthread descriptor_maker;
     // Set when the server speaks TLS (Settings::tls_cert).
     std::unique_ptr<net::ssl::context> tls;
     // Settings::access_log's writer (null: no access log).
@@ -90,6 +91,7 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
 
     struct Connection;
     awaitable<void> accept_loop();
+    void make_descriptors(std::size_t open, std::size_t n);
     awaitable<void> trim_loop();
     awaitable<void> serve(detail::Socket socket, std::optional<Endpoint> client);
 };
