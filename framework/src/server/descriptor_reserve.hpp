@@ -51,7 +51,6 @@ public:
     /** Records made so far (the pool holds at least these). */
     [[nodiscard]] std::size_t reserved() const noexcept;
 
-
 private:
     mutable std::mutex mutex_;
     std::size_t block_;
