@@ -51,14 +51,8 @@ struct AsyncConsumer::Inbox : detail::EventSink, detail::MessageSink {
         not_empty.notify();
     }
 
-    awaitable<Item> pop() {
-        while (items.empty()) {
-            co_await not_empty.wait();
-        }
-        Item item = take_front();
-        not_full.notify();
-        co_return item;
-    }
+    // Lets go of the connection and the layer's receiver (the consumer is ending).
+    void detach() noexcept;
 
     Item take_front() {
         Item item = std::move(items.front());
@@ -354,20 +348,37 @@ awaitable<void> AsyncConsumer::layer_pump() {
 }
 
 namespace detail {
-awaitable<void> own_consumer(std::unique_ptr<AsyncConsumer> /*consumer: owned while it runs*/,
-                             awaitable<void> inner) {
-    co_await std::move(inner);
-}
-
 awaitable<void> throw_when_awaited(std::exception_ptr error) {
     std::rethrow_exception(std::move(error));
     co_return;
 }
 } // namespace detail
 
+// The pumps that feed the inbox when the connection or the layer cannot hand it events and
+// messages directly (a communicator's receive, a layer without receivers): on the heap,
+// and only then, so that an idle connection's frame does not carry them.
+struct AsyncConsumer::Pumps {
+    explicit Pumps(net::any_io_executor const& ex) : done(ex) {}
+    int running = 0;
+    detail::Notifier done;
+    net::cancellation_signal stop_client;
+    net::cancellation_signal stop_layer;
+};
+
+awaitable<void> AsyncConsumer::run(Scope scope, Receive receive, Send send) {
+    return start(std::move(scope), std::move(receive), std::move(send), nullptr);
+}
+
+awaitable<void> AsyncConsumer::run_owned(std::unique_ptr<AsyncConsumer> consumer, Scope scope,
+                                         Receive receive, Send send) {
+    auto& self = *consumer;
+    return self.start(std::move(scope), std::move(receive), std::move(send), std::move(consumer));
+}
+
 // Not a coroutine: the scope goes to its member now rather than into a frame that would
 // keep an empty copy of it for the connection's whole life.
-awaitable<void> AsyncConsumer::run(Scope scope, Receive receive, Send send) {
+awaitable<void> AsyncConsumer::start(Scope scope, Receive receive, Send send,
+                                     std::unique_ptr<AsyncConsumer> owner) {
     scope_ = std::move(scope);
     send_ = std::move(send);
     if (channel_layer_alias == default_layer_alias) {
@@ -382,94 +393,93 @@ awaitable<void> AsyncConsumer::run(Scope scope, Receive receive, Send send) {
                       "); add it to Settings::channel_layers or with --layer-alias")));
         }
     }
-    return run_loop(std::move(receive));
+    return run_loop(std::move(receive), std::move(owner));
 }
 
-awaitable<void> AsyncConsumer::run_loop(Receive receive) {
-    auto ex = co_await net::this_coro::executor;
-    executor_ = ex;
-    inbox_ = std::make_unique<Inbox>(ex);
-    if (layer_) {
-        channel_name_ = co_await layer_->new_channel();
-    }
-
-    // The pumps feed the inbox; their completion handlers run on this strand and refer to
-    // these locals, which outlive them because this frame waits for `running` to drop to 0.
-    int running = 0;
-    detail::Notifier pumps_done(ex);
-    net::cancellation_signal stop_client;
-    net::cancellation_signal stop_layer;
-    auto on_pump_end = [this, &running, &pumps_done](std::exception_ptr e) {
-        --running;
-        if (e && !is_cancellation(e)) {
-            try {
-                std::rethrow_exception(e);
-            } catch (std::exception const& ex) {
-                detail::log_error("consumer " + describe() + ": receive failed: " + ex.what());
+// Not a coroutine (the lambda is built outside any frame). The server's own Receive puts
+// its events straight into the inbox, and a layer with receivers hands messages over by
+// callbacks: no pump then.
+std::unique_ptr<AsyncConsumer::Pumps> AsyncConsumer::start_inputs(Receive& receive) {
+    std::unique_ptr<Pumps> pumps;
+    auto on_pump_end = [this](Pumps* p) {
+        return [this, p](std::exception_ptr e) {
+            --p->running;
+            if (e && !is_cancellation(e)) {
+                try {
+                    std::rethrow_exception(e);
+                } catch (std::exception const& ex) {
+                    detail::log_error("consumer " + describe() + ": receive failed: " + ex.what());
+                }
             }
-        }
-        pumps_done.notify();
+            p->done.notify();
+        };
     };
-    // The server's own Receive: its events come straight into the inbox, no pump.
-    struct Detach {
-        Inbox& inbox;
-        ~Detach() {
-            if (inbox.source != nullptr) {
-                inbox.source->attach(nullptr);
-                inbox.source = nullptr;
-            }
-            if (inbox.receiver) {
-                inbox.receiver->stop();
-                inbox.receiver.reset();
-            }
-        }
-    } detach{*inbox_};
     if (auto const* direct = receive.target<detail::SourceReceive>()) {
         inbox_->source = direct->source.get();
         inbox_->source->attach(inbox_.get());
     } else {
-        ++running;
-        net::co_spawn(ex, client_pump(std::move(receive)),
-                      net::bind_cancellation_slot(stop_client.slot(), on_pump_end));
+        pumps = std::make_unique<Pumps>(executor_);
+        ++pumps->running;
+        net::co_spawn(executor_, client_pump(std::move(receive)),
+                      net::bind_cancellation_slot(pumps->stop_client.slot(), on_pump_end(pumps.get())));
     }
     if (layer_) {
-        // The layer hands the channel's messages over by callbacks when it can; else a pump.
-        inbox_->receiver = layer_->attach_receiver(channel_name_, ex, inbox_.get());
+        inbox_->receiver = layer_->attach_receiver(channel_name_, executor_, inbox_.get());
         if (!inbox_->receiver) {
-            ++running;
-            net::co_spawn(ex, layer_pump(),
-                          net::bind_cancellation_slot(stop_layer.slot(), on_pump_end));
+            if (!pumps) {
+                pumps = std::make_unique<Pumps>(executor_);
+            }
+            ++pumps->running;
+            net::co_spawn(executor_, layer_pump(),
+                          net::bind_cancellation_slot(pumps->stop_layer.slot(), on_pump_end(pumps.get())));
         }
     }
+    return pumps;
+}
+
+void AsyncConsumer::Inbox::detach() noexcept {
+    if (source != nullptr) {
+        source->attach(nullptr);
+        source = nullptr;
+    }
+    if (receiver) {
+        receiver->stop();
+        receiver.reset();
+    }
+}
+
+// What this frame holds stays alive for the connection's whole life: it is kept small (the
+// items are handled in handle_items()'s frame, which exists only while there are some).
+awaitable<void> AsyncConsumer::run_loop(Receive receive,
+                                        std::unique_ptr<AsyncConsumer> /*owner: deleted with this frame*/) {
+    executor_ = co_await net::this_coro::executor;
+    inbox_ = std::make_unique<Inbox>(executor_);
+    if (layer_) {
+        channel_name_ = co_await layer_->new_channel();
+    }
+    // The pumps' completion handlers run on this strand and refer to `pumps`, which outlives
+    // them because this frame waits for them to end.
+    auto pumps = start_inputs(receive);
+    struct Detach {
+        Inbox& inbox;
+        ~Detach() { inbox.detach(); }
+    } detach{*inbox_};
 
     std::exception_ptr failure;
-    std::size_t handled = 0;
     for (;;) {
+        bool go_on = false;
         try {
-            // A client whose frames are all queued must not keep this thread from every
-            // other connection: let the others run now and then.
-            if (++handled % 32 == 0) {
-                co_await net::post(ex, net::use_awaitable);
+            while (inbox_->items.empty()) {
+                co_await inbox_->not_empty.wait();
             }
-            auto item = co_await inbox_->pop();
-            if (auto fn = blocking_item(item)) {
-                co_await run_blocking_batch(std::move(fn));
-            } else if (auto* ev = std::get_if<Event>(&item)) {
-                co_await on_event(std::move(*ev));
-            } else if (auto* m = std::get_if<Message>(&item)) {
-                co_await dispatch(*m);
-            } else {
-                std::rethrow_exception(std::get<std::exception_ptr>(item));
-            }
-            if (stop_requested_) {
-                break;
-            }
+            go_on = co_await handle_items();
         } catch (StopConsumer const&) {
-            break;
         } catch (RequestAborted const&) {
-            break; // an HTTP client left mid-response: the end, not a failure
+            // an HTTP client left mid-response: the end, not a failure
         } catch (...) {
             failure = std::current_exception();
+        }
+        if (!go_on) {
             break;
         }
     }
@@ -484,22 +494,45 @@ awaitable<void> AsyncConsumer::run_loop(Receive receive) {
         escaped = std::current_exception();
     }
 
-    if (inbox_->source != nullptr) {
-        inbox_->source->attach(nullptr);
-        inbox_->source = nullptr;
-    }
-    if (inbox_->receiver) {
-        inbox_->receiver->stop();
-        inbox_->receiver.reset();
-    }
-    stop_client.emit(net::cancellation_type::terminal);
-    stop_layer.emit(net::cancellation_type::terminal);
-    while (running > 0) {
-        co_await pumps_done.wait();
+    inbox_->detach();
+    if (pumps) {
+        pumps->stop_client.emit(net::cancellation_type::terminal);
+        pumps->stop_layer.emit(net::cancellation_type::terminal);
+        while (pumps->running > 0) {
+            co_await pumps->done.wait();
+        }
     }
     if (escaped) {
         std::rethrow_exception(escaped);
     }
+    // `owner`, when given, deletes this consumer with this frame.
+}
+
+// The items queued now, in order: false when the consumer is to stop.
+awaitable<bool> AsyncConsumer::handle_items() {
+    std::size_t handled = 0;
+    do {
+        // A client whose frames are all queued must not keep this thread from every other
+        // connection: let the others run now and then.
+        if (++handled % 32 == 0) {
+            co_await net::post(executor_, net::use_awaitable);
+        }
+        auto item = inbox_->take_front();
+        inbox_->not_full.notify();
+        if (auto fn = blocking_item(item)) {
+            co_await run_blocking_batch(std::move(fn));
+        } else if (auto* ev = std::get_if<Event>(&item)) {
+            co_await on_event(std::move(*ev));
+        } else if (auto* m = std::get_if<Message>(&item)) {
+            co_await dispatch(*m);
+        } else {
+            std::rethrow_exception(std::get<std::exception_ptr>(item));
+        }
+        if (stop_requested_) {
+            co_return false;
+        }
+    } while (!inbox_->items.empty());
+    co_return true;
 }
 
 } // namespace canal

@@ -16,13 +16,13 @@ awaitable<void> hold(std::shared_ptr<Application const> /*app: owned while it ru
 }
 } // namespace
 
-// Not a coroutine: the application is called now, from a copy that the returned awaitable
-// owns.
-awaitable<void> run_routed(Application app, Scope scope, Receive receive, Send send) {
+// Not a coroutine: the application is called now; the returned awaitable shares its
+// ownership.
+awaitable<void> run_routed(std::shared_ptr<Application const> app, Scope scope, Receive receive,
+                           Send send) {
     try {
-        auto kept = std::make_shared<Application const>(std::move(app));
-        auto inner = (*kept)(std::move(scope), std::move(receive), std::move(send));
-        return hold(std::move(kept), std::move(inner));
+        auto inner = (*app)(std::move(scope), std::move(receive), std::move(send));
+        return hold(std::move(app), std::move(inner));
     } catch (...) {
         return fail_routing(std::current_exception());
     }

@@ -10,10 +10,12 @@
 namespace canal::detail {
 
 /**
- * Runs `app` with the scope. `app` is a copy owned by the coroutine frame, so the
- * returned awaitable does not refer to the router that chose it.
+ * Runs `*app` with the scope. The returned awaitable shares the ownership of `app` (a
+ * router's table entry, or a communicator's copy), so it does not depend on the router that
+ * chose it.
  */
-awaitable<void> run_routed(Application app, Scope scope, Receive receive, Send send);
+awaitable<void> run_routed(std::shared_ptr<Application const> app, Scope scope, Receive receive,
+                           Send send);
 
 /**
  * Calls `app` (which must outlive the returned awaitable) with `*scope`, moved. Not a

@@ -391,13 +391,10 @@ private:
         if (armed_ || sink_ == nullptr) {
             return;
         }
-        // The channel may complete the wait inline, under its lock and the Wakeup's: the
-        // handler only posts the drain.
-        armed_ = wakeup_->async_wait([self = shared_from_this()](boost::system::error_code) {
-            net::post(self->ex_, [self] {
-                self->armed_ = false;
-                self->drain();
-            });
+        // Run on this receiver's executor (posted by the notifying thread).
+        armed_ = wakeup_->async_wait([self = shared_from_this()] {
+            self->armed_ = false;
+            self->drain();
         });
     }
 

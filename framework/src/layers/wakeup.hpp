@@ -4,52 +4,94 @@
 
 #include <canal/core/net.hpp>
 
+#include <boost/asio/execution/outstanding_work.hpp>
 #include <boost/asio/experimental/concurrent_channel.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/system/error_code.hpp>
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <utility>
 #include <vector>
 
 namespace canal::detail {
 
-// Wakes the receive() waiting on a channel, from any thread. Not a steady_timer: a timer
-// must not be cancelled from one thread while its owner starts async_wait on another
-// (a race, and a lost wakeup when the cancel comes first). This channel is thread-safe,
-// keeps one pending wakeup in its buffer until the receiver waits, coalesces the rest,
-// posts the completion to the receiver's own executor and counts as outstanding work.
+// Wakes a channel's receiver, from any thread: a coroutine waiting in wait(), or a callback
+// armed with async_wait(). Not a steady_timer: a timer must not be cancelled from one thread
+// while its owner starts async_wait on another (a race, and a lost wakeup when the cancel
+// comes first). One notification is kept until the receiver waits; the rest coalesce.
 //
-// The channel belongs to the receiver's io_context, so only the receiver destroys it
-// (retire(), while that io_context is alive): a sender that copied the pointer under the
-// layer's lock and notifies after the receive ended (and its io_context is gone) finds
-// the channel retired and touches nothing of the dead context.
+// A coroutine waits on a thread-safe channel, made at its first wait (cancellable, posts
+// the completion to the receiver's executor). A callback (a consumer's receiver, armed for
+// the connection's whole idle life) is only stored: notify() posts it to the receiver's
+// executor, and it counts as outstanding work while armed. Either way an idle receiver
+// costs a few hundred bytes, not the channel's buffers.
+//
+// The receiver's executor belongs to its io_context, so only the receiver retires the
+// Wakeup (retire(), while that io_context is alive): a sender that copied the pointer under
+// the layer's lock and notifies after the receive ended (and its io_context is gone) finds
+// it retired and touches nothing of the dead context.
 class Wakeup {
 public:
-    explicit Wakeup(net::any_io_executor const& ex) : channel_(std::in_place, ex, 1) {}
+    explicit Wakeup(net::any_io_executor ex) : ex_(std::move(ex)) {}
+
+    Wakeup(Wakeup const&) = delete;
+    Wakeup& operator=(Wakeup const&) = delete;
 
     /** From any thread: wakes the receiver unless it is gone. */
     void notify() {
         std::lock_guard lock(mutex_);
-        if (channel_) {
+        if (retired_) {
+            return;
+        }
+        if (callback_) {
+            // Posted under the lock: retire() cannot let the executor go meanwhile.
+            net::post(work_, std::exchange(callback_, nullptr));
+            work_ = {};
+        } else if (channel_) {
             channel_->try_send(boost::system::error_code());
+        } else {
+            pending_ = true;
         }
     }
 
-    /** The receiver's side: waits for a notification (or a cancellation). */
-    auto wait() { return channel_->async_receive(use_nothrow); }
+    /**
+     * The receiver's side: waits for a notification (or a cancellation). The receiver's own
+     * executor only.
+     */
+    auto wait() {
+        {
+            std::lock_guard lock(mutex_);
+            if (!channel_) {
+                channel_ = std::make_unique<Channel>(ex_, 1);
+                if (std::exchange(pending_, false)) {
+                    channel_->try_send(boost::system::error_code());
+                }
+            }
+        }
+        return channel_->async_receive(use_nothrow);
+    }
 
-    /** The same, with a completion handler (ChannelReceiver): false when retired. */
-    template <typename Handler>
-    bool async_wait(Handler&& handler) {
+    /**
+     * The same for a callback, run on the receiver's executor at the next notification (at
+     * once, posted, if one is pending): false when retired. One callback at a time.
+     */
+    bool async_wait(std::function<void()> callback) {
         std::lock_guard lock(mutex_);
-        if (!channel_) {
+        if (retired_) {
             return false;
         }
-        channel_->async_receive(std::forward<Handler>(handler));
+        auto work = net::prefer(ex_, net::execution::outstanding_work.tracked);
+        if (std::exchange(pending_, false)) {
+            net::post(work, std::move(callback));
+        } else {
+            callback_ = std::move(callback);
+            work_ = std::move(work);
+        }
         return true;
     }
 
@@ -57,15 +99,31 @@ public:
     bool mark_batched() noexcept { return !batched_.exchange(true, std::memory_order_acq_rel); }
     void clear_batched() noexcept { batched_.store(false, std::memory_order_release); }
 
-    /** The receiver's side, when its receive() ends: destroys the channel. */
+    /** The receiver's side, when its receive() ends: drops the channel and the callback. */
     void retire() noexcept {
-        std::lock_guard lock(mutex_);
-        channel_.reset();
+        std::function<void()> callback; // destroyed unlocked: it may own the receiver
+        std::unique_ptr<Channel> channel;
+        net::any_io_executor work;
+        {
+            std::lock_guard lock(mutex_);
+            retired_ = true;
+            callback = std::move(callback_);
+            callback_ = nullptr;
+            channel = std::move(channel_);
+            work = std::move(work_);
+        }
     }
 
 private:
+    using Channel = net::experimental::concurrent_channel<void(boost::system::error_code)>;
+
     std::mutex mutex_;
-    std::optional<net::experimental::concurrent_channel<void(boost::system::error_code)>> channel_;
+    net::any_io_executor ex_;
+    net::any_io_executor work_; // ex_, tracked, while a callback is armed
+    std::function<void()> callback_;
+    std::unique_ptr<Channel> channel_;
+    bool pending_ = false;
+    bool retired_ = false;
     std::atomic<bool> batched_{false};
 };
 

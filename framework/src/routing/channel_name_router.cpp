@@ -14,8 +14,8 @@
 namespace canal {
 
 ChannelNameRouter::ChannelNameRouter(std::map<std::string, Application, std::less<>> apps)
-    : apps_(std::move(apps)) {
-    for (auto const& [channel, app] : apps_) {
+    : apps_(std::make_shared<Table const>(std::move(apps))) {
+    for (auto const& [channel, app] : *apps_) {
         if (!app) {
             throw std::invalid_argument("ChannelNameRouter: the application for channel '" +
                                         channel + "' is empty: give it a callable application");
@@ -31,19 +31,19 @@ ChannelNameRouter::ChannelNameRouter(std::map<std::string, Application, std::les
 }
 
 bool ChannelNameRouter::routes(std::string_view channel) const noexcept {
-    return apps_.find(channel) != apps_.end();
+    return apps_->find(channel) != apps_->end();
 }
 
 std::vector<std::string> ChannelNameRouter::channels() const {
     std::vector<std::string> names;
-    for (auto const& entry : apps_) {
+    for (auto const& entry : *apps_) {
         names.push_back(entry.first);
     }
     return names;
 }
 
-// Not a coroutine: the lookup happens now and the returned awaitable owns a copy of the
-// chosen application (as ProtocolTypeRouter).
+// Not a coroutine: the lookup happens now and the returned awaitable shares the router's
+// table (as ProtocolTypeRouter).
 awaitable<void> ChannelNameRouter::operator()(Scope scope, Receive receive, Send send) const {
     try {
         if (scope.type != "channel" || scope.channel.empty()) {
@@ -51,13 +51,13 @@ awaitable<void> ChannelNameRouter::operator()(Scope scope, Receive receive, Send
                                 "' scope without a channel: use it for the \"channel\" scopes "
                                 "of a worker only (under ProtocolTypeRouter's \"channel\")");
         }
-        auto const found = apps_.find(scope.channel);
-        if (found == apps_.end()) {
+        auto const found = apps_->find(scope.channel);
+        if (found == apps_->end()) {
             throw RouteNotFound("No application configured for channel name '" + scope.channel +
                                 "': the ChannelNameRouter routes " + detail::quoted_list(channels()));
         }
-        return detail::run_routed(found->second, std::move(scope), std::move(receive),
-                                  std::move(send));
+        return detail::run_routed(std::shared_ptr<Application const>(apps_, &found->second),
+                                  std::move(scope), std::move(receive), std::move(send));
     } catch (...) {
         return detail::fail_routing(std::current_exception());
     }

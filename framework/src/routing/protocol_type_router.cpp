@@ -12,9 +12,9 @@
 namespace canal {
 
 ProtocolTypeRouter::ProtocolTypeRouter(std::map<std::string, Application, std::less<>> apps)
-    : apps_(std::move(apps)) {
+    : apps_(std::make_shared<Table const>(std::move(apps))) {
     // An empty std::function would only fail at the first connection, far from the mistake.
-    for (auto const& [type, app] : apps_) {
+    for (auto const& [type, app] : *apps_) {
         if (!app) {
             throw std::invalid_argument("ProtocolTypeRouter: the application for scope type '" +
                                         type + "' is empty: give it a callable application");
@@ -23,18 +23,18 @@ ProtocolTypeRouter::ProtocolTypeRouter(std::map<std::string, Application, std::l
 }
 
 Application const* ProtocolTypeRouter::application_for(std::string_view type) const noexcept {
-    auto const found = apps_.find(type);
-    return found == apps_.end() ? nullptr : &found->second;
+    auto const found = apps_->find(type);
+    return found == apps_->end() ? nullptr : &found->second;
 }
 
-// Not a coroutine: the lookup happens now and the returned awaitable owns a copy of the
-// chosen application, so it stays valid even if this router is destroyed before it runs.
+// Not a coroutine: the lookup happens now and the returned awaitable shares the router's
+// table, so it stays valid even if this router is destroyed before it runs.
 awaitable<void> ProtocolTypeRouter::operator()(Scope scope, Receive receive, Send send) const {
     try {
-        auto const found = apps_.find(scope.type);
-        if (found == apps_.end()) {
+        auto const found = apps_->find(scope.type);
+        if (found == apps_->end()) {
             std::string known;
-            for (auto const& entry : apps_) {
+            for (auto const& entry : *apps_) {
                 known += known.empty() ? "'" : ", '";
                 known += entry.first;
                 known += '\'';
@@ -43,7 +43,8 @@ awaitable<void> ProtocolTypeRouter::operator()(Scope scope, Receive receive, Sen
                                 "': the ProtocolTypeRouter has " +
                                 (known.empty() ? std::string("no entries") : known));
         }
-        return detail::run_routed(found->second, std::move(scope), std::move(receive),
+        return detail::run_routed(std::shared_ptr<Application const>(apps_, &found->second),
+                                  std::move(scope), std::move(receive),
                                   std::move(send));
     } catch (...) {
         return detail::fail_routing(std::current_exception());

@@ -224,7 +224,8 @@ Route re_path(std::string_view regex, URLRouter inner) {
                  std::make_shared<URLRouter const>(std::move(inner)));
 }
 
-URLRouter::URLRouter(std::vector<Route> routes) : routes_(std::move(routes)) {}
+URLRouter::URLRouter(std::vector<Route> routes)
+    : routes_(std::make_shared<std::vector<Route> const>(std::move(routes))) {}
 
 std::optional<RouteMatch> URLRouter::match(std::string_view path) const {
     RouteMatch found;
@@ -239,7 +240,7 @@ std::optional<RouteMatch> URLRouter::match(std::string_view path) const {
 // the next route.
 bool URLRouter::match_into(std::string_view rest, RouteMatch& out) const {
     rest = strip_leading_slashes(rest);
-    for (auto const& route : routes_) {
+    for (auto const& route : *routes_) {
         Route::Pattern const& pattern = *route.pattern_;
         bool const leaf = route.inner_ == nullptr;
         svmatch m;
@@ -277,8 +278,9 @@ bool URLRouter::match_into(std::string_view rest, RouteMatch& out) const {
     return false;
 }
 
-// Not a coroutine: matching happens now and the returned awaitable owns a copy of the chosen
-// application, so it does not refer to this router (or a temporary one) once it runs.
+// Not a coroutine: matching happens now and the returned awaitable shares this router's
+// routes (which own the nested routers), so it does not depend on this router (or a
+// temporary one) once it runs.
 awaitable<void> URLRouter::operator()(Scope scope, Receive receive, Send send) const {
     try {
         std::string_view path = scope.path;
@@ -294,7 +296,7 @@ awaitable<void> URLRouter::operator()(Scope scope, Receive receive, Send send) c
         if (!found) {
             throw RouteNotFound("No route found for path '" + scope.path + "'");
         }
-        Application app = *found->app;
+        std::shared_ptr<Application const> app(routes_, found->app);
         merge_into(scope.url_route, std::move(found->url_route));
         return detail::run_routed(std::move(app), std::move(scope), std::move(receive),
                                   std::move(send));

@@ -105,8 +105,8 @@ ApplicationCommunicator::ApplicationCommunicator(Application app, Scope scope)
     // run_routed keeps its own copy of the application alive while it runs: an application
     // may return a coroutine that refers to itself (middleware does).
     net::co_spawn(impl->ioc,
-                  detail::run_routed(std::move(app), std::move(scope), std::move(receive),
-                                     std::move(send)),
+                  detail::run_routed(std::make_shared<Application const>(std::move(app)),
+                                     std::move(scope), std::move(receive), std::move(send)),
                   [impl](std::exception_ptr e) {
                       impl->finished = true;
                       impl->error = e;

@@ -42,6 +42,13 @@ public:
      */
     awaitable<void> run(Scope scope, Receive receive, Send send);
 
+    /**
+     * run() for a consumer the returned awaitable owns: `consumer` is deleted when it has
+     * finished (as_app() runs each connection's consumer this way).
+     */
+    static awaitable<void> run_owned(std::unique_ptr<AsyncConsumer> consumer, Scope scope,
+                                     Receive receive, Send send);
+
     /** Client events, and layer messages, the inbox holds (each) before their producer waits. */
     static constexpr std::size_t inbox_capacity = 64;
 
@@ -144,11 +151,16 @@ protected:
 private:
     struct Inbox;
     struct Outgoing;
+    struct Pumps;
+    awaitable<void> start(Scope scope, Receive receive, Send send,
+                          std::unique_ptr<AsyncConsumer> owner);
+    std::unique_ptr<Pumps> start_inputs(Receive& receive);
+    awaitable<bool> handle_items();
     awaitable<void> drain_outgoing();
     awaitable<void> client_pump(Receive receive);
     awaitable<void> layer_pump();
     awaitable<void> run_blocking_batch(std::function<void()> first);
-    awaitable<void> run_loop(Receive receive);
+    awaitable<void> run_loop(Receive receive, std::unique_ptr<AsyncConsumer> owner);
     std::function<void()> blocking_item(std::variant<Event, Message, std::exception_ptr>& item);
 
     Scope scope_;
@@ -164,19 +176,16 @@ private:
 };
 
 namespace detail {
-/** Runs `inner` (the consumer's run()) and owns the consumer until it has finished. */
-awaitable<void> own_consumer(std::unique_ptr<AsyncConsumer> consumer, awaitable<void> inner);
 /** An awaitable that throws `error` when awaited. */
 awaitable<void> throw_when_awaited(std::exception_ptr error);
 
-// Not a coroutine: the consumer is built and its run() called now, so that the frame that
-// lasts for the connection (own_consumer's) holds no copy of the scope.
+// Not a coroutine: the consumer is built and started now, so that the frame that lasts for
+// the connection (its handler loop's, which owns it) holds no copy of the scope.
 template <typename T, typename... Args>
 awaitable<void> run_consumer(Scope scope, Receive receive, Send send, Args... args) {
     try {
-        auto consumer = std::make_unique<T>(std::move(args)...);
-        auto inner = consumer->run(std::move(scope), std::move(receive), std::move(send));
-        return own_consumer(std::move(consumer), std::move(inner));
+        return AsyncConsumer::run_owned(std::make_unique<T>(std::move(args)...), std::move(scope),
+                                        std::move(receive), std::move(send));
     } catch (...) {
         return throw_when_awaited(std::current_exception());
     }

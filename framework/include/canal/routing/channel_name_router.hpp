@@ -4,6 +4,7 @@
 #include <canal/core/application.hpp>
 
 #include <map>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -38,7 +39,9 @@ public:
     [[nodiscard]] std::vector<std::string> channels() const;
 
 private:
-    std::map<std::string, Application, std::less<>> apps_;
+    using Table = std::map<std::string, Application, std::less<>>;
+    // Shared by the router's copies (see ProtocolTypeRouter).
+    std::shared_ptr<Table const> apps_;
 };
 
 } // namespace canal

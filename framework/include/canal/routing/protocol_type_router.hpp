@@ -5,6 +5,7 @@
 #include <canal/core/application.hpp>
 
 #include <map>
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -26,7 +27,9 @@ public:
     [[nodiscard]] Application const* application_for(std::string_view type) const noexcept;
 
 private:
-    std::map<std::string, Application, std::less<>> apps_;
+    using Table = std::map<std::string, Application, std::less<>>;
+    // Shared by the router's copies: a connection's awaitable keeps it alive without a copy.
+    std::shared_ptr<Table const> apps_;
 };
 
 } // namespace canal

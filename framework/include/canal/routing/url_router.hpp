@@ -97,7 +97,8 @@ public:
 
 private:
     [[nodiscard]] bool match_into(std::string_view rest, RouteMatch& out) const;
-    std::vector<Route> routes_;
+    // Shared by the router's copies: a connection's awaitable keeps them alive, not a copy.
+    std::shared_ptr<std::vector<Route> const> routes_;
 };
 
 } // namespace canal
