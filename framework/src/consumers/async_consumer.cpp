@@ -30,7 +30,7 @@ namespace canal {
 // server's own Receive is given, the connection puts client events here directly (EventSink)
 // and is told when there is room again.
 struct AsyncConsumer::Inbox : detail::EventSink, detail::MessageSink {
-    explicit Inbox(net::any_io_executor ex) : not_empty(ex), not_full(ex) {}
+    explicit Inbox(net::any_io_executor ex) : not_empty(std::move(ex)) {}
 
     // A layer failure (e.g. ChannelOverflow) travels in order with the messages.
     using Item = std::variant<Event, Message, std::exception_ptr>;
@@ -44,7 +44,11 @@ struct AsyncConsumer::Inbox : detail::EventSink, detail::MessageSink {
 
     awaitable<void> push(Item item) {
         while (count_of(item) >= inbox_capacity) {
-            co_await not_full.wait();
+            if (!not_full) {
+                auto ex = co_await net::this_coro::executor;
+                not_full.emplace(ex);
+            }
+            co_await not_full->wait();
         }
         ++count_of(item);
         items.push_back(std::move(item));
@@ -101,7 +105,15 @@ struct AsyncConsumer::Inbox : detail::EventSink, detail::MessageSink {
     // devector, not deque: nothing is allocated while empty (an idle connection's inbox).
     boost::container::devector<Item> items;
     detail::Notifier not_empty;
-    detail::Notifier not_full;
+    // Made when a pump first waits for room (none with the server's receive and a layer's
+    // receiver: an idle connection's inbox keeps one timer, not two).
+    std::optional<detail::Notifier> not_full;
+
+    void notify_not_full() {
+        if (not_full) {
+            not_full->notify();
+        }
+    }
 };
 
 // Events posted by handler threads, sent on the strand by one drain at a time.
@@ -153,7 +165,7 @@ awaitable<void> AsyncConsumer::run_blocking_batch(std::function<void()> first) {
         inbox_->take_front();
         batch->push_back(std::move(fn));
     }
-    inbox_->not_full.notify();
+    inbox_->notify_not_full();
     return sync_to_async([batch] {
         for (auto const& fn : *batch) {
             fn();
@@ -518,7 +530,7 @@ awaitable<bool> AsyncConsumer::handle_items() {
             co_await net::post(executor_, net::use_awaitable);
         }
         auto item = inbox_->take_front();
-        inbox_->not_full.notify();
+        inbox_->notify_not_full();
         if (auto fn = blocking_item(item)) {
             co_await run_blocking_batch(std::move(fn));
         } else if (auto* ev = std::get_if<Event>(&item)) {

@@ -188,7 +188,7 @@ struct Server::Impl::Connection {
     std::uint64_t id = 0;
     bool stop = false;                      // a graceful stop was asked for (strand only)
     detail::Stream* reading = nullptr;      // serve()'s stream, while it reads requests
-    std::shared_ptr<detail::WsSession> session;
+    std::weak_ptr<detail::WsSession> session; // it keeps this record alive, not the reverse
     std::string client;     // the address counted against the per-client limit (or empty)
     std::string over_limit; // the limit this connection is over (empty: none)
 };
@@ -273,8 +273,8 @@ awaitable<void> Server::Impl::serve(detail::Socket socket, std::optional<Endpoin
                 return;
             }
             c->stop = true;
-            if (c->session) {
-                c->session->shutdown();
+            if (auto session = c->session.lock()) {
+                session->shutdown();
             } else if (c->reading != nullptr) {
                 c->reading->cancel();
             }
@@ -339,11 +339,16 @@ awaitable<void> Server::Impl::serve(detail::Socket socket, std::optional<Endpoin
             // The session goes on by itself: this frame (the parser, the buffer) ends here.
             conn->reading = nullptr;
             stream.release_deadline();
-            conn->session = std::make_shared<detail::WsSession>(self, ex);
+            auto session = std::make_shared<detail::WsSession>(self, ex);
+            conn->session = session;
+            session->keep(conn);
             net::co_spawn(ex,
-                          conn->session->run(std::move(stream), parser.release(), std::move(early),
-                                             client),
-                          [conn](std::exception_ptr e) {
+                          session->run(std::move(stream), parser.release(), std::move(early),
+                                       client),
+                          [session](std::exception_ptr e) {
+                              if (e) {
+                                  session->keep(nullptr);
+                              }
                               detail::log_exception("websocket connection", e);
                           });
             co_return;

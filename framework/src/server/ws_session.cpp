@@ -23,13 +23,15 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 
 WsSession::WsSession(std::shared_ptr<Server::Impl> server, net::any_io_executor ex)
-    : server_(std::move(server)), ex_(ex), inbox_ready_(ex), read_done_(ex), handshake_done_(ex),
-      app_done_(ex) {}
+    : server_(std::move(server)), ex_(ex), changed_(ex) {}
 
 // The application's `receive`.
 awaitable<Event> WsSession::next_event() {
     while (inbox_.empty()) {
-        co_await inbox_ready_.wait();
+        if (!inbox_ready_) {
+            inbox_ready_.emplace(ex_);
+        }
+        co_await inbox_ready_->wait();
     }
     Event ev = std::move(inbox_.front());
     inbox_.pop_front();
@@ -48,7 +50,7 @@ awaitable<void> WsSession::on_send(Event ev) {
             if (!acc->subprotocol.empty() || !acc->headers.empty()) {
                 accept_ = std::make_unique<WebsocketAccept>(std::move(*acc));
             }
-            handshake_done_.notify();
+            changed_.notify();
         }
     } else if (auto* snd = std::get_if<WebsocketSend>(&ev)) {
         if (handshake_ == Handshake::pending) {
@@ -60,7 +62,7 @@ awaitable<void> WsSession::on_send(Event ev) {
     } else if (auto* cl = std::get_if<WebsocketClose>(&ev)) {
         if (handshake_ == Handshake::pending) {
             handshake_ = Handshake::refused;
-            handshake_done_.notify();
+            changed_.notify();
         } else {
             request_close(cl->code, close_reason(std::move(cl->reason)));
         }
@@ -76,7 +78,9 @@ void WsSession::push_event(Event ev) {
         return;
     }
     inbox_.push_back(std::move(ev));
-    inbox_ready_.notify();
+    if (inbox_ready_) {
+        inbox_ready_->notify();
+    }
 }
 
 void WsSession::attach(EventSink* sink) {
@@ -160,14 +164,14 @@ void WsSession::app_finished(std::exception_ptr e) {
     app_error_ = e;
     if (handshake_ == Handshake::pending) {
         handshake_ = Handshake::app_ended;
-        handshake_done_.notify();
+        changed_.notify();
     } else if (e) {
         log_exception(describe_, e);
         request_close(1011, "internal error");
     } else {
         request_close(1000, {});
     }
-    app_done_.notify();
+    changed_.notify();
     if (reading_paused_) {
         reading_paused_ = false;
         read_next();
@@ -353,7 +357,11 @@ void WsSession::end_reading() {
         disconnect_sent_ = true;
         push_event(WebsocketDisconnect{disconnect_code(end_, peer_code_, close_code_)});
     }
-    read_done_.notify();
+    // The connection's end goes on in a coroutine of its own (none ran while it was open).
+    net::co_spawn(ex_, finish(), [self = shared_from_this()](std::exception_ptr e) {
+        self->owner_.reset();
+        log_exception("websocket connection", e);
+    });
 }
 
 // Our close frame, once; after it only the peer's close (or the deadline) is waited for.
@@ -449,14 +457,14 @@ awaitable<bool> WsSession::await_answer() {
     net::steady_timer timeout(ex_, server_->settings.handshake_timeout);
     timeout.async_wait([self = shared_from_this()](boost::system::error_code ec) {
         if (!ec) {
-            self->handshake_done_.notify();
+            self->changed_.notify();
         }
     });
     while (handshake_ == Handshake::pending) {
         if (timeout.expiry() <= net::steady_timer::clock_type::now()) {
             co_return false;
         }
-        co_await handshake_done_.wait();
+        co_await changed_.wait();
     }
     timeout.cancel();
     co_return true;
@@ -563,22 +571,16 @@ awaitable<bool> WsSession::handshake(Upgrade& up) {
     co_return false;
 }
 
+// The handshake. An accepted connection then goes on from callbacks (the reader, the
+// timer, the application's sends): no frame of this coroutine stays for its open life, and
+// finish() runs once reading has ended.
 awaitable<void> WsSession::serve(std::unique_ptr<Upgrade> up) {
     bool const accepted = co_await handshake(*up);
     if (accepted) {
         open(std::move(up->stream), up->req, std::move(up->early));
         up.reset(); // the upgrade request is not needed any more
         read_next();
-        while (!read_ended_) {
-            co_await read_done_.wait();
-        }
-        co_await finish_socket();
-        auto const code = disconnect_code(end_, peer_code_, close_code_);
-        server_->metrics.add(Count::websockets_open, -1);
-        server_->metrics.count_close(code);
-        if (access_) {
-            log_access("WSDISCONNECT", code, opened_at_);
-        }
+        co_return;
     }
     up.reset();
     ended_ = true;
@@ -590,6 +592,23 @@ awaitable<void> WsSession::serve(std::unique_ptr<Upgrade> up) {
         disconnect_sent_ = true;
         push_event(WebsocketDisconnect{1006});
     }
+    co_await wait_for_app();
+    owner_.reset();
+}
+
+// An open connection's end, once reading has ended: the socket closed, counted, logged,
+// and the application given its time to finish.
+awaitable<void> WsSession::finish() {
+    co_await finish_socket();
+    auto const code = disconnect_code(end_, peer_code_, close_code_);
+    server_->metrics.add(Count::websockets_open, -1);
+    server_->metrics.count_close(code);
+    if (access_) {
+        log_access("WSDISCONNECT", code, opened_at_);
+    }
+    ended_ = true;
+    open_ = false;
+    early_.clear();
     co_await wait_for_app();
 }
 
@@ -705,11 +724,11 @@ awaitable<void> WsSession::wait_for_app() {
     net::steady_timer grace(ex_, server_->settings.application_close_timeout);
     grace.async_wait([self = shared_from_this()](boost::system::error_code ec) {
         if (!ec) {
-            self->app_done_.notify();
+            self->changed_.notify();
         }
     });
     while (!app_finished_ && grace.expiry() > net::steady_timer::clock_type::now()) {
-        co_await app_done_.wait();
+        co_await changed_.wait();
     }
     grace.cancel();
     if (!app_finished_) {

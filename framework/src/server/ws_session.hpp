@@ -47,6 +47,12 @@ public:
     awaitable<void> run(Stream stream, Request req, std::string early,
                         std::optional<Endpoint> client);
 
+    /**
+     * Keeps `owner` (the server's record of the connection) alive until the connection is
+     * over: run() returns once the connection is open, and the rest goes on from callbacks.
+     */
+    void keep(std::shared_ptr<void> owner) { owner_ = std::move(owner); }
+
     /** Graceful stop: close with 1001 (or refuse, still in the handshake). Strand only. */
     void shutdown();
 
@@ -71,6 +77,7 @@ private:
                                  std::optional<Endpoint> const& client);
     awaitable<bool> handshake(Upgrade& up);
     awaitable<void> serve(std::unique_ptr<Upgrade> up);
+    awaitable<void> finish();
     void open(Stream stream, Request const& req, std::string early);
     net::mutable_buffer read_buffer();
     void read_next();
@@ -102,17 +109,18 @@ private:
     };
 
     std::shared_ptr<Server::Impl> server_;
+    std::shared_ptr<void> owner_;
     std::unique_ptr<AccessInfo> access_;
     net::any_io_executor ex_;
     std::string describe_;
     std::string scope_path_;
     // devector, not deque: nothing is allocated while empty (most of an idle connection's life).
     boost::container::devector<Event> inbox_;
-    Notifier inbox_ready_;
+    // Made when the application first waits in receive() (not when a consumer is attached).
+    std::optional<Notifier> inbox_ready_;
     bool reading_paused_ = false; // the reader waits for room in the inbox
     EventSink* sink_ = nullptr;   // a consumer's inbox, attached: events go there
     bool read_ended_ = false;
-    Notifier read_done_;
     // Frames sent after accept() but before the handshake response was written.
     std::vector<WebsocketSend> early_;
     std::size_t early_bytes_ = 0;
@@ -138,8 +146,9 @@ private:
     bool close_sent_ = false; // our close frame is queued
     ReadEnd end_ = ReadEnd::broken;
     int peer_code_ = 0;
-    Notifier handshake_done_;
-    Notifier app_done_;
+    // The handshake's answer, then the application's end: what await_answer() and
+    // wait_for_app() wait for (one at a time).
+    Notifier changed_;
     Handshake handshake_ = Handshake::pending;
     std::unique_ptr<WebsocketAccept> accept_; // the accept's subprotocol and headers, until the 101
     std::exception_ptr app_error_;

@@ -19,6 +19,7 @@
 
 #include <cstdint>
 #include <cstddef>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -31,7 +32,7 @@ public:
     using executor_type = net::any_io_executor;
 
     explicit WsTransport(Stream stream)
-        : socket_(std::move(stream)), drained_(socket_.get_executor()) {}
+        : socket_(std::move(stream)) {}
 
     /**
      * Where queued_bytes() and queued_frames() are published for the application, and the
@@ -93,7 +94,10 @@ public:
     /** Waits until nothing is queued or being written (or writing failed). */
     awaitable<void> drain() {
         while (writing_ || flush_posted_ || (!pending_.empty() && !error_)) {
-            co_await drained_.wait();
+            if (!drained_) {
+                drained_.emplace(socket_.get_executor());
+            }
+            co_await drained_->wait();
         }
     }
 
@@ -106,6 +110,12 @@ public:
     }
 
 private:
+    void notify_drained() {
+        if (drained_) {
+            drained_->notify();
+        }
+    }
+
     // The write starts once the current handler is done, not at the first frame, and it
     // waits more turns of the event loop for as long as frames keep coming (up to a bound):
     // when the server is busy, each syscall then carries many frames (uWebSockets corks the
@@ -140,7 +150,7 @@ private:
         flush_posted_ = false;
         flush();
         if (!writing_) {
-            drained_.notify();
+            notify_drained();
         }
     }
 
@@ -223,7 +233,7 @@ private:
             flush();
         }
         publish();
-        drained_.notify();
+        notify_drained();
     }
 
     static constexpr std::size_t retained_capacity = 64 * 1024;
@@ -241,7 +251,8 @@ private:
     int quiet_turns_ = 0;
     std::size_t frames_seen_ = 0;
     boost::system::error_code error_;
-    Notifier drained_;
+    // Made by the first drain() (the connection's close): none while it is open.
+    std::optional<Notifier> drained_;
     std::shared_ptr<OutboundQueue> published_;
     ServerMetrics* metrics_ = nullptr;
     std::size_t counted_ = 0; // the queued bytes metrics_ was last told of
