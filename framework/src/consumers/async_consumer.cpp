@@ -44,11 +44,8 @@ struct AsyncConsumer::Inbox : detail::EventSink, detail::MessageSink {
 
     awaitable<void> push(Item item) {
         while (count_of(item) >= inbox_capacity) {
-            if (!not_full) {
-                auto ex = co_await net::this_coro::executor;
-                not_full.emplace(ex);
-            }
-            co_await not_full->wait();
+            auto ex = co_await net::this_coro::executor;
+            co_await not_full.wait(ex);
         }
         ++count_of(item);
         items.push_back(std::move(item));
@@ -107,13 +104,7 @@ struct AsyncConsumer::Inbox : detail::EventSink, detail::MessageSink {
     detail::Notifier not_empty;
     // Made when a pump first waits for room (none with the server's receive and a layer's
     // receiver: an idle connection's inbox keeps one timer, not two).
-    std::optional<detail::Notifier> not_full;
-
-    void notify_not_full() {
-        if (not_full) {
-            not_full->notify();
-        }
-    }
+    detail::LazyNotifier not_full;
 };
 
 // Events posted by handler threads, sent on the strand by one drain at a time.
@@ -165,7 +156,7 @@ awaitable<void> AsyncConsumer::run_blocking_batch(std::function<void()> first) {
         inbox_->take_front();
         batch->push_back(std::move(fn));
     }
-    inbox_->notify_not_full();
+    inbox_->not_full.notify();
     return sync_to_async([batch] {
         for (auto const& fn : *batch) {
             fn();
@@ -530,7 +521,7 @@ awaitable<bool> AsyncConsumer::handle_items() {
             co_await net::post(executor_, net::use_awaitable);
         }
         auto item = inbox_->take_front();
-        inbox_->notify_not_full();
+        inbox_->not_full.notify();
         if (auto fn = blocking_item(item)) {
             co_await run_blocking_batch(std::move(fn));
         } else if (auto* ev = std::get_if<Event>(&item)) {
@@ -544,6 +535,8 @@ awaitable<bool> AsyncConsumer::handle_items() {
             co_return false;
         }
     } while (!inbox_->items.empty());
+    // Waiting for the next item: an idle connection keeps no inbox storage.
+    decltype(inbox_->items)().swap(inbox_->items);
     co_return true;
 }
 

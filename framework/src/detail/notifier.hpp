@@ -5,6 +5,8 @@
 
 #include <boost/asio/steady_timer.hpp>
 
+#include <memory>
+
 namespace canal::detail {
 
 /**
@@ -38,6 +40,34 @@ public:
 
 private:
     net::steady_timer timer_;
+};
+
+/**
+ * A Notifier made when first waited on: for what is rarely waited on (an open connection's
+ * close, a full inbox), it costs a pointer instead of a timer.
+ */
+class LazyNotifier {
+public:
+    /** As Notifier::wait(); the notifier is made on `ex` (the waiter's) the first time. */
+    auto wait(net::any_io_executor const& ex) {
+        if (!notifier_) {
+            notifier_ = std::make_unique<Notifier>(ex);
+        }
+        return notifier_->wait();
+    }
+
+    /** Wakes the waiters, if any. */
+    void notify() {
+        if (notifier_) {
+            notifier_->notify();
+        }
+    }
+
+    /** Frees the notifier. Nobody may be waiting. */
+    void release() noexcept { notifier_.reset(); }
+
+private:
+    std::unique_ptr<Notifier> notifier_;
 };
 
 } // namespace canal::detail

@@ -4,7 +4,6 @@
 
 #include <canal/core/net.hpp>
 
-#include <boost/asio/execution/outstanding_work.hpp>
 #include <boost/asio/experimental/concurrent_channel.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/system/error_code.hpp>
@@ -28,8 +27,9 @@ namespace canal::detail {
 // A coroutine waits on a thread-safe channel, made at its first wait (cancellable, posts
 // the completion to the receiver's executor). A callback (a consumer's receiver, armed for
 // the connection's whole idle life) is only stored: notify() posts it to the receiver's
-// executor, and it counts as outstanding work while armed. Either way an idle receiver
-// costs a few hundred bytes, not the channel's buffers.
+// executor. It is not outstanding work while armed (the consumer's own wait for its inbox
+// is). Either way an idle receiver costs a couple of hundred bytes, not the channel's
+// buffers.
 //
 // The receiver's executor belongs to its io_context, so only the receiver retires the
 // Wakeup (retire(), while that io_context is alive): a sender that copied the pointer under
@@ -50,8 +50,7 @@ public:
         }
         if (callback_) {
             // Posted under the lock: retire() cannot let the executor go meanwhile.
-            net::post(work_, std::exchange(callback_, nullptr));
-            work_ = {};
+            net::post(ex_, std::exchange(callback_, nullptr));
         } else if (channel_) {
             channel_->try_send(boost::system::error_code());
         } else {
@@ -85,12 +84,10 @@ public:
         if (retired_) {
             return false;
         }
-        auto work = net::prefer(ex_, net::execution::outstanding_work.tracked);
         if (std::exchange(pending_, false)) {
-            net::post(work, std::move(callback));
+            net::post(ex_, std::move(callback));
         } else {
             callback_ = std::move(callback);
-            work_ = std::move(work);
         }
         return true;
     }
@@ -103,14 +100,12 @@ public:
     void retire() noexcept {
         std::function<void()> callback; // destroyed unlocked: it may own the receiver
         std::unique_ptr<Channel> channel;
-        net::any_io_executor work;
         {
             std::lock_guard lock(mutex_);
             retired_ = true;
             callback = std::move(callback_);
             callback_ = nullptr;
             channel = std::move(channel_);
-            work = std::move(work_);
         }
     }
 
@@ -119,7 +114,6 @@ private:
 
     std::mutex mutex_;
     net::any_io_executor ex_;
-    net::any_io_executor work_; // ex_, tracked, while a callback is armed
     std::function<void()> callback_;
     std::unique_ptr<Channel> channel_;
     bool pending_ = false;

@@ -65,6 +65,8 @@ RequestHead request_head(std::string_view type, http::request_header<> const& re
     head.type = type;
     head.method = std::string_view(req.method_string().data(), req.method_string().size());
     head.target = std::string_view(req.target().data(), req.target().size());
+    // The scope keeps these for the connection's life: no spare capacity.
+    head.headers.reserve(static_cast<std::size_t>(std::distance(req.begin(), req.end())));
     for (auto const& field : req) {
         head.headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
     }

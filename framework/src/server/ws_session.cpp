@@ -6,7 +6,6 @@
 #include "detail/log.hpp"
 #include "server/session_core.hpp"
 
-#include <boost/asio/bind_executor.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -23,15 +22,12 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 
 WsSession::WsSession(std::shared_ptr<Server::Impl> server, net::any_io_executor ex)
-    : server_(std::move(server)), ex_(ex), changed_(ex) {}
+    : server_(std::move(server)), ex_(std::move(ex)) {}
 
 // The application's `receive`.
 awaitable<Event> WsSession::next_event() {
     while (inbox_.empty()) {
-        if (!inbox_ready_) {
-            inbox_ready_.emplace(ex_);
-        }
-        co_await inbox_ready_->wait();
+        co_await inbox_ready_.wait(ex_);
     }
     Event ev = std::move(inbox_.front());
     inbox_.pop_front();
@@ -78,9 +74,7 @@ void WsSession::push_event(Event ev) {
         return;
     }
     inbox_.push_back(std::move(ev));
-    if (inbox_ready_) {
-        inbox_ready_->notify();
-    }
+    inbox_ready_.notify();
 }
 
 void WsSession::attach(EventSink* sink) {
@@ -89,7 +83,7 @@ void WsSession::attach(EventSink* sink) {
         for (auto& ev : inbox_) {
             sink_->put(std::move(ev));
         }
-        inbox_.clear();
+        inbox_ = {}; // its storage too: the consumer's inbox takes the events from now on
     }
     room();
 }
@@ -281,12 +275,10 @@ void WsSession::read_next() {
             return;
         }
         if (unparsed_at_ >= unparsed_.size()) {
-            auto self = shared_from_this();
+            // The socket's executor is the connection's (ex_): no binding needed.
             transport_->stream().async_read_some(
-                read_buffer(),
-                net::bind_executor(ex_, [self](boost::system::error_code ec, std::size_t n) {
-                    self->on_read(ec, n);
-                }));
+                read_buffer(), [self = shared_from_this()](boost::system::error_code ec,
+                                                           std::size_t n) { self->on_read(ec, n); });
             return;
         }
         std::string_view rest(unparsed_);
@@ -464,9 +456,10 @@ awaitable<bool> WsSession::await_answer() {
         if (timeout.expiry() <= net::steady_timer::clock_type::now()) {
             co_return false;
         }
-        co_await changed_.wait();
+        co_await changed_.wait(ex_);
     }
     timeout.cancel();
+    changed_.release(); // nothing waits on it while the connection is open
     co_return true;
 }
 
@@ -728,7 +721,7 @@ awaitable<void> WsSession::wait_for_app() {
         }
     });
     while (!app_finished_ && grace.expiry() > net::steady_timer::clock_type::now()) {
-        co_await changed_.wait();
+        co_await changed_.wait(ex_);
     }
     grace.cancel();
     if (!app_finished_) {

@@ -117,7 +117,7 @@ private:
     // devector, not deque: nothing is allocated while empty (most of an idle connection's life).
     boost::container::devector<Event> inbox_;
     // Made when the application first waits in receive() (not when a consumer is attached).
-    std::optional<Notifier> inbox_ready_;
+    LazyNotifier inbox_ready_;
     bool reading_paused_ = false; // the reader waits for room in the inbox
     EventSink* sink_ = nullptr;   // a consumer's inbox, attached: events go there
     bool read_ended_ = false;
@@ -147,8 +147,8 @@ private:
     ReadEnd end_ = ReadEnd::broken;
     int peer_code_ = 0;
     // The handshake's answer, then the application's end: what await_answer() and
-    // wait_for_app() wait for (one at a time).
-    Notifier changed_;
+    // wait_for_app() wait for (one at a time; none while the connection is open).
+    LazyNotifier changed_;
     Handshake handshake_ = Handshake::pending;
     std::unique_ptr<WebsocketAccept> accept_; // the accept's subprotocol and headers, until the 101
     std::exception_ptr app_error_;

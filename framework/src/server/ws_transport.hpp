@@ -19,7 +19,6 @@
 
 #include <cstdint>
 #include <cstddef>
-#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -94,10 +93,7 @@ public:
     /** Waits until nothing is queued or being written (or writing failed). */
     awaitable<void> drain() {
         while (writing_ || flush_posted_ || (!pending_.empty() && !error_)) {
-            if (!drained_) {
-                drained_.emplace(socket_.get_executor());
-            }
-            co_await drained_->wait();
+            co_await drained_.wait(socket_.get_executor());
         }
     }
 
@@ -110,11 +106,6 @@ public:
     }
 
 private:
-    void notify_drained() {
-        if (drained_) {
-            drained_->notify();
-        }
-    }
 
     // The write starts once the current handler is done, not at the first frame, and it
     // waits more turns of the event loop for as long as frames keep coming (up to a bound):
@@ -150,7 +141,7 @@ private:
         flush_posted_ = false;
         flush();
         if (!writing_) {
-            notify_drained();
+            drained_.notify();
         }
     }
 
@@ -223,8 +214,15 @@ private:
         writing_ = false;
         inflight_frames_ = 0;
         inflight_.clear();
-        if (inflight_.capacity() > retained_capacity) {
-            std::string().swap(inflight_); // a burst's buffer is not kept for an idle connection
+        if (inflight_.capacity() > retained_capacity ||
+            (pending_.empty() && inflight_.capacity() <= small_capacity)) {
+            // A burst's buffer is not kept for an idle connection, nor a small one when
+            // nothing follows (the handshake's response, a chat message): a malloc for the
+            // next write costs less than the bytes every idle connection would keep.
+            std::string().swap(inflight_);
+            if (pieces_.empty()) {
+                std::vector<Piece>().swap(pieces_);
+            }
         }
         if (ec) {
             error_ = ec;
@@ -233,10 +231,11 @@ private:
             flush();
         }
         publish();
-        notify_drained();
+        drained_.notify();
     }
 
     static constexpr std::size_t retained_capacity = 64 * 1024;
+    static constexpr std::size_t small_capacity = 512;
     static constexpr std::size_t max_write = 64 * 1024;
 
     Stream socket_;
@@ -252,7 +251,7 @@ private:
     std::size_t frames_seen_ = 0;
     boost::system::error_code error_;
     // Made by the first drain() (the connection's close): none while it is open.
-    std::optional<Notifier> drained_;
+    LazyNotifier drained_;
     std::shared_ptr<OutboundQueue> published_;
     ServerMetrics* metrics_ = nullptr;
     std::size_t counted_ = 0; // the queued bytes metrics_ was last told of
