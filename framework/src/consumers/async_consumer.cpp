@@ -451,18 +451,24 @@ void AsyncConsumer::Inbox::detach() noexcept {
     }
 }
 
-// What this frame holds stays alive for the connection's whole life: it is kept small (the
-// items are handled in handle_items()'s frame, which exists only while there are some).
-awaitable<void> AsyncConsumer::run_loop(Receive receive,
-                                        std::unique_ptr<AsyncConsumer> /*owner: deleted with this frame*/) {
+// The inbox, the consumer's channel and its inputs: a frame of its own, so that what it
+// awaits takes no room in run_loop's frame.
+awaitable<std::unique_ptr<AsyncConsumer::Pumps>> AsyncConsumer::open_inbox(Receive& receive) {
     executor_ = co_await net::this_coro::executor;
     inbox_ = std::make_unique<Inbox>(executor_);
     if (layer_) {
         channel_name_ = co_await layer_->new_channel();
     }
+    co_return start_inputs(receive);
+}
+
+// What this frame holds stays alive for the connection's whole life: it is kept small (the
+// items are handled in handle_items()'s frame, which exists only while there are some).
+awaitable<void> AsyncConsumer::run_loop(Receive receive,
+                                        std::unique_ptr<AsyncConsumer> /*owner: deleted with this frame*/) {
     // The pumps' completion handlers run on this strand and refer to `pumps`, which outlives
     // them because this frame waits for them to end.
-    auto pumps = start_inputs(receive);
+    auto pumps = co_await open_inbox(receive);
     struct Detach {
         Inbox& inbox;
         ~Detach() { inbox.detach(); }

@@ -155,6 +155,7 @@ private:
     awaitable<void> start(Scope scope, Receive receive, Send send,
                           std::unique_ptr<AsyncConsumer> owner);
     std::unique_ptr<Pumps> start_inputs(Receive& receive);
+    awaitable<std::unique_ptr<Pumps>> open_inbox(Receive& receive);
     awaitable<bool> handle_items();
     awaitable<void> drain_outgoing();
     awaitable<void> client_pump(Receive receive);
