@@ -341,12 +341,10 @@ class LocalReceiver final : public ChannelReceiver,
 public:
     LocalReceiver(std::shared_ptr<LocalChannels> state, std::string channel,
                   net::any_io_executor ex, MessageSink* sink)
-        : state_(std::move(state)), channel_(std::move(channel)), ex_(std::move(ex)), sink_(sink) {}
+        : state_(std::move(state)), channel_(std::move(channel)),
+          wakeup_(std::make_shared<Wakeup>(std::move(ex))), sink_(sink) {}
 
-    void start() override {
-        wakeup_ = std::make_shared<Wakeup>(ex_);
-        drain();
-    }
+    void start() override { drain(); }
 
     void resume() override {
         if (!armed_) {
@@ -400,9 +398,8 @@ private:
 
     std::shared_ptr<LocalChannels> state_;
     std::string channel_;
-    net::any_io_executor ex_;
+    std::shared_ptr<Wakeup> wakeup_; // holds the executor the receiver runs on
     MessageSink* sink_;
-    std::shared_ptr<Wakeup> wakeup_;
     bool armed_ = false;
 };
 

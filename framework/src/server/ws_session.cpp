@@ -112,7 +112,7 @@ void WsSession::enqueue(WebsocketSend snd) {
         // The socket took nothing for a whole queue: the client reads too slowly (a server
         // that is merely busy writes everything queued at each turn of the writer).
         ++server_->overflow_closed;
-        log_warning("closing " + describe_ + " with 1008: client too slow, outbound queue full (" +
+        log_warning("closing " + describe() + " with 1008: client too slow, outbound queue full (" +
                     std::to_string(frames) + " messages, " + std::to_string(bytes) + " bytes)");
         if (transport_) {
             transport_->discard_pending();
@@ -160,7 +160,7 @@ void WsSession::app_finished(std::exception_ptr e) {
         handshake_ = Handshake::app_ended;
         changed_.notify();
     } else if (e) {
-        log_exception(describe_, e);
+        log_exception(describe(), e);
         request_close(1011, "internal error");
     } else {
         request_close(1000, {});
@@ -209,7 +209,7 @@ bool WsSession::on_input(WsInput in) {
         end_ = in.code == 1009   ? ReadEnd::too_big
                : in.code == 1007 ? ReadEnd::bad_utf8
                                  : ReadEnd::protocol_error;
-        log_warning("closing " + describe_ + " with " + std::to_string(in.code) + ": " +
+        log_warning("closing " + describe() + " with " + std::to_string(in.code) + ": " +
                     std::string(in.what));
         send_close(in.code, {});
         return false;
@@ -421,7 +421,7 @@ void WsSession::on_timer() {
     auto const& settings = server_->settings;
     if (settings.websocket_timeout.count() > 0 &&
         std::chrono::steady_clock::now() >= opened_at_ + settings.websocket_timeout) {
-        log_info(describe_ + ": open for --websocket-timeout (" +
+        log_info(describe() + ": open for --websocket-timeout (" +
                  std::to_string(settings.websocket_timeout.count()) + " ms); closing with 1001");
         request_close(1001, "websocket timeout");
         return;
@@ -437,7 +437,7 @@ void WsSession::on_timer() {
         transport_->append_control(ping);
         arm_keep_alive(settings.ping_timeout);
     } else {
-        log_info(describe_ + ": no answer to the keep-alive ping; dropping the connection");
+        log_info(describe() + ": no answer to the keep-alive ping; dropping the connection");
         boost::system::error_code ec;
         transport_->socket().close(ec);
     }
@@ -492,7 +492,6 @@ std::optional<Refusal> WsSession::start(Stream& stream, Request const& req,
     }
     outbound_->byte_limit = settings.outbound_queue_bytes;
     scope->outbound = outbound_;
-    describe_ = "websocket " + scope->path;
     scope_path_ = scope->path;
 
     auto self = shared_from_this();
@@ -538,7 +537,7 @@ awaitable<bool> WsSession::handshake(Upgrade& up) {
         co_return false;
     }
     if (!co_await await_answer()) {
-        log_warning(describe_ + ": handshake timed out waiting for the application");
+        log_warning(describe() + ": handshake timed out waiting for the application");
         refused(Count::handshake_timeout, 503);
         std::string body = "handshake timeout\n";
         co_await refuse_on(up.stream, settings.server_name, 503, std::move(body));
@@ -547,7 +546,7 @@ awaitable<bool> WsSession::handshake(Upgrade& up) {
         std::string body = "websocket connection refused\n";
         co_await refuse_on(up.stream, settings.server_name, 403, std::move(body));
     } else if (handshake_ == Handshake::app_ended) {
-        auto answer = answer_early_end(app_error_, describe_);
+        auto answer = answer_early_end(app_error_, describe());
         if (!answer.log.empty()) {
             if (answer.error_level) {
                 log_error(answer.log);
@@ -628,7 +627,7 @@ void WsSession::open(Stream stream, Request const& req, std::string early) {
         }
         for (auto const& [name, value] : accept_->headers) {
             if (!valid_response_header(name, value)) {
-                log_warning(describe_ + ": header '" + name +
+                log_warning(describe() + ": header '" + name +
                             "' given to accept() left out of the handshake: not a valid "
                             "header name, or CR/LF in its value");
                 continue;
@@ -725,7 +724,7 @@ awaitable<void> WsSession::wait_for_app() {
     }
     grace.cancel();
     if (!app_finished_) {
-        log_warning(describe_ + ": application still running after the disconnect; abandoning it");
+        log_warning(describe() + ": application still running after the disconnect; abandoning it");
     }
 }
 

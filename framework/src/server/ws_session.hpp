@@ -96,6 +96,8 @@ private:
     awaitable<void> wait_for_app();
     // A handshake answered with `status` instead of 101: counted (`why`) and access-logged.
     void refused(Count why, int status);
+    // "websocket PATH", for log lines (made when one is written, not kept).
+    [[nodiscard]] std::string describe() const { return "websocket " + scope_path_; }
     // The access log's line (when there is one): `method` (WSCONNECT...), `status`, and the
     // time since `since`.
     void log_access(std::string_view method, int status, std::chrono::steady_clock::time_point since);
@@ -112,7 +114,6 @@ private:
     std::shared_ptr<void> owner_;
     std::unique_ptr<AccessInfo> access_;
     net::any_io_executor ex_;
-    std::string describe_;
     std::string scope_path_;
     // devector, not deque: nothing is allocated while empty (most of an idle connection's life).
     boost::container::devector<Event> inbox_;
