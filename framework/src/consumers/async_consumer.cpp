@@ -114,7 +114,7 @@ struct AsyncConsumer::Outgoing {
     bool draining = false;
 };
 
-AsyncConsumer::AsyncConsumer() : outgoing_(std::make_unique<Outgoing>()) {}
+AsyncConsumer::AsyncConsumer() = default;
 AsyncConsumer::~AsyncConsumer() = default;
 
 void AsyncConsumer::on(std::string type, Handler handler) {
@@ -173,6 +173,8 @@ ChannelLayer& AsyncConsumer::channel_layer() const {
 }
 
 void AsyncConsumer::post_event_from_thread(Event event) {
+    // Made by the first post (a handler thread's): an async consumer never needs it.
+    std::call_once(outgoing_made_, [this] { outgoing_ = std::make_unique<Outgoing>(); });
     {
         std::lock_guard lock(outgoing_->mutex);
         outgoing_->events.push_back(std::move(event));

@@ -9,6 +9,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <type_traits>
 #include <utility>
@@ -171,6 +172,7 @@ private:
     std::map<std::string, Handler, std::less<>> handlers_;
     std::map<std::string, BlockingHandler, std::less<>> blocking_;
     std::unique_ptr<Inbox> inbox_;
+    std::once_flag outgoing_made_;
     std::unique_ptr<Outgoing> outgoing_;
     net::any_io_executor executor_;
     bool stop_requested_ = false;
