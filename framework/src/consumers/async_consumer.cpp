@@ -405,6 +405,15 @@ awaitable<void> AsyncConsumer::start(Scope scope, Receive receive, Send send,
 // its events straight into the inbox, and a layer with receivers hands messages over by
 // callbacks: no pump then.
 std::unique_ptr<AsyncConsumer::Pumps> AsyncConsumer::start_inputs(Receive& receive) {
+    try {
+        return spawn_inputs(receive);
+    } catch (...) {
+        inbox_->detach(); // the connection must not keep a pointer to this inbox
+        throw;
+    }
+}
+
+std::unique_ptr<AsyncConsumer::Pumps> AsyncConsumer::spawn_inputs(Receive& receive) {
     std::unique_ptr<Pumps> pumps;
     auto on_pump_end = [this](Pumps* p) {
         return [this, p](std::exception_ptr e) {
@@ -425,8 +434,9 @@ std::unique_ptr<AsyncConsumer::Pumps> AsyncConsumer::start_inputs(Receive& recei
     } else {
         pumps = std::make_unique<Pumps>(executor_);
         ++pumps->running;
-        net::co_spawn(executor_, client_pump(std::move(receive)),
-                      net::bind_cancellation_slot(pumps->stop_client.slot(), on_pump_end(pumps.get())));
+        net::co_spawn(
+            executor_, client_pump(std::move(receive)),
+            net::bind_cancellation_slot(pumps->stop_client.slot(), on_pump_end(pumps.get())));
     }
     if (layer_) {
         inbox_->receiver = layer_->attach_receiver(channel_name_, executor_, inbox_.get());
@@ -435,8 +445,9 @@ std::unique_ptr<AsyncConsumer::Pumps> AsyncConsumer::start_inputs(Receive& recei
                 pumps = std::make_unique<Pumps>(executor_);
             }
             ++pumps->running;
-            net::co_spawn(executor_, layer_pump(),
-                          net::bind_cancellation_slot(pumps->stop_layer.slot(), on_pump_end(pumps.get())));
+            net::co_spawn(
+                executor_, layer_pump(),
+                net::bind_cancellation_slot(pumps->stop_layer.slot(), on_pump_end(pumps.get())));
         }
     }
     return pumps;
@@ -466,8 +477,8 @@ awaitable<std::unique_ptr<AsyncConsumer::Pumps>> AsyncConsumer::open_inbox(Recei
 
 // What this frame holds stays alive for the connection's whole life: it is kept small (the
 // items are handled in handle_items()'s frame, which exists only while there are some).
-awaitable<void> AsyncConsumer::run_loop(Receive receive,
-                                        std::unique_ptr<AsyncConsumer> /*owner: deleted with this frame*/) {
+// `owner`, when run_owned() gave it, deletes this consumer with the frame.
+awaitable<void> AsyncConsumer::run_loop(Receive receive, std::unique_ptr<AsyncConsumer> /*owner*/) {
     // The pumps' completion handlers run on this strand and refer to `pumps`, which outlives
     // them because this frame waits for them to end.
     auto pumps = co_await open_inbox(receive);

@@ -44,8 +44,7 @@ awaitable<void> ProtocolTypeRouter::operator()(Scope scope, Receive receive, Sen
                                 (known.empty() ? std::string("no entries") : known));
         }
         return detail::run_routed(std::shared_ptr<Application const>(apps_, &found->second),
-                                  std::move(scope), std::move(receive),
-                                  std::move(send));
+                                  std::move(scope), std::move(receive), std::move(send));
     } catch (...) {
         return detail::fail_routing(std::current_exception());
     }

@@ -344,15 +344,14 @@ awaitable<void> Server::Impl::serve(detail::Socket socket, std::optional<Endpoin
             auto session = std::make_shared<detail::WsSession>(self, ex);
             conn->session = session;
             session->keep(conn);
-            net::co_spawn(ex,
-                          session->run(std::move(stream), parser.release(), std::move(early),
-                                       client),
-                          [session](std::exception_ptr e) {
-                              if (e) {
-                                  session->keep(nullptr);
-                              }
-                              detail::log_exception("websocket connection", e);
-                          });
+            net::co_spawn(
+                ex, session->run(std::move(stream), parser.release(), std::move(early), client),
+                [session](std::exception_ptr e) {
+                    if (e) {
+                        session->keep(nullptr);
+                    }
+                    detail::log_exception("websocket connection", e);
+                });
             co_return;
         }
         if (!co_await detail::serve_http(self, stream, buffer, parser, client) ||

@@ -277,8 +277,10 @@ void WsSession::read_next() {
         if (unparsed_at_ >= unparsed_.size()) {
             // The socket's executor is the connection's (ex_): no binding needed.
             transport_->stream().async_read_some(
-                read_buffer(), [self = shared_from_this()](boost::system::error_code ec,
-                                                           std::size_t n) { self->on_read(ec, n); });
+                read_buffer(),
+                [self = shared_from_this()](boost::system::error_code ec, std::size_t n) {
+                    self->on_read(ec, n);
+                });
             return;
         }
         std::string_view rest(unparsed_);

@@ -30,8 +30,7 @@ class WsTransport {
 public:
     using executor_type = net::any_io_executor;
 
-    explicit WsTransport(Stream stream)
-        : socket_(std::move(stream)) {}
+    explicit WsTransport(Stream stream) : socket_(std::move(stream)) {}
 
     /**
      * Where queued_bytes() and queued_frames() are published for the application, and the
@@ -106,7 +105,6 @@ public:
     }
 
 private:
-
     // The write starts once the current handler is done, not at the first frame, and it
     // waits more turns of the event loop for as long as frames keep coming (up to a bound):
     // when the server is busy, each syscall then carries many frames (uWebSockets corks the

@@ -156,6 +156,7 @@ private:
     awaitable<void> start(Scope scope, Receive receive, Send send,
                           std::unique_ptr<AsyncConsumer> owner);
     std::unique_ptr<Pumps> start_inputs(Receive& receive);
+    std::unique_ptr<Pumps> spawn_inputs(Receive& receive);
     awaitable<std::unique_ptr<Pumps>> open_inbox(Receive& receive);
     awaitable<bool> handle_items();
     awaitable<void> drain_outgoing();
