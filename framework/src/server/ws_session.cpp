@@ -340,6 +340,9 @@ void WsSession::on_read(boost::system::error_code ec, std::size_t n) {
 }
 
 void WsSession::end_reading() {
+    if (read_ended_) {
+        return; // finish() is spawned once
+    }
     read_ended_ = true;
     reading_paused_ = false;
     parser_.reset();
