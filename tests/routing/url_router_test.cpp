@@ -536,6 +536,19 @@ BOOST_AUTO_TEST_CASE(awaitable_outlives_the_router) {
     BOOST_TEST(log->scope->url_route.kwargs.at("id") == "1");
 }
 
+BOOST_AUTO_TEST_CASE(copies_share_the_routes_and_a_moved_router_still_routes) {
+    auto log = std::make_shared<Log>();
+    URLRouter router({path("x/<id>/", recorder(log))});
+    URLRouter copy = router;
+    URLRouter taken = std::move(router);
+    run(copy(websocket_scope("/x/1/"), {}, {}));
+    run(taken(websocket_scope("/x/2/"), {}, {}));
+    run(router(websocket_scope("/x/3/"), {}, {})); // NOLINT(bugprone-use-after-move): the point
+    BOOST_TEST(log->calls == 3);
+    BOOST_TEST_REQUIRE(log->scope.has_value());
+    BOOST_TEST(log->scope->url_route.kwargs.at("id") == "3");
+}
+
 BOOST_AUTO_TEST_CASE(router_stored_as_an_application) {
     auto log = std::make_shared<Log>();
     Application app = URLRouter({path("x/", recorder(log))});

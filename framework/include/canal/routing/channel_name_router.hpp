@@ -29,6 +29,14 @@ public:
      */
     explicit ChannelNameRouter(std::map<std::string, Application, std::less<>> apps);
 
+    /**
+     * Copies share the routes (they never change). A "moved" router is copied, so that it
+     * still routes.
+     */
+    ChannelNameRouter(ChannelNameRouter const&) = default;
+    ChannelNameRouter& operator=(ChannelNameRouter const&) = default;
+    ~ChannelNameRouter() = default;
+
     /** Runs the application of `scope.channel`; throws RouteNotFound when there is none. */
     awaitable<void> operator()(Scope scope, Receive receive, Send send) const;
 

@@ -20,6 +20,14 @@ public:
     /** `apps` maps a scope type (`"http"`, `"websocket"`) to its application. */
     explicit ProtocolTypeRouter(std::map<std::string, Application, std::less<>> apps);
 
+    /**
+     * Copies share the routes (they never change). A "moved" router is copied, so that it
+     * still routes.
+     */
+    ProtocolTypeRouter(ProtocolTypeRouter const&) = default;
+    ProtocolTypeRouter& operator=(ProtocolTypeRouter const&) = default;
+    ~ProtocolTypeRouter() = default;
+
     /** Runs the application of `scope.type`; throws RouteNotFound when there is none. */
     awaitable<void> operator()(Scope scope, Receive receive, Send send) const;
 

@@ -86,6 +86,14 @@ public:
     /** Tries `routes` in order; the first match wins. */
     explicit URLRouter(std::vector<Route> routes);
 
+    /**
+     * Copies share the routes (they never change). A "moved" router is copied, so that it
+     * still routes.
+     */
+    URLRouter(URLRouter const&) = default;
+    URLRouter& operator=(URLRouter const&) = default;
+    ~URLRouter() = default;
+
     /** Runs the application the scope's path leads to. */
     awaitable<void> operator()(Scope scope, Receive receive, Send send) const;
 
