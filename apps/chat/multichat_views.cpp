@@ -268,7 +268,9 @@ canal::awaitable<void> rooms_view(std::shared_ptr<Views const> views, canal::Sco
         co_await refresh_rooms_async(views->context);
     }
     boost::json::array rooms;
-    for (auto const& room : views->context->rooms->snapshot()->rooms()) {
+    // The snapshot held for the loop: another connection's refresh may replace the list.
+    auto const snapshot = views->context->rooms->snapshot();
+    for (auto const& room : snapshot->rooms()) {
         rooms.push_back(room_json(room));
     }
     boost::json::object out;
