@@ -34,7 +34,9 @@ public:
      * still routes.
      */
     ChannelNameRouter(ChannelNameRouter const&) = default;
-    ChannelNameRouter& operator=(ChannelNameRouter const&) = default;
+    /** As the copy constructor: shares `other`'s routes. */
+    ChannelNameRouter& operator=(ChannelNameRouter const& other) = default;
+    /** Lets go of this copy's share of the routes. */
     ~ChannelNameRouter() = default;
 
     /** Runs the application of `scope.channel`; throws RouteNotFound when there is none. */

@@ -25,7 +25,9 @@ public:
      * still routes.
      */
     ProtocolTypeRouter(ProtocolTypeRouter const&) = default;
-    ProtocolTypeRouter& operator=(ProtocolTypeRouter const&) = default;
+    /** As the copy constructor: shares `other`'s routes. */
+    ProtocolTypeRouter& operator=(ProtocolTypeRouter const& other) = default;
+    /** Lets go of this copy's share of the routes. */
     ~ProtocolTypeRouter() = default;
 
     /** Runs the application of `scope.type`; throws RouteNotFound when there is none. */

@@ -91,7 +91,9 @@ public:
      * still routes.
      */
     URLRouter(URLRouter const&) = default;
-    URLRouter& operator=(URLRouter const&) = default;
+    /** As the copy constructor: shares `other`'s routes. */
+    URLRouter& operator=(URLRouter const& other) = default;
+    /** Lets go of this copy's share of the routes. */
     ~URLRouter() = default;
 
     /** Runs the application the scope's path leads to. */
