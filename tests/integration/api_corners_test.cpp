@@ -15,9 +15,11 @@
 #include <boost/test/unit_test.hpp>
 
 #include <atomic>
+#include <chrono>
 #include <map>
 #include <memory>
 #include <string>
+#include <thread>
 
 namespace {
 
@@ -82,8 +84,13 @@ public:
 
 protected:
     void connect() override {
-        groups.push_back("room-" + scope().url_route.kwargs.at("name"));
+        auto const& name = scope().url_route.kwargs.at("name");
+        groups.push_back("room-" + name);
         accept({}, extra_headers());
+        if (name == "slow") {
+            // The accept is posted; the group is joined only when connect() returns.
+            std::this_thread::sleep_for(std::chrono::milliseconds(300));
+        }
     }
     void receive(std::string text) override {
         if (text == "bye") {
@@ -249,6 +256,16 @@ BOOST_AUTO_TEST_CASE(groups_named_in_connect_from_the_url_are_joined_in_both_sty
     BOOST_TEST(in_async.ws->read().data == "note dinner");
     BOOST_TEST(in_sync.ws->read().data == "note dinner");
     BOOST_TEST((elsewhere.ws->read(300ms).kind == WsFrame::Kind::timeout));
+}
+
+BOOST_AUTO_TEST_CASE(a_sync_connect_that_accepts_before_returning_is_in_its_groups_at_the_101) {
+    auto probe = std::make_shared<CornerProbe>();
+    TestServer server{app(probe), small_outbound()};
+    auto slow = server.ws("/ws/sync/slow/");
+    BOOST_REQUIRE(slow);
+    // Sent as soon as the client holds its 101, while connect() may still be running.
+    run_sync(server.layer().group_send("room-slow", note("early")));
+    BOOST_TEST(slow.ws->read().data == "note early");
 }
 
 BOOST_AUTO_TEST_CASE(a_message_over_the_outbound_limit_throws_message_too_large) {

@@ -178,7 +178,7 @@ void AsyncConsumer::post_event_from_thread(Event event) {
     {
         std::lock_guard lock(outgoing_->mutex);
         outgoing_->events.push_back(std::move(event));
-        if (outgoing_->draining) {
+        if (outgoing_->draining || hold_posts_) {
             return; // the drain on the strand takes it with the others
         }
         outgoing_->draining = true;
@@ -193,6 +193,22 @@ void AsyncConsumer::post_event_from_thread(Event event) {
             detail::log_exception("sending from a sync handler of consumer " + describe(), e);
         }
     });
+}
+
+awaitable<void> AsyncConsumer::release_posted_events() {
+    if (!outgoing_) {
+        hold_posts_ = false; // nothing was posted
+        co_return;
+    }
+    {
+        std::lock_guard lock(outgoing_->mutex);
+        hold_posts_ = false;
+        if (outgoing_->draining || outgoing_->events.empty()) {
+            co_return;
+        }
+        outgoing_->draining = true;
+    }
+    co_await drain_outgoing();
 }
 
 awaitable<void> AsyncConsumer::drain_outgoing() {

@@ -6,6 +6,7 @@
 #include "server/session_core.hpp"
 
 #include <algorithm>
+#include <exception>
 #include <string_view>
 
 namespace canal::detail {
@@ -145,6 +146,10 @@ awaitable<void> WebsocketBase::on_event(Event event) {
         co_await join_groups();
         bool accept_now = false;
         bool deny = false;
+        std::exception_ptr failed;
+        // What a sync connect() posts (its accept()) leaves after the groups it names are
+        // joined, as in the async style: a group_send after the client's 101 reaches it.
+        hold_posted_events();
         try {
             co_await hook_connect();
         } catch (AcceptConnection const&) {
@@ -154,6 +159,14 @@ awaitable<void> WebsocketBase::on_event(Event event) {
             if (std::string_view(e.what()) != "connection denied") {
                 log_info("consumer " + describe() + ": connection denied: " + e.what());
             }
+        } catch (...) {
+            failed = std::current_exception();
+        }
+        if (deny || failed) {
+            co_await release_posted_events();
+        }
+        if (failed) {
+            std::rethrow_exception(failed);
         }
         if (deny) {
             groups = joined_; // none to join for a refused connection
@@ -161,7 +174,16 @@ awaitable<void> WebsocketBase::on_event(Event event) {
             co_return;
         }
         // Groups named in connect() (from the URL, the user): joined now.
-        co_await join_groups();
+        std::exception_ptr join_failed;
+        try {
+            co_await join_groups();
+        } catch (...) {
+            join_failed = std::current_exception();
+        }
+        co_await release_posted_events();
+        if (join_failed) {
+            std::rethrow_exception(join_failed);
+        }
         connected_ = true;
         if (accept_now) {
             co_await send_optional(make_accept({}));

@@ -6,6 +6,7 @@
 #include <canal/core/message.hpp>
 #include <canal/layers/channel_layer.hpp>
 
+#include <atomic>
 #include <functional>
 #include <map>
 #include <memory>
@@ -121,6 +122,17 @@ protected:
      */
     void post_event_from_thread(Event event);
 
+    /**
+     * On the strand, before a handler is handed to the pool: events that handler posts
+     * with post_event_from_thread() stay queued until release_posted_events() (a sync
+     * consumer's accept() in connect() waits until the groups named in connect() are
+     * joined, as the async style's does).
+     */
+    void hold_posted_events() noexcept { hold_posts_ = true; }
+
+    /** On the strand: sends the events held since hold_posted_events(), in order. */
+    awaitable<void> release_posted_events();
+
     /** Handles one client event; subclasses map events to their handlers. */
     virtual awaitable<void> on_event(Event event);
 
@@ -177,6 +189,7 @@ private:
     std::unique_ptr<Outgoing> outgoing_;
     net::any_io_executor executor_;
     bool stop_requested_ = false;
+    std::atomic<bool> hold_posts_{false};
 };
 
 namespace detail {

@@ -54,7 +54,11 @@ protected:
     /** See websocket_connect(). */
     virtual void websocket_disconnect(WebsocketDisconnect const& message);
 
-    /** Accepts the handshake, choosing `subprotocol` if set. */
+    /**
+     * Accepts the handshake, choosing `subprotocol` if set. Called from connect(), the
+     * accept (and what connect() sends after it) leaves when connect() has returned and
+     * the groups it added to `groups` are joined: a client that holds its 101 is in them.
+     */
     void accept(std::string subprotocol = {}, Headers headers = {});
     /** Sends a text message. */
     void send(std::string text);
