@@ -17,6 +17,10 @@
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
 
+#include <sys/socket.h>
+
+#include <cerrno>
+
 namespace canal::detail {
 
 namespace beast = boost::beast;
@@ -297,13 +301,22 @@ private:
         if (finished_ || ec == net::error::operation_aborted) {
             return;
         }
-        boost::system::error_code aec;
-        std::size_t const ready = ec ? 0 : stream_.lowest().available(aec);
-        if (ec || aec || ready == 0) {
+        // Readable: a byte (a pipelined request) or the end of the stream. A wake-up with
+        // neither (nothing to peek yet) is not taken for the client's leaving.
+        ssize_t peeked = -1;
+        if (!ec) {
+            char byte = 0;
+            peeked = ::recv(stream_.lowest().native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+            if (peeked < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+                watch_client();
+                return;
+            }
+        }
+        if (peeked > 0) {
+            pipelined_ = true;
+        } else {
             client_gone_ = true;
             keep_alive_ = false;
-        } else {
-            pipelined_ = true;
         }
         changed_.notify();
     }
