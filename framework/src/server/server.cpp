@@ -368,6 +368,23 @@ awaitable<void> Server::Impl::serve(detail::Socket socket, std::optional<Endpoin
 // After a storm of connections has closed, glibc keeps the memory they freed in its arenas
 // (hundreds of MB after 10,000 connections): give it back to the system. The trim itself
 // runs on the handler pool, not on an I/O thread.
+awaitable<void> Server::Impl::sweep_loop() {
+    auto shortest = std::min(settings.ping_interval, settings.ping_timeout);
+    if (settings.websocket_timeout.count() > 0) {
+        shortest = std::min(shortest, settings.websocket_timeout);
+    }
+    auto const period = detail::DeadlineSweep::period_for(shortest);
+    net::steady_timer timer(co_await net::this_coro::executor);
+    for (;;) {
+        timer.expires_after(period);
+        auto [ec] = co_await timer.async_wait(use_nothrow);
+        if (ec || stopping.load()) {
+            co_return;
+        }
+        sweep.sweep(std::chrono::steady_clock::now());
+    }
+}
+
 awaitable<void> Server::Impl::trim_loop() {
     net::steady_timer timer(co_await net::this_coro::executor);
     for (;;) {
@@ -490,6 +507,8 @@ void Server::start() {
                   [](std::exception_ptr e) { detail::log_exception("accept loop", e); });
     net::co_spawn(acc.get_executor(), impl_->trim_loop(),
                   [](std::exception_ptr e) { detail::log_exception("memory trim loop", e); });
+    net::co_spawn(acc.get_executor(), impl_->sweep_loop(),
+                  [](std::exception_ptr e) { detail::log_exception("deadline sweep", e); });
     for (unsigned i = 0; i < s.threads; ++i) {
         impl_->threads.emplace_back([impl = impl_] {
             detail::IoThreadScope io_thread; // async_to_sync() here is an error, not a hang

@@ -5,10 +5,11 @@
 #include <canal/server/server.hpp>
 
 #include "server/access_log.hpp"
+#include "server/deadline_sweep.hpp"
 #include "server/descriptor_reserve.hpp"
 #include "server/listener.hpp"
-#include "server/server_metrics.hpp"
 #include "server/proxy_headers.hpp"
+#include "server/server_metrics.hpp"
 #include "server/stream.hpp"
 
 #include <boost/asio/io_context.hpp>
@@ -93,6 +94,9 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
     awaitable<void> accept_loop();
     void make_descriptors(std::size_t open, std::size_t n);
     awaitable<void> trim_loop();
+    // The open websockets' keep-alive and lifetime deadlines, looked at every period.
+    detail::DeadlineSweep sweep;
+    awaitable<void> sweep_loop();
     awaitable<void> serve(detail::Socket socket, std::optional<Endpoint> client);
 };
 

@@ -24,6 +24,8 @@ namespace http = beast::http;
 WsSession::WsSession(std::shared_ptr<Server::Impl> server, net::any_io_executor ex)
     : server_(std::move(server)), ex_(std::move(ex)) {}
 
+WsSession::~WsSession() { server_->sweep.remove(*this); }
+
 // The application's `receive`.
 awaitable<Event> WsSession::next_event() {
     while (inbox_.empty()) {
@@ -345,6 +347,7 @@ void WsSession::end_reading() {
     }
     read_ended_ = true;
     reading_paused_ = false;
+    stop_keep_alive();
     parser_.reset();
     std::string().swap(unparsed_);
     unparsed_at_ = 0;
@@ -371,7 +374,7 @@ void WsSession::send_close(int code, std::string_view reason) {
     append_close_frame(frame, code, reason);
     transport_->append_control(frame);
     // A peer that never reads cannot take the close frame, nor answer it: a deadline.
-    arm_timer(Timer::closing, server_->settings.handshake_timeout);
+    arm_closing_deadline();
 }
 
 // The close frame goes after everything queued before it (the transport keeps the order).
@@ -382,47 +385,65 @@ void WsSession::start_close() {
     send_close(close_code_, close_reason_);
 }
 
-void WsSession::arm_timer(Timer purpose, std::chrono::milliseconds after) {
-    if (!timer_) {
-        timer_.emplace(ex_);
+// The close's deadline: the socket is closed when the peer has not answered by then.
+// Keep-alive ends with it.
+void WsSession::arm_closing_deadline() {
+    if (closing_timer_) {
+        return;
     }
-    timer_purpose_ = purpose;
-    timer_->expires_after(after);
-    timer_->async_wait([self = shared_from_this()](boost::system::error_code ec) {
-        if (!ec) {
-            self->on_timer();
+    stop_keep_alive();
+    closing_timer_ = std::make_unique<net::steady_timer>(ex_, server_->settings.handshake_timeout);
+    closing_timer_->async_wait([self = shared_from_this()](boost::system::error_code ec) {
+        if (!ec && self->transport_) {
+            boost::system::error_code ignored;
+            self->transport_->socket().close(ignored);
         }
     });
 }
 
-// The keep-alive timer, brought forward to the end of the websocket's lifetime
+// The keep-alive deadline, brought forward to the end of the websocket's lifetime
 // (Settings::websocket_timeout) when that comes first.
 void WsSession::arm_keep_alive(std::chrono::milliseconds after) {
     auto const lifetime = server_->settings.websocket_timeout;
     if (lifetime.count() > 0) {
-        // Rounded up: the timer must not fire before the lifetime has passed.
+        // Rounded up: the deadline must not pass before the lifetime has.
         auto const left = std::chrono::ceil<std::chrono::milliseconds>(
             opened_at_ + lifetime - std::chrono::steady_clock::now());
         after = std::max(std::chrono::milliseconds(0), std::min(after, left));
     }
-    arm_timer(Timer::keep_alive, after);
+    keep_alive_due_ = std::chrono::steady_clock::now() + after;
+    set_due(keep_alive_due_);
+    server_->sweep.add(*this);
+}
+
+void WsSession::stop_keep_alive() {
+    keep_alive_due_ = std::chrono::steady_clock::time_point::max();
+    clear_due();
+    server_->sweep.remove(*this);
+}
+
+// The sweep's thread, under its lock: the rest goes on on the connection's strand (unless
+// the session is already being destroyed).
+void WsSession::deadline_passed() noexcept {
+    try {
+        if (auto self = weak_from_this().lock()) {
+            net::post(ex_, [self = std::move(self)] { self->on_keep_alive(); });
+        }
+    } catch (std::exception const& e) {
+        log_error(describe() + ": keep-alive not checked: " + e.what());
+    }
 }
 
 // Keep-alive: a client silent for the ping interval is pinged, and dropped when it is still
 // silent after the ping timeout. Lifetime: a websocket open for websocket_timeout is closed
-// with 1001. Closing: the peer did not answer the close frame in time.
-void WsSession::on_timer() {
-    if (!transport_) {
+// with 1001.
+void WsSession::on_keep_alive() {
+    // A due time set again after the sweep looked is not this one.
+    if (!transport_ || ended_ || closing_timer_ ||
+        std::chrono::steady_clock::now() < keep_alive_due_) {
         return;
     }
-    if (timer_purpose_ == Timer::closing) {
-        boost::system::error_code ec;
-        transport_->socket().close(ec);
-        return;
-    }
-    if (ended_) {
-        return;
-    }
+    keep_alive_due_ = std::chrono::steady_clock::time_point::max();
     auto const& settings = server_->settings;
     if (settings.websocket_timeout.count() > 0 &&
         std::chrono::steady_clock::now() >= opened_at_ + settings.websocket_timeout) {
@@ -673,9 +694,7 @@ void WsSession::open(Stream stream, Request const& req, std::string early) {
 // shut down, and the socket closed once the peer has closed too, so that unread bytes do
 // not turn the close into a reset (or once the deadline passed).
 awaitable<void> WsSession::finish_socket() {
-    if (timer_purpose_ != Timer::closing) {
-        arm_timer(Timer::closing, server_->settings.handshake_timeout);
-    }
+    arm_closing_deadline();
     co_await transport_->drain();
     auto& socket = transport_->socket();
     boost::system::error_code ec;
@@ -689,8 +708,7 @@ awaitable<void> WsSession::finish_socket() {
         }
         socket.close(ec);
     }
-    timer_purpose_ = Timer::none;
-    timer_->cancel();
+    closing_timer_->cancel();
 }
 
 void WsSession::refused(Count why, int status) {

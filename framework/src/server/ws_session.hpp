@@ -5,6 +5,7 @@
 #pragma once
 
 #include "core/event_source.hpp"
+#include "server/deadline_sweep.hpp"
 #include "server/server_impl.hpp"
 #include "server/session_core.hpp"
 #include "server/ws_parser.hpp"
@@ -30,7 +31,9 @@
 
 namespace canal::detail {
 
-class WsSession : public std::enable_shared_from_this<WsSession>, public EventSource {
+class WsSession : public std::enable_shared_from_this<WsSession>,
+                  public EventSource,
+                  private DeadlineSweep::Client {
 public:
     using Request = boost::beast::http::request<boost::beast::http::empty_body>;
 
@@ -38,6 +41,9 @@ public:
     static constexpr std::size_t inbox_capacity = 64;
 
     WsSession(std::shared_ptr<Server::Impl> server, net::any_io_executor ex);
+    ~WsSession() override;
+    WsSession(WsSession const&) = delete;
+    WsSession& operator=(WsSession const&) = delete;
 
     /**
      * Runs the connection to its end: the scope, the application, the handshake's answer,
@@ -63,7 +69,6 @@ public:
 
 private:
     enum class Handshake { pending, accepted, refused, app_ended };
-    enum class Timer { none, keep_alive, closing };
     struct Upgrade;
 
     awaitable<Event> next_event();
@@ -89,9 +94,11 @@ private:
     bool on_input(WsInput in);
     void send_close(int code, std::string_view reason);
     void start_close();
-    void arm_timer(Timer purpose, std::chrono::milliseconds after);
+    void arm_closing_deadline();
     void arm_keep_alive(std::chrono::milliseconds after);
-    void on_timer();
+    void stop_keep_alive();
+    void deadline_passed() noexcept override;
+    void on_keep_alive();
     awaitable<void> finish_socket();
     awaitable<void> wait_for_app();
     // A handshake answered with `status` instead of 101: counted (`why`) and access-logged.
@@ -138,9 +145,12 @@ private:
     std::array<char, 128> first_bytes_{};
     // Over TLS the whole record is read at once (the socket's bytes are not the message's).
     std::unique_ptr<std::array<char, 16 * 1024>> tls_bytes_;
-    // Keep-alive while open, then the close's deadline (one timer for both).
-    std::optional<net::steady_timer> timer_;
-    Timer timer_purpose_ = Timer::none;
+    // Keep-alive and lifetime while open: a due time the server's sweep looks at (no timer
+    // of its own); `keep_alive_due_` is its strand-side copy (max: none).
+    std::chrono::steady_clock::time_point keep_alive_due_ =
+        std::chrono::steady_clock::time_point::max();
+    // The close's deadline (made when the close starts).
+    std::unique_ptr<net::steady_timer> closing_timer_;
     std::chrono::steady_clock::time_point opened_at_; // the handshake was answered
     bool heard_ = false;      // something arrived since the timer was armed
     bool ping_sent_ = false;  // the keep-alive ping is out, unanswered
