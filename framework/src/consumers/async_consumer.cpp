@@ -117,13 +117,34 @@ struct AsyncConsumer::Outgoing {
 AsyncConsumer::AsyncConsumer() = default;
 AsyncConsumer::~AsyncConsumer() = default;
 
+namespace {
+template <typename Entries>
+auto find_type(Entries& entries, std::string_view type) {
+    return std::find_if(entries.begin(), entries.end(),
+                        [type](auto const& entry) { return entry.first == type; });
+}
+
+template <typename Entries, typename Handler>
+void set_handler(Entries& entries, std::string type, Handler handler) {
+    auto it = find_type(entries, type);
+    if (it != entries.end()) {
+        it->second = std::move(handler);
+    } else {
+        entries.emplace_back(std::move(type), std::move(handler));
+    }
+}
+} // namespace
+
 void AsyncConsumer::on(std::string type, Handler handler) {
-    blocking_.erase(type);
-    handlers_.insert_or_assign(std::move(type), std::move(handler));
+    auto it = find_type(blocking_, type);
+    if (it != blocking_.end()) {
+        blocking_.erase(it);
+    }
+    set_handler(handlers_, std::move(type), std::move(handler));
 }
 
 void AsyncConsumer::on_blocking(std::string type, BlockingHandler handler) {
-    blocking_.insert_or_assign(std::move(type), std::move(handler));
+    set_handler(blocking_, std::move(type), std::move(handler));
 }
 
 std::function<void()> AsyncConsumer::blocking_event(Event& /*event*/) { return {}; }
@@ -133,7 +154,7 @@ std::function<void()> AsyncConsumer::blocking_item(Inbox::Item& item) {
         return blocking_event(*ev);
     }
     if (auto* m = std::get_if<Message>(&item)) {
-        auto it = blocking_.find(m->type());
+        auto it = find_type(blocking_, m->type());
         if (it != blocking_.end()) {
             return [handler = &it->second, message = std::move(*m)] { (*handler)(message); };
         }
@@ -285,12 +306,13 @@ std::string no_handler_message(std::string_view type, std::string const& consume
 } // namespace
 
 awaitable<void> AsyncConsumer::dispatch(Message const& message) {
-    auto it = handlers_.find(message.type());
+    auto it = find_type(handlers_, message.type());
     if (it == handlers_.end()) {
         std::vector<std::string_view> registered;
         for (auto const& [type, handler] : handlers_) {
             registered.push_back(type);
         }
+        std::sort(registered.begin(), registered.end());
         throw NoHandler(no_handler_message(message.type(), describe(), registered));
     }
     co_await it->second(message);

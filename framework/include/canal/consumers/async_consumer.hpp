@@ -182,8 +182,9 @@ private:
     Send send_;
     std::shared_ptr<ChannelLayer> layer_;
     std::string channel_name_;
-    std::map<std::string, Handler, std::less<>> handlers_;
-    std::map<std::string, BlockingHandler, std::less<>> blocking_;
+    // Vectors, not maps: a consumer registers a few types, and each consumer has its own.
+    std::vector<std::pair<std::string, Handler>> handlers_;
+    std::vector<std::pair<std::string, BlockingHandler>> blocking_;
     std::unique_ptr<Inbox> inbox_;
     std::once_flag outgoing_made_;
     std::unique_ptr<Outgoing> outgoing_;
