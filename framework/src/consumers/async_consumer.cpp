@@ -5,9 +5,10 @@
 #include <canal/sync/sync_to_async.hpp>
 
 #include "core/event_source.hpp"
-#include "layers/channel_receiver.hpp"
+#include "detail/doorbell.hpp"
 #include "detail/log.hpp"
 #include "detail/notifier.hpp"
+#include "layers/channel_receiver.hpp"
 
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/cancellation_signal.hpp>
@@ -30,7 +31,7 @@ namespace canal {
 // server's own Receive is given, the connection puts client events here directly (EventSink)
 // and is told when there is room again.
 struct AsyncConsumer::Inbox : detail::EventSink, detail::MessageSink {
-    explicit Inbox(net::any_io_executor ex) : not_empty(std::move(ex)) {}
+    explicit Inbox(net::any_io_executor const& ex) : not_empty(ex) {}
 
     // A layer failure (e.g. ChannelOverflow) travels in order with the messages.
     using Item = std::variant<Event, Message, std::exception_ptr>;
@@ -49,7 +50,7 @@ struct AsyncConsumer::Inbox : detail::EventSink, detail::MessageSink {
         }
         ++count_of(item);
         items.push_back(std::move(item));
-        not_empty.notify();
+        not_empty.ring();
     }
 
     // Lets go of the connection and the layer's receiver (the consumer is ending).
@@ -73,12 +74,12 @@ struct AsyncConsumer::Inbox : detail::EventSink, detail::MessageSink {
     void put_message(Message message) override {
         ++layer_items;
         items.emplace_back(std::move(message));
-        not_empty.notify();
+        not_empty.ring();
     }
     void fail(std::exception_ptr error) override {
         ++layer_items;
         items.emplace_back(std::move(error));
-        not_empty.notify();
+        not_empty.ring();
     }
     [[nodiscard]] bool room_for_messages() const override { return layer_items < inbox_capacity; }
 
@@ -90,7 +91,7 @@ struct AsyncConsumer::Inbox : detail::EventSink, detail::MessageSink {
     void put(Event event) override {
         ++client_items;
         items.emplace_back(std::move(event));
-        not_empty.notify();
+        not_empty.ring();
     }
     [[nodiscard]] bool has_room() const override { return client_items < inbox_capacity; }
 
@@ -101,7 +102,8 @@ struct AsyncConsumer::Inbox : detail::EventSink, detail::MessageSink {
     std::size_t layer_items = 0;
     // devector, not deque: nothing is allocated while empty (an idle connection's inbox).
     boost::container::devector<Item> items;
-    detail::Notifier not_empty;
+    // The loop's wait while idle: no timer (a Doorbell keeps the waiter's handler).
+    detail::Doorbell not_empty;
     // Made when a pump first waits for room (none with the server's receive and a layer's
     // receiver: an idle connection's inbox keeps one timer, not two).
     detail::LazyNotifier not_full;
