@@ -18,6 +18,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <variant>
 
 namespace {
 
@@ -357,6 +358,38 @@ BOOST_AUTO_TEST_CASE(bodies_over_the_limit_are_answered_413_declared_or_chunked)
         BOOST_REQUIRE(raw->send("POST /size/ HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n"
                                 "\r\n5\r\nhello\r\n3\r\nabc\r\n0\r\n\r\n"));
         BOOST_TEST(read_until(*raw, "read 8 bytes").find("read 8 bytes") != std::string::npos);
+    }
+}
+
+// The greeting is the application object's (a coroutine lambda's capture), not its frame's:
+// it must outlive the router that chose it, which is made for one connection.
+BOOST_AUTO_TEST_CASE(what_a_router_made_per_connection_chose_runs_after_the_router_is_gone) {
+    canal::Application per_connection = [](canal::Scope scope, canal::Receive receive,
+                                           canal::Send send) {
+        auto greeter = [greeting = std::string(100, 'g')](canal::Scope, canal::Receive rcv,
+                                                          canal::Send snd) -> awaitable<void> {
+            co_await rcv(); // websocket.connect
+            canal::Event accept = canal::WebsocketAccept{};
+            co_await snd(std::move(accept));
+            for (;;) {
+                canal::Event ev = co_await rcv();
+                if (!std::holds_alternative<canal::WebsocketReceive>(ev)) {
+                    co_return;
+                }
+                auto text = std::make_shared<std::string const>(greeting);
+                canal::Event reply = canal::WebsocketSend{std::move(text), false};
+                co_await snd(std::move(reply));
+            }
+        };
+        canal::URLRouter router({canal::path("ws/greet/", canal::Application(greeter))});
+        return router(std::move(scope), std::move(receive), std::move(send));
+    };
+    TestServer server{per_connection};
+    auto c = server.ws("/ws/greet/");
+    BOOST_REQUIRE(c);
+    for (int i = 0; i < 3; ++i) {
+        BOOST_REQUIRE(c.ws->send_text("hi"));
+        BOOST_TEST(c.ws->read().data == std::string(100, 'g'));
     }
 }
 

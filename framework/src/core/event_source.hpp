@@ -34,6 +34,12 @@ public:
     virtual void attach(EventSink* sink) = 0;
     /** The attached sink has room again: the source may read more from the client. */
     virtual void room() = 0;
+    /**
+     * Keeps `what` until the connection's application has ended (a router's table entry
+     * that the application's awaitable refers to): no frame of the router's own is needed
+     * for it.
+     */
+    virtual void hold(std::shared_ptr<void const> what) = 0;
 };
 
 /**

@@ -2,6 +2,8 @@
 // awaitable that carries a routing failure to where it is awaited.
 #include "core/run_routed.hpp"
 
+#include "core/event_source.hpp"
+
 #include <memory>
 #include <utility>
 
@@ -21,6 +23,11 @@ awaitable<void> hold(std::shared_ptr<Application const> /*app: owned while it ru
 awaitable<void> run_routed(std::shared_ptr<Application const> app, Scope scope, Receive receive,
                            Send send) {
     try {
+        if (auto const* direct = receive.target<SourceReceive>()) {
+            // A server's connection: it keeps the entry until the application has ended.
+            direct->source->hold(app);
+            return (*app)(std::move(scope), std::move(receive), std::move(send));
+        }
         auto inner = (*app)(std::move(scope), std::move(receive), std::move(send));
         return hold(std::move(app), std::move(inner));
     } catch (...) {

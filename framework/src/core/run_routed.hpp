@@ -10,9 +10,10 @@
 namespace canal::detail {
 
 /**
- * Runs `*app` with the scope. The returned awaitable shares the ownership of `app` (a
- * router's table entry, or a communicator's copy), so it does not depend on the router that
- * chose it.
+ * Runs `*app` with the scope. `app` (a router's table entry, or a communicator's copy) stays
+ * alive until the returned awaitable has completed, so that it does not depend on the router
+ * that chose it: a server's websocket keeps it (EventSource::hold), anything else shares it
+ * with the returned awaitable.
  */
 awaitable<void> run_routed(std::shared_ptr<Application const> app, Scope scope, Receive receive,
                            Send send);

@@ -66,6 +66,7 @@ public:
     awaitable<Event> next() override { return next_event(); }
     void attach(EventSink* sink) override;
     void room() override;
+    void hold(std::shared_ptr<void const> what) override { held_.push_back(std::move(what)); }
 
 private:
     enum class Handshake { pending, accepted, refused, app_ended };
@@ -119,6 +120,9 @@ private:
 
     std::shared_ptr<Server::Impl> server_;
     std::shared_ptr<void> owner_;
+    // What the routers' choices need while the application runs (this session outlives it:
+    // the application's completion handler holds it).
+    std::vector<std::shared_ptr<void const>> held_;
     std::unique_ptr<AccessInfo> access_;
     net::any_io_executor ex_;
     std::string scope_path_;
