@@ -49,7 +49,8 @@ private:
             std::lock_guard lock(mutex_);
             for (auto* bell = head_; bell != nullptr; bell = bell->next_) {
                 if (bell->handler_) {
-                    parked.emplace_back().swap(bell->handler_);
+                    parked.push_back(std::move(*bell->handler_));
+                    bell->handler_.reset();
                 }
             }
         }
@@ -62,9 +63,8 @@ private:
 
 net::execution_context::id DoorbellService::id;
 
-Doorbell::Doorbell(net::any_io_executor ex)
-    : ex_(std::move(ex)),
-      service_(net::use_service<DoorbellService>(net::query(ex_, net::execution::context))) {
+Doorbell::Doorbell(net::any_io_executor const& ex)
+    : service_(net::use_service<DoorbellService>(net::query(ex, net::execution::context))) {
     service_.add(*this);
 }
 
@@ -77,25 +77,25 @@ void Doorbell::park(Handler handler) {
         // not cleared from inside itself.
         slot.assign([this](net::cancellation_type type) {
             if ((type & net::cancellation_type::terminal) != net::cancellation_type::none) {
-                complete(net::error::operation_aborted, false);
+                complete(false);
             }
         });
     }
-    handler_.swap(handler);
+    handler_.emplace(std::move(handler));
 }
 
-void Doorbell::complete(boost::system::error_code ec, bool clear_slot) {
+void Doorbell::complete(bool clear_slot) {
     if (!handler_) {
         return;
     }
-    Handler handler;
-    handler.swap(handler_);
+    Handler handler = std::move(*handler_);
+    handler_.reset();
     auto slot = handler.get_cancellation_slot();
     if (clear_slot && slot.is_connected()) {
         slot.clear(); // its handler refers to this doorbell
     }
-    // On the waiter's executor (the one this doorbell was made for), never inline.
-    net::post(ex_, [handler = std::move(handler), ec]() mutable { std::move(handler)(ec); });
+    // On the coroutine's own executor, never inline.
+    net::post(std::move(handler));
 }
 
 } // namespace canal::detail
