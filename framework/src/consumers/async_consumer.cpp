@@ -515,12 +515,11 @@ awaitable<std::unique_ptr<AsyncConsumer::Pumps>> AsyncConsumer::open_inbox(Recei
     co_return start_inputs(receive);
 }
 
-// What this frame holds stays alive for the connection's whole life: it is kept small (the
-// items are handled in handle_items()'s frame, which exists only while there are some).
-// `owner`, when run_owned() gave it, deletes this consumer with the frame.
+// What this frame holds stays alive for the connection's whole life: it is kept small (a
+// batch of items is handled in handle_batch()'s frame, which exists only while there are
+// some, and the end in end_loop()'s). `owner`, when run_owned() gave it, deletes this
+// consumer with the frame.
 awaitable<void> AsyncConsumer::run_loop(Receive receive, std::unique_ptr<AsyncConsumer> /*owner*/) {
-    // The pumps' completion handlers run on this strand and refer to `pumps`, which outlives
-    // them because this frame waits for them to end.
     auto pumps = co_await open_inbox(receive);
     struct Detach {
         Inbox& inbox;
@@ -529,22 +528,40 @@ awaitable<void> AsyncConsumer::run_loop(Receive receive, std::unique_ptr<AsyncCo
 
     std::exception_ptr failure;
     for (;;) {
-        bool go_on = false;
         try {
             while (inbox_->items.empty()) {
                 co_await inbox_->not_empty.wait();
             }
-            go_on = co_await handle_items();
-        } catch (StopConsumer const&) {
-        } catch (RequestAborted const&) {
-            // an HTTP client left mid-response: the end, not a failure
         } catch (...) {
-            failure = std::current_exception();
+            failure = std::current_exception(); // cancelled
+            break;
         }
-        if (!go_on) {
+        if (!co_await handle_batch(failure)) {
             break;
         }
     }
+    co_await end_loop(std::move(pumps), failure);
+}
+
+// The items queued now: false when the consumer is to stop (`failure` set when a handler
+// failed).
+awaitable<bool> AsyncConsumer::handle_batch(std::exception_ptr& failure) {
+    bool go_on = false;
+    try {
+        go_on = co_await handle_items();
+    } catch (StopConsumer const&) {
+    } catch (RequestAborted const&) {
+        // an HTTP client left mid-response: the end, not a failure
+    } catch (...) {
+        failure = std::current_exception();
+    }
+    co_return go_on;
+}
+
+// The consumer's end: its error path or on_finish(), then its inputs are let go. The pumps'
+// completion handlers run on this strand and refer to `pumps`, which outlives them because
+// this frame waits for them to end.
+awaitable<void> AsyncConsumer::end_loop(std::unique_ptr<Pumps> pumps, std::exception_ptr failure) {
     std::exception_ptr escaped;
     try {
         if (failure) {
@@ -567,7 +584,6 @@ awaitable<void> AsyncConsumer::run_loop(Receive receive, std::unique_ptr<AsyncCo
     if (escaped) {
         std::rethrow_exception(escaped);
     }
-    // `owner`, when given, deletes this consumer with this frame.
 }
 
 // The items queued now, in order: false when the consumer is to stop.

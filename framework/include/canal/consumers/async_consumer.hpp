@@ -171,6 +171,8 @@ private:
     std::unique_ptr<Pumps> spawn_inputs(Receive& receive);
     awaitable<std::unique_ptr<Pumps>> open_inbox(Receive& receive);
     awaitable<bool> handle_items();
+    awaitable<bool> handle_batch(std::exception_ptr& failure);
+    awaitable<void> end_loop(std::unique_ptr<Pumps> pumps, std::exception_ptr failure);
     awaitable<void> drain_outgoing();
     awaitable<void> client_pump(Receive receive);
     awaitable<void> layer_pump();
