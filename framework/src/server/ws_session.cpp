@@ -85,7 +85,7 @@ void WsSession::attach(EventSink* sink) {
         for (auto& ev : inbox_) {
             sink_->put(std::move(ev));
         }
-        inbox_ = {}; // its storage too: the consumer's inbox takes the events from now on
+        decltype(inbox_)().swap(inbox_); // its storage too: the consumer's inbox takes them now
     }
     room();
 }
