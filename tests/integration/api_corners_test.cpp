@@ -18,6 +18,7 @@
 #include <chrono>
 #include <map>
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <thread>
 
@@ -90,6 +91,8 @@ protected:
         if (name == "slow") {
             // The accept is posted; the group is joined only when connect() returns.
             std::this_thread::sleep_for(std::chrono::milliseconds(300));
+        } else if (name == "boom") {
+            throw std::runtime_error("failed after accepting");
         }
     }
     void receive(std::string text) override {
@@ -266,6 +269,17 @@ BOOST_AUTO_TEST_CASE(a_sync_connect_that_accepts_before_returning_is_in_its_grou
     // Sent as soon as the client holds its 101, while connect() may still be running.
     run_sync(server.layer().group_send("room-slow", note("early")));
     BOOST_TEST(slow.ws->read().data == "note early");
+}
+
+BOOST_AUTO_TEST_CASE(a_sync_connect_that_fails_after_accepting_is_accepted_then_closed_1011) {
+    auto probe = std::make_shared<CornerProbe>();
+    TestServer server{app(probe), small_outbound()};
+    // The accept held during connect() still leaves when connect() throws (not an HTTP 500).
+    auto boom = server.ws("/ws/sync/boom/");
+    BOOST_REQUIRE(boom);
+    auto end = boom.ws->read();
+    BOOST_TEST((end.kind == WsFrame::Kind::close), end.describe());
+    BOOST_TEST(end.close_code == 1011);
 }
 
 BOOST_AUTO_TEST_CASE(a_message_over_the_outbound_limit_throws_message_too_large) {
